@@ -1,0 +1,126 @@
+//! `ebb`: a thin command-line shell over Ebb's engine.
+
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ebb_core::{Ebb, Overrides};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ebb",
+    version,
+    about = "Run LLMs on Amazon SageMaker asynchronous inference — or locally, with no AWS account.",
+    after_help = "Which cloud a command talks to: --local first, then --endpoint-url / AWS_ENDPOINT_URL \
+(any AWS-compatible server, with the standard credential chain), then the settings' `mode`.\n\
+Profile and region: flag, then AWS_PROFILE / AWS_REGION, then Ebb settings, then the AWS profile.\n\
+Settings live in $EBB_HOME/settings.json (default: the OS app-data dir, e.g. ~/.local/share/ebb)."
+)]
+struct Cli {
+    /// AWS profile (from ~/.aws/config or ~/.aws/credentials).
+    #[arg(long, global = true, value_name = "P")]
+    profile: Option<String>,
+    /// AWS region, e.g. us-east-1.
+    #[arg(long, global = true, value_name = "R")]
+    region: Option<String>,
+    /// Any AWS-compatible server instead of AWS (path-style S3 addressing is used).
+    #[arg(long, global = true, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Use the embedded local cloud, whatever the settings say.
+    #[arg(long, global = true, conflicts_with = "endpoint_url")]
+    local: bool,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show or change Ebb's settings.
+    Settings {
+        #[command(subcommand)]
+        action: SettingsAction,
+    },
+    /// Check the connection: identity, region, bucket, SageMaker, execution role.
+    Doctor,
+}
+
+#[derive(Subcommand, Debug)]
+enum SettingsAction {
+    /// Print the settings and the effective connection target.
+    Show,
+    /// Set KEY to VALUE (an empty VALUE clears it). Keys: mode, profile, region, endpoint_url,
+    /// role_arn, bucket, prefix.
+    Set { key: String, value: String },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EBB_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return output::fail(&format!("could not start the async runtime: {e}")),
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    let overrides = Overrides {
+        profile: cli.profile,
+        region: cli.region,
+        endpoint_url: cli.endpoint_url,
+        local: cli.local,
+    };
+    if let Some(url) = &overrides.endpoint_url
+        && let Some(problem) = ebb_core::validate::endpoint_url(url)
+    {
+        return output::fail(&format!("--endpoint-url: {problem}"));
+    }
+    if let Some(region) = &overrides.region
+        && let Some(problem) = ebb_core::validate::region(region)
+    {
+        return output::fail(&format!("--region: {problem}"));
+    }
+    let ebb = match Ebb::open(overrides) {
+        Ok(ebb) => ebb,
+        Err(e) => return output::fail(&e.to_string()),
+    };
+    match cli.command {
+        Command::Settings {
+            action: SettingsAction::Show,
+        } => match ebb.settings_view() {
+            Ok(view) => output::settings(&view, cli.json),
+            Err(e) => output::fail(&e.to_string()),
+        },
+        Command::Settings {
+            action: SettingsAction::Set { key, value },
+        } => match ebb.set_setting(&key, &value) {
+            Ok(settings) => output::set(&ebb, &key, &settings, cli.json),
+            Err(e) => output::fail(&e.to_string()),
+        },
+        Command::Doctor => {
+            let json = cli.json;
+            let progress = move |check: &ebb_core::Check| {
+                if !json {
+                    output::check_line(check);
+                }
+            };
+            match ebb.doctor(&progress).await {
+                Ok(report) => output::doctor(&report, json),
+                Err(e) => output::fail(&e.to_string()),
+            }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! What `ebb` prints: plain text for people, `--json` for scripts. Errors go to stderr.
+
+use std::process::ExitCode;
+
+use ebb_core::{Check, CheckStatus, DoctorReport, Ebb, SettingKey, Settings, SettingsView, Source};
+use serde::Serialize;
+
+pub fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
+fn print_json<T: Serialize>(value: &T) -> ExitCode {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("could not encode JSON: {e}")),
+    }
+}
+
+fn with_source(value: Option<&str>, source: Source, var: &str) -> String {
+    format!(
+        "{} ({})",
+        value.unwrap_or("-"),
+        match source {
+            Source::Unset => "not set".to_string(),
+            s => s.describe(var),
+        }
+    )
+}
+
+pub fn settings(view: &SettingsView, json: bool) -> ExitCode {
+    if json {
+        return print_json(view);
+    }
+    println!("# {}", view.file);
+    for key in SettingKey::ALL {
+        println!("{:<13}{}", key.as_str(), view.settings.get(key));
+    }
+    let t = &view.target;
+    println!();
+    println!("effective:");
+    println!("  mode       {}", t.mode);
+    println!(
+        "  profile    {}",
+        with_source(t.profile.as_deref(), t.profile_source, "AWS_PROFILE")
+    );
+    println!(
+        "  region     {}",
+        with_source(t.region.as_deref(), t.region_source, "AWS_REGION")
+    );
+    if t.endpoint_url.is_some() {
+        println!(
+            "  endpoint   {}",
+            with_source(
+                t.endpoint_url.as_deref(),
+                t.endpoint_source,
+                "AWS_ENDPOINT_URL"
+            )
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+pub fn set(ebb: &Ebb, key: &str, settings: &Settings, json: bool) -> ExitCode {
+    if json {
+        return print_json(settings);
+    }
+    let value = SettingKey::parse(key)
+        .map(|k| settings.get(k))
+        .unwrap_or_default();
+    let shown = if value.is_empty() { "(unset)" } else { &value };
+    println!("{key} = {shown}  ({})", ebb.settings_path().display());
+    ExitCode::SUCCESS
+}
+
+fn mark(status: CheckStatus) -> &'static str {
+    match status {
+        CheckStatus::Ok => "ok  ",
+        CheckStatus::Warn => "warn",
+        CheckStatus::Fail => "FAIL",
+        CheckStatus::Skipped => "skip",
+    }
+}
+
+pub fn check_line(check: &Check) {
+    println!(
+        "[{}] {}: {}",
+        mark(check.status),
+        check.title,
+        check.summary
+    );
+    if let Some(advice) = &check.advice {
+        println!("       → {advice}");
+    }
+}
+
+pub fn doctor(report: &DoctorReport, json: bool) -> ExitCode {
+    let code = if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    };
+    if json {
+        print_json(report);
+        return code;
+    }
+    if let Some(failed) = report.checks.iter().find(|c| c.status == CheckStatus::Fail) {
+        eprintln!("error: {}: {}", failed.title, failed.summary);
+        if let Some(detail) = &failed.detail {
+            eprintln!("detail: {detail}");
+        }
+    } else {
+        println!("All checks passed.");
+    }
+    code
+}

@@ -1,0 +1,243 @@
+//! Which cloud a command talks to, and the SDK clients for it.
+//!
+//! Order (the CLI contract): `--local`, then `--endpoint-url` / `AWS_ENDPOINT_URL` (any
+//! AWS-compatible server, standard credential chain), then the settings' `mode`. Profile and
+//! region follow the aws CLI: flag, then environment, then Ebb's settings, then the profile.
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig, timeout::TimeoutConfig};
+use serde::Serialize;
+
+use crate::settings::{Mode, Settings};
+
+/// What the command line (or a test) says, above the settings file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub local: bool,
+}
+
+/// Where an effective value came from, so the UI can say why it is not what the form says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Flag,
+    Env,
+    Settings,
+    /// Read by the AWS SDK from the profile in ~/.aws/config.
+    Profile,
+    Default,
+    Unset,
+}
+
+impl Source {
+    pub fn describe(self, env_var: &str) -> String {
+        match self {
+            Source::Flag => "from the command line".into(),
+            Source::Env => format!("from {env_var}"),
+            Source::Settings => "from Ebb settings".into(),
+            Source::Profile => "from the AWS profile".into(),
+            Source::Default => "default".into(),
+            Source::Unset => "not set".into(),
+        }
+    }
+}
+
+/// The effective connection target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+pub struct Target {
+    pub mode: Mode,
+    pub profile: Option<String>,
+    pub profile_source: Source,
+    pub region: Option<String>,
+    pub region_source: Source,
+    pub endpoint_url: Option<String>,
+    pub endpoint_source: Source,
+}
+
+fn pick(
+    flag: Option<&str>,
+    env: Option<String>,
+    settings: Option<&str>,
+) -> (Option<String>, Source) {
+    if let Some(v) = flag {
+        (Some(v.to_string()), Source::Flag)
+    } else if let Some(v) = env {
+        (Some(v), Source::Env)
+    } else if let Some(v) = settings {
+        (Some(v.to_string()), Source::Settings)
+    } else {
+        (None, Source::Unset)
+    }
+}
+
+/// Resolves the target from overrides, the environment (`env` looks a variable up) and settings.
+pub fn resolve(
+    overrides: &Overrides,
+    settings: &Settings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Target {
+    let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    let (profile, profile_source) = pick(
+        overrides.profile.as_deref(),
+        var("AWS_PROFILE"),
+        settings.profile.as_deref(),
+    );
+    let (region, region_source) = pick(
+        overrides.region.as_deref(),
+        var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")),
+        settings.region.as_deref(),
+    );
+    let custom = if overrides.local {
+        None
+    } else if let Some(url) = overrides.endpoint_url.as_deref() {
+        Some((url.to_string(), Source::Flag))
+    } else {
+        var("AWS_ENDPOINT_URL").map(|url| (url, Source::Env))
+    };
+    let (mode, endpoint_url, endpoint_source) = match (overrides.local, custom) {
+        (true, _) => (Mode::Local, None, Source::Unset),
+        (false, Some((url, source))) => (Mode::Aws, Some(url), source),
+        (false, None) => match (settings.mode, settings.endpoint_url.as_deref()) {
+            (Mode::Aws, Some(url)) => (Mode::Aws, Some(url.to_string()), Source::Settings),
+            (mode, _) => (mode, None, Source::Unset),
+        },
+    };
+    Target {
+        mode,
+        profile,
+        profile_source,
+        region,
+        region_source,
+        endpoint_url,
+        endpoint_source,
+    }
+}
+
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// The SDK clients for one target, built once and shared.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub sdk: SdkConfig,
+    pub sts: aws_sdk_sts::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sagemaker: aws_sdk_sagemaker::Client,
+}
+
+impl Clients {
+    /// Loads credentials and region through the standard aws-config chain (profiles, SSO, env).
+    pub async fn connect(target: &Target) -> Clients {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(20))
+                .build(),
+        );
+        if let Some(profile) = &target.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = &target.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &target.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let sdk = loader.load().await;
+        // Custom servers (moto, MinIO, Ebb's local cloud) rarely resolve virtual-host bucket names.
+        let custom_s3 = sdk.endpoint_url().is_some()
+            || process_env("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty());
+        let s3_config = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(custom_s3)
+            .build();
+        Clients {
+            sts: aws_sdk_sts::Client::new(&sdk),
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            sagemaker: aws_sdk_sagemaker::Client::new(&sdk),
+            sdk,
+        }
+    }
+
+    /// The region the SDK ended up with (ours, or the profile's).
+    pub fn region(&self) -> Option<String> {
+        self.sdk.region().map(|r| r.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    fn aws_settings() -> Settings {
+        Settings {
+            mode: Mode::Aws,
+            profile: Some("work".into()),
+            region: Some("eu-west-1".into()),
+            endpoint_url: Some("http://127.0.0.1:9000".into()),
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn flags_beat_env_beat_settings() {
+        let env = env_of(&[("AWS_PROFILE", "envp"), ("AWS_REGION", "us-west-2")]);
+        let t = resolve(&Overrides::default(), &aws_settings(), &env);
+        assert_eq!(t.profile.as_deref(), Some("envp"));
+        assert_eq!(t.profile_source, Source::Env);
+        assert_eq!(t.region.as_deref(), Some("us-west-2"));
+        let flags = Overrides {
+            profile: Some("flagp".into()),
+            region: Some("ap-northeast-2".into()),
+            ..Overrides::default()
+        };
+        let t = resolve(&flags, &aws_settings(), &env);
+        assert_eq!(
+            (t.profile.as_deref(), t.profile_source),
+            (Some("flagp"), Source::Flag)
+        );
+        assert_eq!(t.region.as_deref(), Some("ap-northeast-2"));
+        let t = resolve(&Overrides::default(), &aws_settings(), &env_of(&[]));
+        assert_eq!(
+            (t.region.as_deref(), t.region_source),
+            (Some("eu-west-1"), Source::Settings)
+        );
+        assert_eq!(t.endpoint_url.as_deref(), Some("http://127.0.0.1:9000"));
+    }
+
+    #[test]
+    fn which_cloud_local_then_endpoint_then_mode() {
+        let env = env_of(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")]);
+        let local = Overrides {
+            local: true,
+            ..Overrides::default()
+        };
+        assert_eq!(resolve(&local, &aws_settings(), &env).mode, Mode::Local);
+        // A custom endpoint means AWS-compatible, even when settings say local.
+        let t = resolve(&Overrides::default(), &Settings::default(), &env);
+        assert_eq!(t.mode, Mode::Aws);
+        assert_eq!(t.endpoint_source, Source::Env);
+        let t = resolve(&Overrides::default(), &Settings::default(), &env_of(&[]));
+        assert_eq!((t.mode, t.endpoint_url), (Mode::Local, None));
+        // AWS_DEFAULT_REGION is honoured like the aws CLI does.
+        let t = resolve(
+            &Overrides::default(),
+            &Settings::default(),
+            &env_of(&[("AWS_DEFAULT_REGION", "sa-east-1")]),
+        );
+        assert_eq!(t.region.as_deref(), Some("sa-east-1"));
+    }
+}

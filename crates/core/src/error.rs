@@ -1,0 +1,53 @@
+use std::path::PathBuf;
+
+use crate::validate::FieldError;
+
+/// Errors of engine operations. Each message is written for the person who has to act on it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid settings: {}", summarize(.0))]
+    InvalidSettings(Vec<FieldError>),
+    #[error(
+        "unknown setting `{0}`; the keys are: mode, profile, region, endpoint_url, role_arn, bucket, prefix"
+    )]
+    UnknownKey(String),
+    #[error("could not read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("could not write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is not valid settings JSON (line {line}, column {column}): {message}. Fix or delete the file to start from the defaults."
+    )]
+    CorruptSettings {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("no Ebb home directory: set EBB_HOME to a writable folder")]
+    NoHome,
+}
+
+fn summarize(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.key, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Error {
+    /// The per-field problems, when the error is about settings values.
+    pub fn field_errors(&self) -> &[FieldError] {
+        match self {
+            Error::InvalidSettings(errors) => errors,
+            _ => &[],
+        }
+    }
+}

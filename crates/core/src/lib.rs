@@ -1,0 +1,21 @@
+//! Ebb's engine: everything the desktop app and the CLI do, as async functions with typed inputs,
+//! outputs and errors. No Tauri in here; the shells only translate.
+
+pub mod aws_errors;
+pub mod cloud;
+pub mod doctor;
+pub mod error;
+pub mod home;
+pub mod profiles;
+pub mod regions;
+pub mod settings;
+pub mod validate;
+
+mod engine;
+
+pub use cloud::{Overrides, Source, Target};
+pub use doctor::{Check, CheckId, CheckStatus, DoctorReport, Identity};
+pub use engine::{Ebb, SettingsView};
+pub use error::Error;
+pub use settings::{Mode, SettingKey, Settings};
+pub use validate::FieldError;

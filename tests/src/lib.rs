@@ -1,0 +1,100 @@
+//! Shared test harness: temp Ebb homes and a `moto_server` (third-party AWS emulator) on a free
+//! loopback port, stopped when dropped.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Finds `moto_server`: `MOTO_SERVER`, else the repo's `.venv` that `scripts/test.sh` creates.
+pub fn moto_server_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("MOTO_SERVER") {
+        return PathBuf::from(p);
+    }
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    repo.join(".venv/bin/moto_server")
+}
+
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A running moto_server; killed on drop.
+pub struct Moto {
+    child: Child,
+    pub url: String,
+    _log: tempfile::NamedTempFile,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let path = moto_server_path();
+        assert!(
+            path.exists(),
+            "moto_server not found at {} — run `bash scripts/test.sh` (it installs it into .venv) or set MOTO_SERVER",
+            path.display()
+        );
+        let port = free_port();
+        let log = tempfile::NamedTempFile::new().expect("log file");
+        let child = Command::new(&path)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(log.reopen().expect("reopen log"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", path.display()));
+        let moto = Moto {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _log: log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen on {port} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The environment a test gives `ebb`: no user files, no inherited AWS variables, fake keys.
+pub fn isolated_env(home: &std::path::Path) -> Vec<(String, String)> {
+    let aws_files = home.join("aws");
+    vec![
+        ("EBB_HOME".into(), home.display().to_string()),
+        (
+            "AWS_CONFIG_FILE".into(),
+            aws_files.join("config").display().to_string(),
+        ),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE".into(),
+            aws_files.join("credentials").display().to_string(),
+        ),
+        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+    ]
+}
+
+/// Environment variables a test must not inherit from the developer's shell.
+pub const AWS_VARS: &[&str] = &[
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_SAGEMAKER",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
