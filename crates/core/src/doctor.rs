@@ -1,12 +1,12 @@
 //! The connection check: who am I, where, can I reach my bucket, does SageMaker answer.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::aws_errors::{self, Context, Explained};
 use crate::cloud::{Clients, Source, Target};
 use crate::settings::{Mode, Settings};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckId {
     Target,
@@ -16,7 +16,7 @@ pub enum CheckId {
     Role,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
     Ok,
@@ -25,7 +25,7 @@ pub enum CheckStatus {
     Skipped,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct Check {
     pub id: CheckId,
     pub title: String,

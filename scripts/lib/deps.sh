@@ -1,0 +1,65 @@
+# Installs what Ebb needs on Debian/Ubuntu, only what is missing. Sourced by run.sh and test.sh.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# Desktop build deps (Tauri 2 on WebKitGTK 4.1).
+APT_BUILD=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev
+  pkg-config build-essential curl ca-certificates)
+# Extra for tests: a virtual display, WebKit's WebDriver, Python for moto_server.
+APT_TEST=(xvfb xauth webkit2gtk-driver python3-venv)
+
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "missing packages: ${missing[*]} — install them as root (apt-get install ${missing[*]})"
+    sudo="sudo"
+  fi
+  say "installing system packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+need_rust() {
+  if ! command -v cargo >/dev/null; then
+    say "installing Rust (rustup, minimal profile)"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal >/dev/null
+  fi
+  cargo --version >/dev/null || die "cargo does not run"
+}
+
+need_node() {
+  if ! command -v npm >/dev/null; then
+    apt_install nodejs npm
+  fi
+  local major
+  major="$(node -p 'process.versions.node.split(".")[0]')"
+  [ "$major" -ge 18 ] || die "Node.js 18 or newer is needed (found $(node --version))"
+}
+
+npm_ci() { # dir
+  if [ ! -d "$1/node_modules" ] || [ "$1/package-lock.json" -nt "$1/node_modules/.package-lock.json" ]; then
+    say "installing npm packages in ${1#"$ROOT"/}"
+    (cd "$1" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+build_ui() {
+  need_node
+  npm_ci "$ROOT/ui"
+  say "building the UI"
+  (cd "$ROOT/ui" && npm run --silent build)
+}
+
+# The app serves the built UI from its binary (custom-protocol); tests build with the same
+# features so the app is compiled once.
+CARGO_FEATURES=(--features ebb-app/custom-protocol)

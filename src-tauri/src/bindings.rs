@@ -1,0 +1,49 @@
+//! The one list of commands and events, shared by the app and the TypeScript generator.
+
+use std::path::{Path, PathBuf};
+
+use specta_typescript::Typescript;
+use tauri_specta::{collect_commands, collect_events};
+
+use crate::commands;
+
+pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
+    tauri_specta::Builder::<tauri::Wry>::new()
+        .commands(collect_commands![
+            commands::get_settings,
+            commands::validate_settings,
+            commands::save_settings,
+            commands::run_doctor,
+        ])
+        .events(collect_events![commands::DoctorProgress])
+}
+
+pub fn default_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/src/bindings.ts")
+}
+
+pub fn export(path: &Path) -> Result<(), String> {
+    builder()
+        .export(Typescript::default().header("// @ts-nocheck"), path)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The UI's types must be what Rust generates today: run `cargo run -p ebb-app --bin
+    /// export-bindings` after changing a command or a type it uses.
+    #[test]
+    fn committed_bindings_are_current() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fresh = dir.path().join("bindings.ts");
+        export(&fresh).expect("export bindings");
+        let fresh = std::fs::read_to_string(fresh).expect("read fresh bindings");
+        let committed = std::fs::read_to_string(default_path()).unwrap_or_default();
+        assert!(
+            fresh == committed,
+            "ui/src/bindings.ts is out of date: run `cargo run -p ebb-app --bin export-bindings`"
+        );
+    }
+}
