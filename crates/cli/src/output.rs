@@ -113,7 +113,16 @@ pub fn doctor(report: &DoctorReport, json: bool) -> ExitCode {
             eprintln!("detail: {detail}");
         }
     } else {
-        println!("All checks passed.");
+        let warnings = report
+            .checks
+            .iter()
+            .filter(|c| c.status == CheckStatus::Warn)
+            .count();
+        match warnings {
+            0 => println!("All checks passed."),
+            1 => println!("All checks passed, with 1 warning."),
+            n => println!("All checks passed, with {n} warnings."),
+        }
     }
     code
 }

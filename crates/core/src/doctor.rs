@@ -159,11 +159,13 @@ fn target_check(target: &Target, region: Option<&str>) -> Check {
         s => s,
     };
     let mut parts = vec![
-        format!(
-            "profile {} ({})",
-            target.profile.as_deref().unwrap_or("default"),
-            target.profile_source.describe("AWS_PROFILE")
-        ),
+        match &target.profile {
+            Some(p) => format!(
+                "profile {p} ({})",
+                target.profile_source.describe("AWS_PROFILE")
+            ),
+            None => "default credential chain".to_string(),
+        },
         format!("region {region} ({})", region_source.describe("AWS_REGION")),
     ];
     if let Some(url) = &target.endpoint_url {
@@ -322,7 +324,7 @@ fn role_check(role_arn: Option<&str>, who: Option<&Identity>) -> Check {
             ),
         )
         .advice("SageMaker needs a role from the account you deploy in (or one that trusts it)."),
-        _ => Check::new(CheckId::Role, CheckStatus::Ok, format!("{arn}")),
+        _ => Check::new(CheckId::Role, CheckStatus::Ok, arn.to_string()),
     }
 }
 
