@@ -33,6 +33,8 @@ step "Rust: unit and integration tests"
 cargo test --workspace "${CARGO_FEATURES[@]}"
 
 step "end-to-end: the desktop app in a real webview (Xvfb + tauri-driver + WebKitWebDriver)"
+# `cargo test` does not build the app binary itself; build it with the UI just built embedded.
+cargo build -p ebb-app "${CARGO_FEATURES[@]}"
 npm_ci "$ROOT/tests/e2e"
 export EBB_APP="$ROOT/target/debug/ebb-app" TAURI_DRIVER="$(command -v tauri-driver)"
 export E2E_ARTIFACTS="$ROOT/target/e2e"
