@@ -5,6 +5,10 @@ set -euo pipefail
 source "$(dirname "$0")/lib/deps.sh"
 cd "$ROOT"
 started=$SECONDS
+# Keep a copy of everything printed, to total the runners' counts at the end.
+mkdir -p "$ROOT/target"
+LOG="$ROOT/target/test-output.log"
+exec > >(tee "$LOG") 2>&1
 step() { say "$* [$((SECONDS - started))s]"; }
 
 apt_install "${APT_BUILD[@]}" "${APT_TEST[@]}"
@@ -30,14 +34,21 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets "${CARGO_FEATURES[@]}" -- -D warnings
 
 step "Rust: unit and integration tests"
+# One build of every target (the app binary included) with one feature set, reused below.
+cargo build --workspace --all-targets "${CARGO_FEATURES[@]}"
 cargo test --workspace "${CARGO_FEATURES[@]}"
 
 step "end-to-end: the desktop app in a real webview (Xvfb + tauri-driver + WebKitWebDriver)"
-# `cargo test` does not build the app binary itself; build it with the UI just built embedded.
-cargo build -p ebb-app "${CARGO_FEATURES[@]}"
 npm_ci "$ROOT/tests/e2e"
 export EBB_APP="$ROOT/target/debug/ebb-app" TAURI_DRIVER="$(command -v tauri-driver)"
 export E2E_ARTIFACTS="$ROOT/target/e2e"
 xvfb-run -a -s "-screen 0 1280x800x24" node --test tests/e2e/settings.test.mjs
 say "screenshots: $E2E_ARTIFACTS"
 step "all tests passed"
+# One closing line over every runner: cargo's "test result", Vitest's "Tests", node's "# pass".
+sed 's/\x1b\[[0-9;]*m//g' "$LOG" | awk '
+  /^test result:/ { p += $4; f += $6 }
+  /^ +Tests +/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+  /^# pass / { p += $3 } /^# fail / { f += $3 }
+  END { printf "summary: %d passed, %d failed\n", p, f }'
+
