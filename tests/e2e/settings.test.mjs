@@ -1,5 +1,6 @@
 // End-to-end: the real Ebb window (WebKitGTK) driven through tauri-driver + WebKitWebDriver.
-// Needs EBB_APP (the built app), TAURI_DRIVER, a DISPLAY (xvfb-run) and optional E2E_ARTIFACTS.
+// Needs EBB_APP (the built app), TAURI_DRIVER, MOTO_SERVER, a DISPLAY (xvfb-run) and optional
+// E2E_ARTIFACTS.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -12,12 +13,16 @@ import { remote } from "webdriverio";
 const app = process.env.EBB_APP;
 const driverBin = process.env.TAURI_DRIVER ?? "tauri-driver";
 const artifacts = process.env.E2E_ARTIFACTS ?? join(tmpdir(), "ebb-e2e");
+const motoBin = process.env.MOTO_SERVER;
 assert.ok(app, "set EBB_APP to the built desktop binary");
+assert.ok(motoBin, "set MOTO_SERVER to moto_server (scripts/test.sh installs it into .venv)");
 mkdirSync(artifacts, { recursive: true });
 
 const home = mkdtempSync(join(tmpdir(), "ebb-e2e-home-"));
 let driver;
+let moto;
 let port;
+let motoUrl;
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -30,16 +35,16 @@ function freePort() {
   });
 }
 
-async function waitForDriver(deadlineMs) {
+async function waitForHttp(url, deadlineMs) {
   const until = Date.now() + deadlineMs;
   for (;;) {
     try {
-      const r = await fetch(`http://127.0.0.1:${port}/status`);
-      if (r.ok) return;
+      await fetch(url);
+      return;
     } catch {
       // not listening yet
     }
-    if (Date.now() > until) throw new Error(`tauri-driver did not answer on ${port}`);
+    if (Date.now() > until) throw new Error(`nothing answered at ${url}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -58,21 +63,29 @@ function appEnv() {
   for (const k of Object.keys(env)) if (k.startsWith("AWS_")) delete env[k];
   env.AWS_CONFIG_FILE = join(home, "aws-config");
   env.AWS_SHARED_CREDENTIALS_FILE = join(home, "aws-credentials");
+  // Fake keys for moto_server; the standard credential chain reads them from the environment.
+  env.AWS_ACCESS_KEY_ID = "testing";
+  env.AWS_SECRET_ACCESS_KEY = "testing";
   return env;
 }
 
 before(async () => {
+  const motoPort = await freePort();
+  motoUrl = `http://127.0.0.1:${motoPort}`;
+  moto = spawn(motoBin, ["-H", "127.0.0.1", "-p", String(motoPort)], { stdio: "ignore" });
+  await waitForHttp(motoUrl, 30_000);
   port = await freePort();
   const nativePort = await freePort();
   driver = spawn(driverBin, ["--port", String(port), "--native-port", String(nativePort)], {
     env: appEnv(),
     stdio: ["ignore", "inherit", "inherit"],
   });
-  await waitForDriver(30_000);
+  await waitForHttp(`http://127.0.0.1:${port}/status`, 30_000);
 });
 
 after(() => {
   driver?.kill("SIGTERM");
+  moto?.kill("SIGTERM");
 });
 
 async function waitText(browser, selector, pattern, timeout = 15_000) {
@@ -131,6 +144,35 @@ test("settings survive a restart and bad values are explained", async () => {
     // Nothing invalid reached the disk.
     assert.equal(JSON.parse(readFileSync(join(home, "settings.json"), "utf8")).bucket, "ebb-e2e-bucket-1");
   } finally {
+    await browser.deleteSession();
+  }
+});
+
+test("in AWS mode the connection check reaches the server and names the account", async () => {
+  const browser = await openApp();
+  try {
+    await (await browser.$('input[name="mode"][value="aws"]')).click();
+    await (await browser.$("#setting-region")).selectByAttribute("value", "us-east-1");
+    await (await browser.$("#setting-endpoint_url")).setValue(motoUrl);
+    // The bucket saved by the first test, created in moto_server with a plain path-style PUT.
+    const put = await fetch(`${motoUrl}/ebb-e2e-bucket-1`, { method: "PUT" });
+    assert.ok(put.ok, `could not create the bucket in moto_server: HTTP ${put.status}`);
+    const save = await browser.$("#settings-save");
+    await save.waitForEnabled({ timeout: 15_000, timeoutMsg: "Save never became enabled" });
+    await save.click();
+    await waitText(browser, "#settings-status", /^Saved to /);
+    // Saving re-runs the check against moto_server: identity and SageMaker answer.
+    await waitText(browser, '[data-testid="status-mode"]', /^AWS$/);
+    await waitText(browser, '[data-testid="status-connection"]', /connected — account 123456789012/);
+    const report = await waitText(browser, "#doctor-report", /SageMaker answers/);
+    assert.match(report, /account 123456789012/);
+    assert.match(report, /s3:\/\/ebb-e2e-bucket-1 in us-east-1 exists and is reachable/);
+    // No execution role yet: a warning that says what it is needed for.
+    assert.match(report, /No SageMaker execution role is set/);
+    await (await browser.$("#doctor-report")).scrollIntoView();
+  } finally {
+    // Also on failure: the picture shows what the user would have seen.
+    await browser.saveScreenshot(join(artifacts, "connection-aws.png"));
     await browser.deleteSession();
   }
 });
