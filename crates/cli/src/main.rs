@@ -1,5 +1,6 @@
 //! `ebb`: a thin command-line shell over Ebb's engine.
 
+mod local;
 mod output;
 
 use std::process::ExitCode;
@@ -46,6 +47,24 @@ enum Command {
     },
     /// Check the connection: identity, region, bucket, SageMaker, execution role.
     Doctor,
+    /// The embedded local cloud (AWS wire protocols on 127.0.0.1, no AWS account).
+    Local {
+        #[command(subcommand)]
+        action: LocalAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LocalAction {
+    /// Run the local cloud until interrupted; prints one JSON line with its URL, region and keys.
+    Serve {
+        /// Loopback address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: std::net::SocketAddr,
+        /// Data folder (default: local/data in the Ebb home).
+        #[arg(long)]
+        data: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -110,6 +129,9 @@ async fn run(cli: Cli) -> ExitCode {
             Ok(settings) => output::set(&ebb, &key, &settings, cli.json),
             Err(e) => output::fail(&e.to_string()),
         },
+        Command::Local {
+            action: LocalAction::Serve { addr, data },
+        } => local::serve(ebb.home(), addr, data).await,
         Command::Doctor => {
             let json = cli.json;
             let progress = move |check: &ebb_core::Check| {

@@ -1,0 +1,82 @@
+//! Ebb's local cloud: an HTTP server on 127.0.0.1 that speaks the AWS wire protocols Ebb uses,
+//! so the engine runs unchanged against it (custom endpoint URL + these local credentials).
+//!
+//! Every request must carry a valid SigV4 signature for the local credentials.
+
+pub mod home;
+mod protocol;
+mod server;
+pub mod sigv4;
+mod sts;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use server::LocalCloud;
+
+/// The region the local cloud presents itself as.
+pub const REGION: &str = "us-east-1";
+/// The account id of the local identity (as LocalStack does, all zeros).
+pub const ACCOUNT_ID: &str = "000000000000";
+
+/// Keys for the local cloud only; they open nothing outside this computer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl Credentials {
+    /// Fresh random keys, shaped like AWS's (20-char id, 40-char secret).
+    pub fn generate() -> Credentials {
+        use rand::distr::{Alphanumeric, SampleString};
+        let mut rng = rand::rng();
+        Credentials {
+            access_key_id: format!(
+                "EBBL{}",
+                Alphanumeric
+                    .sample_string(&mut rng, 16)
+                    .to_ascii_uppercase()
+            ),
+            secret_access_key: Alphanumeric.sample_string(&mut rng, 40),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen; port 0 picks a free one. Only loopback addresses are accepted.
+    pub addr: SocketAddr,
+    /// Where the local cloud keeps its data (objects, resources).
+    pub data_dir: PathBuf,
+    pub credentials: Credentials,
+}
+
+/// What `ebb local serve` prints, and what a client needs to connect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionInfo {
+    pub endpoint_url: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "the local cloud listens on loopback only; {0} is not a loopback address (use 127.0.0.1)"
+    )]
+    NotLoopback(SocketAddr),
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("could not create the data folder {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
