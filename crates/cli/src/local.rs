@@ -13,11 +13,11 @@ pub async fn serve(ebb_home: &Path, addr: SocketAddr, data: Option<PathBuf>) -> 
         Ok(c) => c,
         Err(e) => return output::fail(&format!("local cloud keys: {e}")),
     };
-    let config = Config {
+    let config = Config::new(
         addr,
-        data_dir: data.unwrap_or_else(|| home::data_dir(ebb_home)),
+        data.unwrap_or_else(|| home::data_dir(ebb_home)),
         credentials,
-    };
+    );
     let cloud = match LocalCloud::start(config).await {
         Ok(cloud) => cloud,
         Err(e) => return output::fail(&e.to_string()),

@@ -3,10 +3,15 @@
 //!
 //! Every request must carry a valid SigV4 signature for the local credentials.
 
+pub mod faults;
 pub mod home;
 mod protocol;
+mod runtime;
+pub mod s3;
+pub mod sagemaker;
 mod server;
 pub mod sigv4;
+pub mod sim;
 mod sts;
 
 use std::net::SocketAddr;
@@ -20,6 +25,13 @@ pub use server::LocalCloud;
 pub const REGION: &str = "us-east-1";
 /// The account id of the local identity (as LocalStack does, all zeros).
 pub const ACCOUNT_ID: &str = "000000000000";
+/// The role local mode offers when none is configured; the local cloud accepts any role ARN.
+pub const PLACEHOLDER_ROLE_ARN: &str = "arn:aws:iam::000000000000:role/EbbLocalExecutionRole";
+
+/// SageMaker's default bucket name for the local account, created at start-up.
+pub fn default_bucket() -> String {
+    format!("sagemaker-{REGION}-{ACCOUNT_ID}")
+}
 
 /// Keys for the local cloud only; they open nothing outside this computer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +64,25 @@ pub struct Config {
     /// Where the local cloud keeps its data (objects, resources).
     pub data_dir: PathBuf,
     pub credentials: Credentials,
+    /// Simulated seconds per real second (1.0 = real time).
+    pub speed: f64,
+    /// Simulated time an instance takes to start.
+    pub startup: std::time::Duration,
+    pub faults: Vec<faults::Fault>,
+}
+
+impl Config {
+    /// Real-time clock, a 3 s simulated start-up, no faults.
+    pub fn new(addr: SocketAddr, data_dir: PathBuf, credentials: Credentials) -> Config {
+        Config {
+            addr,
+            data_dir,
+            credentials,
+            speed: 1.0,
+            startup: std::time::Duration::from_secs(3),
+            faults: Vec::new(),
+        }
+    }
 }
 
 /// What `ebb local serve` prints, and what a client needs to connect.

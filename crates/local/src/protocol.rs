@@ -2,7 +2,6 @@
 
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode};
-use http_body_util::Full;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -41,7 +40,8 @@ pub fn detect(method: &http::Method, path: &str, headers: &HeaderMap) -> Protoco
     }
 }
 
-pub type Body = Full<Bytes>;
+/// Every response body; S3 answers stream, the rest are whole buffers.
+pub type Body = s3s::Body;
 
 fn escape_xml(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -80,7 +80,7 @@ pub fn error(
             serde_json::json!({ "__type": code, "message": message }).to_string(),
         ),
     };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(Body::from(Bytes::from(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
@@ -97,8 +97,21 @@ pub fn error(
     response
 }
 
+/// An awsJson 1.1 answer.
+pub fn json(body: &serde_json::Value, request_id: &str) -> Response<Body> {
+    let mut response = Response::new(Body::from(Bytes::from(body.to_string())));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("x-amzn-requestid", v);
+    }
+    response
+}
+
 pub fn xml(status: StatusCode, body: String, request_id: &str) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(Body::from(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,

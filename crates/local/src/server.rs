@@ -11,19 +11,30 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::faults::{Fault, Faults, Injected};
 use crate::protocol::{self, Body, Protocol};
-use crate::{Config, ConnectionInfo, Credentials, Error, sigv4, sts};
+use crate::s3::LocalS3;
+use crate::s3::store::Store;
+use crate::sagemaker::SageMaker;
+use crate::sim::clock::Clock;
+use crate::sim::endpoint::EndpointStats;
+use crate::{Config, ConnectionInfo, Credentials, Error, runtime, sigv4, sts};
 
 /// Requests other than S3 uploads are small; refuse anything larger than this.
 const MAX_BODY: usize = 64 * 1024 * 1024;
 
 struct State {
     credentials: Credentials,
+    s3: s3s::service::S3Service,
+    sagemaker: Arc<SageMaker>,
+    faults: Arc<Faults>,
 }
 
 /// A running local cloud; stops when `stop` is called or the handle is dropped.
 pub struct LocalCloud {
     info: ConnectionInfo,
+    sagemaker: Arc<SageMaker>,
+    faults: Arc<Faults>,
     addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
@@ -54,14 +65,40 @@ impl LocalCloud {
             access_key_id: config.credentials.access_key_id.clone(),
             secret_access_key: config.credentials.secret_access_key.clone(),
         };
+        let data_error = |source: std::io::Error| Error::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        };
+        let store = Arc::new(
+            Store::open(&config.data_dir.join("s3"))
+                .map_err(|e| data_error(std::io::Error::other(e)))?,
+        );
+        // Local mode's own bucket, so a new user can submit without any set-up.
+        store
+            .ensure_bucket(&crate::default_bucket())
+            .map_err(|e| data_error(std::io::Error::other(e)))?;
+        let clock = Clock::new(config.speed);
+        let sagemaker = SageMaker::open(&config.data_dir, store.clone(), clock, config.startup);
+        let mut s3 = s3s::service::S3ServiceBuilder::new(LocalS3::new(store));
+        s3.set_auth(s3s::auth::SimpleAuth::from_single(
+            config.credentials.access_key_id.clone(),
+            config.credentials.secret_access_key.clone(),
+        ));
+        let faults = Arc::new(Faults::default());
+        faults.set(config.faults.clone());
         let state = Arc::new(State {
             credentials: config.credentials,
+            s3: s3.build(),
+            sagemaker: sagemaker.clone(),
+            faults: faults.clone(),
         });
         let (shutdown, stopped) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, state, stopped));
         tracing::info!(%addr, "local cloud listening");
         Ok(LocalCloud {
             info,
+            sagemaker,
+            faults,
             addr,
             shutdown,
             task: Some(task),
@@ -74,6 +111,21 @@ impl LocalCloud {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Queue and instance figures of a running endpoint.
+    pub fn endpoint_stats(&self, endpoint: &str) -> Option<EndpointStats> {
+        self.sagemaker.stats(endpoint)
+    }
+
+    /// Replaces the fault-injection rules.
+    pub fn set_faults(&self, faults: Vec<Fault>) {
+        self.faults.set(faults);
+    }
+
+    /// The simulation clock (part 2's autoscaling runs speed it up).
+    pub fn clock(&self) -> &Clock {
+        self.sagemaker.clock()
     }
 
     /// Stops accepting and waits for the accept loop to end.
@@ -126,10 +178,86 @@ fn request_id() -> String {
     format!("{:032x}", rand::rng().random::<u128>())
 }
 
+fn service_of(
+    protocol: Protocol,
+    headers: &http::HeaderMap,
+    method: &http::Method,
+    path: &str,
+) -> (&'static str, String) {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    match protocol {
+        Protocol::Query => ("sts", "GetCallerIdentity".into()),
+        Protocol::S3 => ("s3", method.as_str().to_string()),
+        Protocol::RestJson if path.ends_with("/async-invocations") => {
+            ("runtime", "InvokeEndpointAsync".into())
+        }
+        Protocol::RestJson => ("runtime", "InvokeEndpoint".into()),
+        Protocol::Cbor => (
+            "cloudwatch",
+            path.rsplit('/').next().unwrap_or_default().to_string(),
+        ),
+        Protocol::Json => {
+            let (prefix, op) = target.split_once('.').unwrap_or(("", target));
+            let service = match prefix {
+                "SageMaker" => "sagemaker",
+                "AnyScaleFrontendService" => "autoscaling",
+                _ => "cloudwatch",
+            };
+            (service, op.to_string())
+        }
+    }
+}
+
+fn injected_error(protocol: Protocol, fault: Injected, id: &str) -> Response<Body> {
+    let (status, code, message) = match (protocol, fault) {
+        (Protocol::S3, Injected::Throttle) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SlowDown",
+            "Please reduce your request rate (injected fault).",
+        ),
+        (Protocol::S3, Injected::Error) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "We encountered an internal error (injected fault).",
+        ),
+        (_, Injected::Throttle) => (
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "Rate exceeded (injected fault).",
+        ),
+        (_, Injected::Error) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalFailure",
+            "An internal error occurred (injected fault).",
+        ),
+    };
+    protocol::error(protocol, status, code, message, id)
+}
+
 async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
     let id = request_id();
+    let protocol = protocol::detect(req.method(), req.uri().path(), req.headers());
+    let (service, operation) = service_of(protocol, req.headers(), req.method(), req.uri().path());
+    if let Some(fault) = state.faults.apply(service, &operation).await {
+        return injected_error(protocol, fault, &id);
+    }
+    if protocol == Protocol::S3 {
+        // s3s verifies S3's signatures itself, including streaming (aws-chunked) uploads.
+        return match state.s3.call(req.map(s3s::Body::from)).await {
+            Ok(response) => response,
+            Err(e) => protocol::error(
+                Protocol::S3,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                &format!("{e:?}"),
+                &id,
+            ),
+        };
+    }
     let (parts, body) = req.into_parts();
-    let protocol = protocol::detect(&parts.method, parts.uri.path(), &parts.headers);
     let body = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
@@ -163,13 +291,45 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
             &id,
         );
     }
-    match protocol {
-        Protocol::Query => sts::handle(&body, &id),
-        other => protocol::error(
+    match (protocol, service) {
+        (Protocol::Query, _) => sts::handle(&body, &id),
+        (Protocol::RestJson, _) => {
+            runtime::handle(
+                &state.sagemaker,
+                parts.uri.path(),
+                &parts.headers,
+                body,
+                &id,
+            )
+            .await
+        }
+        (Protocol::Json, "sagemaker") => {
+            let input: serde_json::Value = if body.is_empty() {
+                serde_json::json!({})
+            } else {
+                match serde_json::from_slice(&body) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        return protocol::error(
+                            protocol,
+                            StatusCode::BAD_REQUEST,
+                            "SerializationException",
+                            &format!("the request body is not JSON: {e}"),
+                            &id,
+                        );
+                    }
+                }
+            };
+            match state.sagemaker.handle(&operation, &input) {
+                Ok(output) => protocol::json(&output, &id),
+                Err(e) => protocol::error(protocol, e.status, e.code, &e.message, &id),
+            }
+        }
+        (other, service) => protocol::error(
             other,
             StatusCode::NOT_IMPLEMENTED,
             "NotImplemented",
-            &format!("the local cloud does not serve {other:?} requests yet"),
+            &format!("the local cloud does not serve {service} requests yet"),
             &id,
         ),
     }

@@ -5,11 +5,11 @@ use ebb_local::{Config, Credentials, LocalCloud};
 
 async fn start() -> (LocalCloud, tempfile::TempDir) {
     let data = tempfile::tempdir().unwrap();
-    let cloud = LocalCloud::start(Config {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.path().to_path_buf(),
-        credentials: Credentials::generate(),
-    })
+    let cloud = LocalCloud::start(Config::new(
+        "127.0.0.1:0".parse().unwrap(),
+        data.path().to_path_buf(),
+        Credentials::generate(),
+    ))
     .await
     .unwrap();
     (cloud, data)
@@ -83,11 +83,11 @@ async fn unsigned_request_gets_403() {
 #[tokio::test]
 async fn refuses_to_listen_beyond_loopback() {
     let data = tempfile::tempdir().unwrap();
-    let err = LocalCloud::start(Config {
-        addr: "0.0.0.0:0".parse().unwrap(),
-        data_dir: data.path().to_path_buf(),
-        credentials: Credentials::generate(),
-    })
+    let err = LocalCloud::start(Config::new(
+        "0.0.0.0:0".parse().unwrap(),
+        data.path().to_path_buf(),
+        Credentials::generate(),
+    ))
     .await
     .err()
     .expect("0.0.0.0 must be refused");

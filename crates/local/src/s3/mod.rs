@@ -1,0 +1,488 @@
+//! S3 on `s3s`: the wire protocol (XML, SigV4, chunked uploads) is s3s's; storage is ours.
+
+pub mod store;
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use s3s::dto::*;
+use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+
+use store::{ListQuery, ObjectMeta, PutOptions, Store, StoreError};
+
+/// The s3s trait implementation over [`Store`].
+pub struct LocalS3 {
+    store: Arc<Store>,
+}
+
+impl LocalS3 {
+    pub fn new(store: Arc<Store>) -> LocalS3 {
+        LocalS3 { store }
+    }
+}
+
+fn s3_err(e: StoreError) -> S3Error {
+    let code = match &e {
+        StoreError::NoSuchBucket(_) => S3ErrorCode::NoSuchBucket,
+        StoreError::NoSuchKey(_) => S3ErrorCode::NoSuchKey,
+        StoreError::BucketExists(_) => S3ErrorCode::BucketAlreadyOwnedByYou,
+        StoreError::BucketNotEmpty(_) => S3ErrorCode::BucketNotEmpty,
+        StoreError::InvalidBucketName(_) => S3ErrorCode::InvalidBucketName,
+        StoreError::NoSuchUpload(_) => S3ErrorCode::NoSuchUpload,
+        StoreError::InvalidPart(_) => S3ErrorCode::InvalidPart,
+        StoreError::Body(_) => S3ErrorCode::IncompleteBody,
+        StoreError::Io(_) => S3ErrorCode::InternalError,
+    };
+    if matches!(e, StoreError::Io(_)) {
+        tracing::error!("local S3 storage error: {e}");
+    }
+    S3Error::with_message(code, e.to_string())
+}
+
+fn etag(meta: &ObjectMeta) -> ETag {
+    ETag::Strong(meta.etag.clone())
+}
+
+fn put_options(content_type: Option<String>, metadata: Option<Metadata>) -> PutOptions {
+    PutOptions {
+        content_type,
+        metadata: metadata.unwrap_or_default().into_iter().collect(),
+    }
+}
+
+fn object_entry(meta: &ObjectMeta) -> Object {
+    Object {
+        key: Some(meta.key.clone()),
+        size: Some(meta.size as i64),
+        e_tag: Some(etag(meta)),
+        last_modified: Some(meta.last_modified().into()),
+        storage_class: Some(ObjectStorageClass::from_static(
+            ObjectStorageClass::STANDARD,
+        )),
+        ..Default::default()
+    }
+}
+
+fn max_keys(requested: Option<i32>) -> usize {
+    requested.map_or(1000, |n| n.clamp(0, 1000) as usize)
+}
+
+/// Streams `range` of a file in chunks, so large objects are never held in memory.
+fn file_stream(
+    path: std::path::PathBuf,
+    range: std::ops::Range<u64>,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + Sync + 'static {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    const CHUNK: u64 = 256 * 1024;
+    futures::stream::try_unfold(
+        (None::<tokio::fs::File>, range.start, range.end),
+        move |(file, pos, end)| {
+            let path = path.clone();
+            async move {
+                if pos >= end {
+                    return Ok(None);
+                }
+                let mut file = match file {
+                    Some(f) => f,
+                    None => {
+                        let mut f = tokio::fs::File::open(&path).await?;
+                        f.seek(std::io::SeekFrom::Start(pos)).await?;
+                        f
+                    }
+                };
+                let want = (end - pos).min(CHUNK) as usize;
+                let mut buf = vec![0u8; want];
+                file.read_exact(&mut buf).await?;
+                Ok(Some((
+                    bytes::Bytes::from(buf),
+                    (Some(file), pos + want as u64, end),
+                )))
+            }
+        },
+    )
+}
+
+#[async_trait::async_trait]
+impl S3 for LocalS3 {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.store
+            .create_bucket(&req.input.bucket)
+            .map_err(s3_err)?;
+        Ok(S3Response::new(CreateBucketOutput {
+            location: Some(format!("/{}", req.input.bucket)),
+        }))
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        if !self.store.has_bucket(&req.input.bucket).map_err(s3_err)? {
+            return Err(s3_err(StoreError::NoSuchBucket(req.input.bucket)));
+        }
+        Ok(S3Response::new(HeadBucketOutput {
+            bucket_region: Some(crate::REGION.to_string()),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        if !self.store.has_bucket(&req.input.bucket).map_err(s3_err)? {
+            return Err(s3_err(StoreError::NoSuchBucket(req.input.bucket)));
+        }
+        // us-east-1 buckets report an empty location constraint, as in S3.
+        Ok(S3Response::new(GetBucketLocationOutput::default()))
+    }
+
+    async fn list_buckets(
+        &self,
+        _req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let buckets = self
+            .store
+            .list_buckets()
+            .map_err(s3_err)?
+            .into_iter()
+            .map(|(name, created)| Bucket {
+                name: Some(name),
+                creation_date: Some(created.into()),
+                bucket_region: Some(crate::REGION.to_string()),
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(Owner {
+                display_name: Some("ebb-local".into()),
+                id: Some(crate::ACCOUNT_ID.into()),
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.store
+            .delete_bucket(&req.input.bucket)
+            .map_err(s3_err)?;
+        Ok(S3Response::new(DeleteBucketOutput::default()))
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let input = req.input;
+        let options = put_options(input.content_type, input.metadata);
+        let meta = match input.body {
+            Some(body) => {
+                self.store
+                    .put_stream(&input.bucket, &input.key, body, options)
+                    .await
+            }
+            None => {
+                self.store
+                    .put(&input.bucket, &input.key, bytes::Bytes::new(), options)
+                    .await
+            }
+        }
+        .map_err(s3_err)?;
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(etag(&meta)),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = req.input;
+        let (meta, path) = self
+            .store
+            .open_object(&input.bucket, &input.key)
+            .map_err(s3_err)?;
+        let (range, content_range) = match input.range {
+            None => (0..meta.size, None),
+            Some(r) => {
+                let range = r.check(meta.size).map_err(|_| {
+                    S3Error::with_message(
+                        S3ErrorCode::InvalidRange,
+                        format!("the range is outside the object's {} bytes", meta.size),
+                    )
+                })?;
+                let header = format!(
+                    "bytes {}-{}/{}",
+                    range.start,
+                    range.end.saturating_sub(1),
+                    meta.size
+                );
+                (range, Some(header))
+            }
+        };
+        let length = range.end - range.start;
+        Ok(S3Response::new(GetObjectOutput {
+            body: Some(StreamingBlob::wrap(file_stream(path, range))),
+            content_length: Some(length as i64),
+            content_range,
+            accept_ranges: Some("bytes".into()),
+            content_type: meta.content_type.clone(),
+            e_tag: Some(etag(&meta)),
+            last_modified: Some(meta.last_modified().into()),
+            metadata: Some(meta.metadata.clone().into_iter().collect()),
+            ..Default::default()
+        }))
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let meta = self
+            .store
+            .head(&req.input.bucket, &req.input.key)
+            .map_err(s3_err)?;
+        Ok(S3Response::new(HeadObjectOutput {
+            content_length: Some(meta.size as i64),
+            content_type: meta.content_type.clone(),
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(etag(&meta)),
+            last_modified: Some(meta.last_modified().into()),
+            metadata: Some(meta.metadata.clone().into_iter().collect()),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.store
+            .delete(&req.input.bucket, &req.input.key)
+            .map_err(s3_err)?;
+        Ok(S3Response::new(DeleteObjectOutput::default()))
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let input = req.input;
+        if !self.store.has_bucket(&input.bucket).map_err(s3_err)? {
+            return Err(s3_err(StoreError::NoSuchBucket(input.bucket)));
+        }
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for object in input.delete.objects {
+            match self.store.delete(&input.bucket, &object.key) {
+                Ok(()) if !quiet => deleted.push(DeletedObject {
+                    key: Some(object.key),
+                    ..Default::default()
+                }),
+                Ok(()) => {}
+                Err(e) => errors.push(Error {
+                    code: Some("InternalError".into()),
+                    message: Some(e.to_string()),
+                    key: Some(object.key),
+                    version_id: None,
+                }),
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: (!errors.is_empty()).then_some(errors),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let input = req.input;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let max = max_keys(input.max_keys);
+        let listing = self
+            .store
+            .list(
+                &input.bucket,
+                &ListQuery {
+                    prefix: &prefix,
+                    delimiter: input.delimiter.as_deref(),
+                    start_after: input.start_after.as_deref(),
+                    continuation: input.continuation_token.as_deref(),
+                    max_keys: max,
+                },
+            )
+            .map_err(s3_err)?;
+        let key_count = (listing.objects.len() + listing.common_prefixes.len()) as i32;
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(input.bucket),
+            prefix: Some(prefix),
+            delimiter: input.delimiter,
+            max_keys: Some(max as i32),
+            key_count: Some(key_count),
+            continuation_token: input.continuation_token,
+            start_after: input.start_after,
+            is_truncated: Some(listing.next_token.is_some()),
+            next_continuation_token: listing.next_token,
+            contents: Some(listing.objects.iter().map(object_entry).collect()),
+            common_prefixes: Some(
+                listing
+                    .common_prefixes
+                    .into_iter()
+                    .map(|p| CommonPrefix { prefix: Some(p) })
+                    .collect(),
+            ),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        let input = req.input;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let max = max_keys(input.max_keys);
+        let listing = self
+            .store
+            .list(
+                &input.bucket,
+                &ListQuery {
+                    prefix: &prefix,
+                    delimiter: input.delimiter.as_deref(),
+                    start_after: input.marker.as_deref(),
+                    continuation: None,
+                    max_keys: max,
+                },
+            )
+            .map_err(s3_err)?;
+        let truncated = listing.next_token.is_some();
+        // V1 clients page with the last key as the next marker.
+        let next_marker = truncated
+            .then(|| {
+                let last_key = listing.objects.last().map(|o| o.key.clone());
+                let last_prefix = listing.common_prefixes.last().cloned();
+                last_key.max(last_prefix)
+            })
+            .flatten();
+        Ok(S3Response::new(ListObjectsOutput {
+            name: Some(input.bucket),
+            prefix: Some(prefix),
+            delimiter: input.delimiter,
+            marker: input.marker,
+            max_keys: Some(max as i32),
+            is_truncated: Some(truncated),
+            next_marker,
+            contents: Some(listing.objects.iter().map(object_entry).collect()),
+            common_prefixes: Some(
+                listing
+                    .common_prefixes
+                    .into_iter()
+                    .map(|p| CommonPrefix { prefix: Some(p) })
+                    .collect(),
+            ),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let input = req.input;
+        let id = self
+            .store
+            .create_upload(
+                &input.bucket,
+                &input.key,
+                put_options(input.content_type, input.metadata),
+            )
+            .map_err(s3_err)?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(id),
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let input = req.input;
+        let body = input
+            .body
+            .map(|b| b.boxed())
+            .unwrap_or_else(|| futures::stream::empty().boxed());
+        let etag = self
+            .store
+            .put_part(
+                &input.bucket,
+                &input.key,
+                &input.upload_id,
+                input.part_number,
+                body,
+            )
+            .await
+            .map_err(s3_err)?;
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(ETag::Strong(etag)),
+            ..Default::default()
+        }))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let input = req.input;
+        let parts: Vec<(i32, Option<String>)> = input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| {
+                (
+                    p.part_number.unwrap_or(0),
+                    p.e_tag.map(|e| e.value().to_string()),
+                )
+            })
+            .collect();
+        let meta = self
+            .store
+            .complete_upload(&input.bucket, &input.key, &input.upload_id, &parts)
+            .await
+            .map_err(s3_err)?;
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(input.bucket.clone()),
+            key: Some(input.key.clone()),
+            e_tag: Some(etag(&meta)),
+            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            ..Default::default()
+        }))
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let input = req.input;
+        self.store
+            .abort_upload(&input.bucket, &input.key, &input.upload_id)
+            .map_err(s3_err)?;
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+}

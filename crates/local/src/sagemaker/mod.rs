@@ -1,0 +1,815 @@
+//! SageMaker's control plane (awsJson1_1, `X-Amz-Target: SageMaker.<Operation>`): models,
+//! endpoint configs and endpoints, whose life cycle drives the simulated endpoints.
+
+pub mod api;
+mod state;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::s3::store::Store;
+use crate::sim::backend::Backend;
+use crate::sim::clock::Clock;
+use crate::sim::endpoint::{EndpointSim, EndpointStats};
+use crate::sim::s3uri::S3Uri;
+use api::{ApiError, ApiResult, arn, check_name, now_epoch, optional_str, page, required_str};
+use state::{Endpoint, EndpointConfig, Model, State, Variant};
+
+/// SageMaker's default when an async config sets no per-instance concurrency.
+const DEFAULT_MAX_CONCURRENCY: u32 = 4;
+const IN_SERVICE: &str = "InService";
+
+/// Where an async endpoint writes results.
+#[derive(Debug, Clone)]
+pub struct AsyncOutput {
+    pub output: S3Uri,
+    pub failure: Option<S3Uri>,
+}
+
+pub struct SageMaker {
+    file: PathBuf,
+    state: Mutex<State>,
+    sims: Mutex<HashMap<String, Arc<EndpointSim>>>,
+    store: Arc<Store>,
+    clock: Clock,
+    /// Simulated time an instance takes to start (endpoint creation, scale-out).
+    startup: Duration,
+}
+
+fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, ApiError> {
+    m.lock()
+        .map_err(|_| ApiError::internal("the local SageMaker state lock is poisoned"))
+}
+
+fn not_found(kind: &str, name: &str) -> ApiError {
+    ApiError::validation(format!("Could not find {kind} \"{}\".", arn(kind, name)))
+}
+
+fn environment(container: &Value) -> BTreeMap<String, String> {
+    container
+        .get("Environment")
+        .and_then(Value::as_object)
+        .map(|env| {
+            env.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl SageMaker {
+    pub fn open(
+        data_dir: &std::path::Path,
+        store: Arc<Store>,
+        clock: Clock,
+        startup: Duration,
+    ) -> Arc<SageMaker> {
+        let file = data_dir.join("sagemaker.json");
+        let mut state = State::load(&file);
+        // Instances do not survive a restart: endpoints come back up like after a reboot.
+        let restart: Vec<String> = state
+            .endpoints
+            .values_mut()
+            .filter(|e| e.status != "Failed")
+            .map(|e| {
+                e.status = "Creating".into();
+                e.name.clone()
+            })
+            .collect();
+        let sm = Arc::new(SageMaker {
+            file,
+            state: Mutex::new(state),
+            sims: Mutex::new(HashMap::new()),
+            store,
+            clock,
+            startup,
+        });
+        for name in restart {
+            tokio::spawn(sm.clone().bring_up(name));
+        }
+        sm
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    fn save(&self, state: &State) -> Result<(), ApiError> {
+        state
+            .save(&self.file)
+            .map_err(|e| ApiError::internal(format!("could not save {}: {e}", self.file.display())))
+    }
+
+    /// Runs one operation; `op` is the part of `X-Amz-Target` after `SageMaker.`.
+    pub fn handle(self: &Arc<Self>, op: &str, input: &Value) -> ApiResult {
+        match op {
+            "CreateModel" => self.create_model(input),
+            "DescribeModel" => self.describe_model(input),
+            "DeleteModel" => self.delete_model(input),
+            "ListModels" => self.list_models(input),
+            "CreateEndpointConfig" => self.create_endpoint_config(input),
+            "DescribeEndpointConfig" => self.describe_endpoint_config(input),
+            "DeleteEndpointConfig" => self.delete_endpoint_config(input),
+            "ListEndpointConfigs" => self.list_endpoint_configs(input),
+            "CreateEndpoint" => self.create_endpoint(input),
+            "DescribeEndpoint" => self.describe_endpoint(input),
+            "DeleteEndpoint" => self.delete_endpoint(input),
+            "ListEndpoints" => self.list_endpoints(input),
+            "UpdateEndpointWeightsAndCapacities" => self.update_capacities(input),
+            "AddTags" => self.add_tags(input),
+            "ListTags" => self.list_tags(input),
+            "DeleteTags" => self.delete_tags(input),
+            other => Err(ApiError {
+                status: http::StatusCode::BAD_REQUEST,
+                code: "UnknownOperationException",
+                message: format!("the local cloud does not implement SageMaker.{other}"),
+            }),
+        }
+    }
+
+    fn record_tags(state: &mut State, resource_arn: &str, input: &Value) {
+        if let Some(tags) = input.get("Tags").and_then(Value::as_array)
+            && !tags.is_empty()
+        {
+            state.tags.insert(resource_arn.to_string(), tags.clone());
+        }
+    }
+
+    fn create_model(&self, input: &Value) -> ApiResult {
+        let name = required_str(input, "ModelName")?;
+        check_name("ModelName", name)?;
+        let role = required_str(input, "ExecutionRoleArn")?;
+        if !role.starts_with("arn:aws:iam::") || !role.contains(":role/") {
+            return Err(ApiError::validation(format!(
+                "Could not assume role {role}: it is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)."
+            )));
+        }
+        let container = input
+            .get("PrimaryContainer")
+            .or_else(|| input.get("Containers").and_then(|c| c.get(0)))
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::validation("Either PrimaryContainer or Containers must be given.")
+            })?;
+        required_str(&container, "Image")?;
+        let mut state = lock(&self.state)?;
+        let model_arn = arn("model", name);
+        if state.models.contains_key(name) {
+            return Err(ApiError::validation(format!(
+                "Cannot create already existing model \"{model_arn}\"."
+            )));
+        }
+        state.models.insert(
+            name.to_string(),
+            Model {
+                name: name.to_string(),
+                arn: model_arn.clone(),
+                created: now_epoch(),
+                environment: environment(&container),
+                container,
+                execution_role_arn: role.to_string(),
+            },
+        );
+        Self::record_tags(&mut state, &model_arn, input);
+        self.save(&state)?;
+        Ok(json!({ "ModelArn": model_arn }))
+    }
+
+    fn describe_model(&self, input: &Value) -> ApiResult {
+        let name = required_str(input, "ModelName")?;
+        let state = lock(&self.state)?;
+        let m = state
+            .models
+            .get(name)
+            .ok_or_else(|| not_found("model", name))?;
+        Ok(json!({
+            "ModelName": m.name,
+            "ModelArn": m.arn,
+            "PrimaryContainer": m.container,
+            "ExecutionRoleArn": m.execution_role_arn,
+            "CreationTime": m.created,
+        }))
+    }
+
+    fn delete_model(&self, input: &Value) -> ApiResult {
+        let name = required_str(input, "ModelName")?;
+        let mut state = lock(&self.state)?;
+        let m = state
+            .models
+            .remove(name)
+            .ok_or_else(|| not_found("model", name))?;
+        state.tags.remove(&m.arn);
+        self.save(&state)?;
+        Ok(json!({}))
+    }
+
+    fn list_models(&self, input: &Value) -> ApiResult {
+        let state = lock(&self.state)?;
+        let items = sorted(
+            state.models.values().map(|m| {
+                (
+                    m.name.as_str(),
+                    m.created,
+                    json!({
+                        "ModelName": m.name, "ModelArn": m.arn, "CreationTime": m.created,
+                    }),
+                )
+            }),
+            input,
+        );
+        let (items, next) = page(items, input, 10);
+        Ok(with_next(json!({ "Models": items }), next))
+    }
+
+    fn create_endpoint_config(&self, input: &Value) -> ApiResult {
+        let name = required_str(input, "EndpointConfigName")?;
+        check_name("EndpointConfigName", name)?;
+        let variants = input
+            .get("ProductionVariants")
+            .and_then(Value::as_array)
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::validation("ProductionVariants must list at least one variant.")
+            })?;
+        let mut state = lock(&self.state)?;
+        for v in &variants {
+            required_str(v, "VariantName")?;
+            let model = required_str(v, "ModelName")?;
+            if !state.models.contains_key(model) {
+                return Err(not_found("model", model));
+            }
+            required_str(v, "InstanceType")?;
+            match v.get("InitialInstanceCount").and_then(Value::as_u64) {
+                Some(n) if n >= 1 => {}
+                _ => {
+                    return Err(ApiError::validation(
+                        "InitialInstanceCount must be an integer of at least 1.",
+                    ));
+                }
+            }
+        }
+        let async_config = input
+            .get("AsyncInferenceConfig")
+            .cloned()
+            .filter(|v| !v.is_null());
+        if let Some(cfg) = &async_config {
+            let output = cfg.get("OutputConfig").unwrap_or(&Value::Null);
+            let path = required_str(output, "S3OutputPath")?;
+            if S3Uri::parse(path).is_none() {
+                return Err(ApiError::validation(format!(
+                    "S3OutputPath `{path}` must be an s3://bucket/prefix URI."
+                )));
+            }
+            if let Some(failure) = optional_str(output, "S3FailurePath")
+                && S3Uri::parse(failure).is_none()
+            {
+                return Err(ApiError::validation(format!(
+                    "S3FailurePath `{failure}` must be an s3://bucket/prefix URI."
+                )));
+            }
+            if let Some(n) = cfg
+                .get("ClientConfig")
+                .and_then(|c| c.get("MaxConcurrentInvocationsPerInstance"))
+                && !n.as_u64().is_some_and(|n| (1..=1000).contains(&n))
+            {
+                return Err(ApiError::validation(
+                    "MaxConcurrentInvocationsPerInstance must be between 1 and 1000.",
+                ));
+            }
+        }
+        let config_arn = arn("endpoint-config", name);
+        if state.configs.contains_key(name) {
+            return Err(ApiError::validation(format!(
+                "Cannot create already existing endpoint configuration \"{config_arn}\"."
+            )));
+        }
+        state.configs.insert(
+            name.to_string(),
+            EndpointConfig {
+                name: name.to_string(),
+                arn: config_arn.clone(),
+                created: now_epoch(),
+                variants,
+                async_config,
+                kms_key_id: optional_str(input, "KmsKeyId").map(str::to_string),
+            },
+        );
+        Self::record_tags(&mut state, &config_arn, input);
+        self.save(&state)?;
+        Ok(json!({ "EndpointConfigArn": config_arn }))
+    }
+
+    fn describe_endpoint_config(&self, input: &Value) -> ApiResult {
+        let name = required_str(input, "EndpointConfigName")?;
+        let state = lock(&self.state)?;
+        let c = state
+            .configs
+            .get(name)
+            .ok_or_else(|| not_found("endpoint-config", name))?;
+        let mut out = json!({
+            "EndpointConfigName": c.name,
+            "EndpointConfigArn": c.arn,
+            "ProductionVariants": c.variants,
+            "CreationTime": c.created,
+        });
+        if let Some(a) = &c.async_config {
+            out["AsyncInferenceConfig"] = a.clone();
+        }
+        if let Some(k) = &c.kms_key_id {
+            out["KmsKeyId"] = json!(k);
+        }
+        Ok(out)
+    }
+
+    fn delete_endpoint_config(&self, input: &Value) -> ApiResult {
+        let name = required_str(input, "EndpointConfigName")?;
+        let mut state = lock(&self.state)?;
+        let c = state
+            .configs
+            .remove(name)
+            .ok_or_else(|| not_found("endpoint-config", name))?;
+        state.tags.remove(&c.arn);
+        self.save(&state)?;
+        Ok(json!({}))
+    }
+
+    fn list_endpoint_configs(&self, input: &Value) -> ApiResult {
+        let state = lock(&self.state)?;
+        let items = sorted(
+            state.configs.values().map(|c| (c.name.as_str(), c.created, json!({
+                "EndpointConfigName": c.name, "EndpointConfigArn": c.arn, "CreationTime": c.created,
+            }))),
+            input,
+        );
+        let (items, next) = page(items, input, 10);
+        Ok(with_next(json!({ "EndpointConfigs": items }), next))
+    }
+
+    fn create_endpoint(self: &Arc<Self>, input: &Value) -> ApiResult {
+        let name = required_str(input, "EndpointName")?;
+        check_name("EndpointName", name)?;
+        let config_name = required_str(input, "EndpointConfigName")?;
+        let mut state = lock(&self.state)?;
+        let endpoint_arn = arn("endpoint", name);
+        if state.endpoints.contains_key(name) {
+            return Err(ApiError::validation(format!(
+                "Cannot create already existing endpoint \"{endpoint_arn}\"."
+            )));
+        }
+        let config = state
+            .configs
+            .get(config_name)
+            .ok_or_else(|| not_found("endpoint-config", config_name))?
+            .clone();
+        let mut variants = Vec::new();
+        for v in &config.variants {
+            let model_name = required_str(v, "ModelName")?;
+            let model = state
+                .models
+                .get(model_name)
+                .ok_or_else(|| not_found("model", model_name))?;
+            variants.push(Variant {
+                name: required_str(v, "VariantName")?.to_string(),
+                model_name: model_name.to_string(),
+                image: optional_str(&model.container, "Image")
+                    .unwrap_or_default()
+                    .to_string(),
+                instance_type: optional_str(v, "InstanceType")
+                    .unwrap_or_default()
+                    .to_string(),
+                weight: v
+                    .get("InitialVariantWeight")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(1.0),
+                current_instances: 0,
+                desired_instances: v
+                    .get("InitialInstanceCount")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(1) as u32,
+            });
+        }
+        let now = now_epoch();
+        state.endpoints.insert(
+            name.to_string(),
+            Endpoint {
+                name: name.to_string(),
+                arn: endpoint_arn.clone(),
+                config_name: config_name.to_string(),
+                status: "Creating".into(),
+                failure_reason: None,
+                created: now,
+                modified: now,
+                variants,
+                async_config: config.async_config.clone(),
+            },
+        );
+        Self::record_tags(&mut state, &endpoint_arn, input);
+        self.save(&state)?;
+        drop(state);
+        tokio::spawn(self.clone().bring_up(name.to_string()));
+        Ok(json!({ "EndpointArn": endpoint_arn }))
+    }
+
+    /// Creating -> InService (or Failed): start-up delay, then the backend's health check.
+    async fn bring_up(self: Arc<Self>, name: String) {
+        self.clock.sleep(self.startup).await;
+        let plan = {
+            let Ok(state) = self.state.lock() else { return };
+            let Some(endpoint) = state.endpoints.get(&name) else {
+                return;
+            };
+            let Some(variant) = endpoint.variants.first() else {
+                return;
+            };
+            let env = state
+                .models
+                .get(&variant.model_name)
+                .map(|m| m.environment.clone());
+            let concurrency = endpoint
+                .async_config
+                .as_ref()
+                .and_then(|a| a.get("ClientConfig"))
+                .and_then(|c| c.get("MaxConcurrentInvocationsPerInstance"))
+                .and_then(Value::as_u64)
+                .map_or(DEFAULT_MAX_CONCURRENCY, |n| n as u32);
+            let instances: u32 = endpoint.variants.iter().map(|v| v.desired_instances).sum();
+            (env, concurrency, instances, variant.model_name.clone())
+        };
+        let (env, concurrency, instances, model_name) = plan;
+        let started = match env {
+            None => Err(format!("The model {model_name} no longer exists.")),
+            Some(env) => match Backend::from_env(&env) {
+                Err(e) => Err(format!("The model container could not be configured: {e}")),
+                Ok(backend) => backend.start().await.map(|()| backend).map_err(|e| {
+                    format!("The primary container for production variant did not pass the ping health check: {e}")
+                }),
+            },
+        };
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let Some(endpoint) = state.endpoints.get_mut(&name) else {
+            return;
+        };
+        endpoint.modified = now_epoch();
+        match started {
+            Ok(backend) => {
+                endpoint.status = IN_SERVICE.into();
+                for v in &mut endpoint.variants {
+                    v.current_instances = v.desired_instances;
+                }
+                let sim = EndpointSim::start(
+                    &name,
+                    instances,
+                    concurrency,
+                    backend,
+                    self.store.clone(),
+                    self.clock.clone(),
+                );
+                if let Ok(mut sims) = self.sims.lock()
+                    && let Some(old) = sims.insert(name.clone(), sim)
+                {
+                    old.stop();
+                }
+                tracing::info!(endpoint = %name, "endpoint in service");
+            }
+            Err(reason) => {
+                tracing::info!(endpoint = %name, %reason, "endpoint failed");
+                endpoint.status = "Failed".into();
+                endpoint.failure_reason = Some(reason);
+            }
+        }
+        if let Err(e) = self.save(&state) {
+            tracing::warn!("{}", e.message);
+        }
+    }
+
+    fn describe_endpoint(&self, input: &Value) -> ApiResult {
+        let name = required_str(input, "EndpointName")?;
+        let state = lock(&self.state)?;
+        let e = state
+            .endpoints
+            .get(name)
+            .ok_or_else(|| not_found("endpoint", name))?;
+        let variants: Vec<Value> = e
+            .variants
+            .iter()
+            .map(|v| {
+                json!({
+                    "VariantName": v.name,
+                    "DeployedImages": [{ "SpecifiedImage": v.image, "ResolvedImage": v.image, "ResolutionTime": e.created }],
+                    "CurrentWeight": v.weight,
+                    "DesiredWeight": v.weight,
+                    "CurrentInstanceCount": v.current_instances,
+                    "DesiredInstanceCount": v.desired_instances,
+                })
+            })
+            .collect();
+        let mut out = json!({
+            "EndpointName": e.name,
+            "EndpointArn": e.arn,
+            "EndpointConfigName": e.config_name,
+            "ProductionVariants": variants,
+            "EndpointStatus": e.status,
+            "CreationTime": e.created,
+            "LastModifiedTime": e.modified,
+        });
+        if let Some(reason) = &e.failure_reason {
+            out["FailureReason"] = json!(reason);
+        }
+        if let Some(a) = &e.async_config {
+            out["AsyncInferenceConfig"] = a.clone();
+        }
+        Ok(out)
+    }
+
+    fn delete_endpoint(&self, input: &Value) -> ApiResult {
+        let name = required_str(input, "EndpointName")?;
+        let mut state = lock(&self.state)?;
+        let e = state
+            .endpoints
+            .remove(name)
+            .ok_or_else(|| not_found("endpoint", name))?;
+        state.tags.remove(&e.arn);
+        if let Some(sim) = lock(&self.sims)?.remove(name) {
+            sim.stop();
+        }
+        self.save(&state)?;
+        Ok(json!({}))
+    }
+
+    fn list_endpoints(&self, input: &Value) -> ApiResult {
+        let state = lock(&self.state)?;
+        let status = optional_str(input, "StatusEquals");
+        let items = sorted(
+            state
+                .endpoints
+                .values()
+                .filter(|e| status.is_none_or(|s| s == e.status))
+                .map(|e| {
+                    (
+                        e.name.as_str(),
+                        e.created,
+                        json!({
+                            "EndpointName": e.name, "EndpointArn": e.arn, "CreationTime": e.created,
+                            "LastModifiedTime": e.modified, "EndpointStatus": e.status,
+                        }),
+                    )
+                }),
+            input,
+        );
+        let (items, next) = page(items, input, 10);
+        Ok(with_next(json!({ "Endpoints": items }), next))
+    }
+
+    /// Changes instance counts: Updating, then InService once new instances have started.
+    fn update_capacities(self: &Arc<Self>, input: &Value) -> ApiResult {
+        let name = required_str(input, "EndpointName")?;
+        let desired = input
+            .get("DesiredWeightsAndCapacities")
+            .and_then(Value::as_array)
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| {
+                ApiError::validation("DesiredWeightsAndCapacities must not be empty.")
+            })?;
+        let mut state = lock(&self.state)?;
+        let e = state
+            .endpoints
+            .get_mut(name)
+            .ok_or_else(|| not_found("endpoint", name))?;
+        if e.status != IN_SERVICE {
+            return Err(ApiError::validation(format!(
+                "Cannot update in-progress endpoint \"{}\" (status {}).",
+                e.arn, e.status
+            )));
+        }
+        let is_async = e.async_config.is_some();
+        for d in desired {
+            let variant_name = required_str(d, "VariantName")?;
+            let v = e
+                .variants
+                .iter_mut()
+                .find(|v| v.name == variant_name)
+                .ok_or_else(|| {
+                    ApiError::validation(format!(
+                        "The variant {variant_name} does not exist in endpoint {name}."
+                    ))
+                })?;
+            if let Some(n) = d.get("DesiredInstanceCount") {
+                let n = n.as_u64().ok_or_else(|| {
+                    ApiError::validation("DesiredInstanceCount must be a whole number.")
+                })? as u32;
+                if n == 0 && !is_async {
+                    return Err(ApiError::validation(
+                        "DesiredInstanceCount can be 0 only for asynchronous endpoints.",
+                    ));
+                }
+                v.desired_instances = n;
+            }
+            if let Some(w) = d.get("DesiredWeight").and_then(Value::as_f64) {
+                v.weight = w;
+            }
+        }
+        e.status = "Updating".into();
+        e.modified = now_epoch();
+        let endpoint_arn = e.arn.clone();
+        self.save(&state)?;
+        drop(state);
+        tokio::spawn(self.clone().apply_capacity(name.to_string()));
+        Ok(json!({ "EndpointArn": endpoint_arn }))
+    }
+
+    async fn apply_capacity(self: Arc<Self>, name: String) {
+        let sim = self.sims.lock().ok().and_then(|s| s.get(&name).cloned());
+        let desired: u32 = self
+            .state
+            .lock()
+            .ok()
+            .and_then(|s| {
+                s.endpoints
+                    .get(&name)
+                    .map(|e| e.variants.iter().map(|v| v.desired_instances).sum())
+            })
+            .unwrap_or(0);
+        let current = sim.as_ref().map_or(0, |s| s.instances());
+        // New instances must start; removing instances is quick.
+        let wait = if desired > current {
+            self.startup
+        } else {
+            Duration::from_secs(1)
+        };
+        self.clock.sleep(wait).await;
+        if let Some(sim) = &sim {
+            sim.set_instances(desired);
+        }
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        if let Some(e) = state.endpoints.get_mut(&name) {
+            for v in &mut e.variants {
+                v.current_instances = v.desired_instances;
+            }
+            e.status = IN_SERVICE.into();
+            e.modified = now_epoch();
+        }
+        if let Err(e) = self.save(&state) {
+            tracing::warn!("{}", e.message);
+        }
+    }
+
+    fn find_arn(state: &State, resource_arn: &str) -> bool {
+        state.models.values().any(|m| m.arn == resource_arn)
+            || state.configs.values().any(|c| c.arn == resource_arn)
+            || state.endpoints.values().any(|e| e.arn == resource_arn)
+    }
+
+    fn add_tags(&self, input: &Value) -> ApiResult {
+        let resource = required_str(input, "ResourceArn")?;
+        let mut state = lock(&self.state)?;
+        if !Self::find_arn(&state, resource) {
+            return Err(ApiError::validation(format!(
+                "Resource {resource} does not exist."
+            )));
+        }
+        let new = input
+            .get("Tags")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let tags = state.tags.entry(resource.to_string()).or_default();
+        for tag in &new {
+            tags.retain(|t| t.get("Key") != tag.get("Key"));
+            tags.push(tag.clone());
+        }
+        let all = tags.clone();
+        self.save(&state)?;
+        Ok(json!({ "Tags": all }))
+    }
+
+    fn list_tags(&self, input: &Value) -> ApiResult {
+        let resource = required_str(input, "ResourceArn")?;
+        let state = lock(&self.state)?;
+        if !Self::find_arn(&state, resource) {
+            return Err(ApiError::validation(format!(
+                "Resource {resource} does not exist."
+            )));
+        }
+        Ok(json!({ "Tags": state.tags.get(resource).cloned().unwrap_or_default() }))
+    }
+
+    fn delete_tags(&self, input: &Value) -> ApiResult {
+        let resource = required_str(input, "ResourceArn")?;
+        let keys: Vec<Value> = input
+            .get("TagKeys")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut state = lock(&self.state)?;
+        if let Some(tags) = state.tags.get_mut(resource) {
+            tags.retain(|t| t.get("Key").is_none_or(|k| !keys.contains(k)));
+        }
+        self.save(&state)?;
+        Ok(json!({}))
+    }
+
+    /// The running simulation and output paths of an async endpoint, for InvokeEndpointAsync.
+    pub fn async_target(&self, name: &str) -> Result<(Arc<EndpointSim>, AsyncOutput), ApiError> {
+        let state = lock(&self.state)?;
+        let e = state.endpoints.get(name).ok_or_else(|| {
+            ApiError::validation(format!(
+                "Endpoint {name} of account {} not found.",
+                crate::ACCOUNT_ID
+            ))
+        })?;
+        let Some(cfg) = &e.async_config else {
+            return Err(ApiError::validation(format!(
+                "Endpoint {name} is not an asynchronous endpoint; use InvokeEndpoint."
+            )));
+        };
+        let sim = self.running(e)?;
+        let output = cfg.get("OutputConfig").unwrap_or(&Value::Null);
+        let parse = |field: &str| optional_str(output, field).and_then(S3Uri::parse);
+        let out = parse("S3OutputPath")
+            .ok_or_else(|| ApiError::internal("the endpoint's S3OutputPath is unreadable"))?;
+        Ok((
+            sim,
+            AsyncOutput {
+                output: out,
+                failure: parse("S3FailurePath"),
+            },
+        ))
+    }
+
+    /// The running simulation of a real-time endpoint, for InvokeEndpoint.
+    pub fn realtime_target(&self, name: &str) -> Result<Arc<EndpointSim>, ApiError> {
+        let state = lock(&self.state)?;
+        let e = state.endpoints.get(name).ok_or_else(|| {
+            ApiError::validation(format!(
+                "Endpoint {name} of account {} not found.",
+                crate::ACCOUNT_ID
+            ))
+        })?;
+        if e.async_config.is_some() {
+            return Err(ApiError::validation(format!(
+                "Endpoint {name} is an asynchronous endpoint; use InvokeEndpointAsync."
+            )));
+        }
+        self.running(e)
+    }
+
+    fn running(&self, e: &Endpoint) -> Result<Arc<EndpointSim>, ApiError> {
+        if e.status != IN_SERVICE && e.status != "Updating" {
+            return Err(ApiError::validation(format!(
+                "Endpoint {} is not in service (status {}).",
+                e.name, e.status
+            )));
+        }
+        lock(&self.sims)?.get(&e.name).cloned().ok_or_else(|| {
+            ApiError::internal(format!("endpoint {} has no running simulation", e.name))
+        })
+    }
+
+    /// Queue and instance figures of a running endpoint (tests, part 2's metrics).
+    pub fn stats(&self, name: &str) -> Option<EndpointStats> {
+        self.sims.lock().ok()?.get(name).map(|s| s.stats())
+    }
+}
+
+/// Sorts a List* answer like SageMaker: `SortBy` Name or CreationTime (default), `SortOrder`
+/// Descending by default; `NameContains` filters.
+fn sorted<'a>(items: impl Iterator<Item = (&'a str, f64, Value)>, input: &Value) -> Vec<Value> {
+    let contains = optional_str(input, "NameContains").map(str::to_ascii_lowercase);
+    let mut items: Vec<_> = items
+        .filter(|(name, _, _)| {
+            contains
+                .as_ref()
+                .is_none_or(|c| name.to_ascii_lowercase().contains(c))
+        })
+        .collect();
+    if optional_str(input, "SortBy") == Some("Name") {
+        items.sort_by(|a, b| a.0.cmp(b.0));
+    } else {
+        items.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(b.0)));
+    }
+    if optional_str(input, "SortOrder") != Some("Ascending") {
+        items.reverse();
+    }
+    items.into_iter().map(|(_, _, v)| v).collect()
+}
+
+fn with_next(mut out: Value, next: Option<String>) -> Value {
+    if let Some(token) = next {
+        out["NextToken"] = json!(token);
+    }
+    out
+}

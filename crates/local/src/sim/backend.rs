@@ -1,0 +1,365 @@
+//! What answers an invocation: the built-in TGI-shaped generator, or a proxy to a real
+//! TGI-compatible server. Chosen per model through its container environment.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::clock::Clock;
+
+/// Model environment variables the local cloud understands (documented in the README).
+pub const ENV_BACKEND: &str = "EBB_LOCAL_BACKEND";
+pub const ENV_PROXY_URL: &str = "EBB_LOCAL_PROXY_URL";
+pub const ENV_TOKEN_LATENCY_MS: &str = "EBB_LOCAL_TOKEN_LATENCY_MS";
+pub const ENV_FAIL_STARTUP: &str = "EBB_LOCAL_FAIL_STARTUP";
+
+const DEFAULT_TOKEN_LATENCY_MS: u64 = 20;
+/// TGI's default when a request sets no `max_new_tokens`.
+const DEFAULT_MAX_NEW_TOKENS: u64 = 20;
+const DEFAULT_MAX_TOTAL_TOKENS: u64 = 2048;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Backend {
+    Builtin {
+        token_latency: Duration,
+        max_total_tokens: u64,
+        /// A start-up failure to simulate (the model "cannot load").
+        fail_startup: Option<String>,
+    },
+    Proxy {
+        url: http::Uri,
+    },
+}
+
+/// A failed invocation: what the container answered, as SageMaker would record it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelError {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+impl ModelError {
+    fn validation(message: impl Into<String>) -> ModelError {
+        ModelError {
+            status: 422,
+            body: Bytes::from(
+                json!({ "error": message.into(), "error_type": "validation" }).to_string(),
+            ),
+        }
+    }
+
+    pub fn message(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A successful answer: bytes and their content type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub body: Bytes,
+    pub content_type: String,
+}
+
+impl Backend {
+    /// Reads the backend choice from a model's container environment.
+    pub fn from_env(env: &BTreeMap<String, String>) -> Result<Backend, String> {
+        let proxy = env.get(ENV_PROXY_URL).filter(|v| !v.trim().is_empty());
+        let kind = env
+            .get(ENV_BACKEND)
+            .map(|s| s.trim().to_ascii_lowercase())
+            .unwrap_or_else(|| if proxy.is_some() { "proxy" } else { "builtin" }.into());
+        match kind.as_str() {
+            "builtin" => {
+                let token_latency = match env.get(ENV_TOKEN_LATENCY_MS) {
+                    None => DEFAULT_TOKEN_LATENCY_MS,
+                    Some(v) => v.trim().parse().map_err(|_| {
+                        format!("{ENV_TOKEN_LATENCY_MS} must be a whole number of milliseconds, not `{v}`")
+                    })?,
+                };
+                let max_total_tokens = env
+                    .get("MAX_TOTAL_TOKENS")
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(DEFAULT_MAX_TOTAL_TOKENS);
+                Ok(Backend::Builtin {
+                    token_latency: Duration::from_millis(token_latency),
+                    max_total_tokens,
+                    fail_startup: env.get(ENV_FAIL_STARTUP).cloned(),
+                })
+            }
+            "proxy" => {
+                let raw = proxy.ok_or_else(|| {
+                    format!("{ENV_BACKEND}=proxy needs {ENV_PROXY_URL} (for example http://127.0.0.1:8080/)")
+                })?;
+                let url: http::Uri = raw
+                    .trim()
+                    .parse()
+                    .map_err(|e| format!("{ENV_PROXY_URL} `{raw}` is not a URL: {e}"))?;
+                if url.scheme_str() != Some("http") || url.host().is_none() {
+                    return Err(format!(
+                        "{ENV_PROXY_URL} `{raw}` must be an http:// URL with a host"
+                    ));
+                }
+                Ok(Backend::Proxy { url })
+            }
+            other => Err(format!(
+                "{ENV_BACKEND} is `{other}`; use `builtin` or `proxy`"
+            )),
+        }
+    }
+
+    /// What the container's start-up health check would find.
+    pub async fn start(&self) -> Result<(), String> {
+        match self {
+            Backend::Builtin { fail_startup, .. } => match fail_startup {
+                Some(reason) => Err(reason.clone()),
+                None => Ok(()),
+            },
+            Backend::Proxy { url } => {
+                let host = url.host().unwrap_or("127.0.0.1");
+                let port = url.port_u16().unwrap_or(80);
+                let connect = tokio::net::TcpStream::connect((host, port));
+                match tokio::time::timeout(Duration::from_secs(3), connect).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(format!("the model server at {url} did not answer: {e}")),
+                    Err(_) => Err(format!(
+                        "the model server at {url} did not answer within 3 s"
+                    )),
+                }
+            }
+        }
+    }
+
+    pub async fn invoke(
+        &self,
+        clock: &Clock,
+        body: Bytes,
+        content_type: Option<&str>,
+        accept: Option<&str>,
+    ) -> Result<Answer, ModelError> {
+        match self {
+            Backend::Builtin {
+                token_latency,
+                max_total_tokens,
+                ..
+            } => {
+                let (text, tokens) = generate(&body, *max_total_tokens)?;
+                clock.sleep(*token_latency * tokens as u32).await;
+                Ok(Answer {
+                    body: Bytes::from(text),
+                    content_type: "application/json".into(),
+                })
+            }
+            Backend::Proxy { url } => proxy(url, body, content_type, accept).await,
+        }
+    }
+}
+
+/// Words the generator strings together; deterministic per request.
+const WORDS: &[&str] = &[
+    "the",
+    "capital",
+    "river",
+    "model",
+    "answer",
+    "city",
+    "is",
+    "of",
+    "and",
+    "a",
+    "in",
+    "large",
+    "language",
+    "queue",
+    "endpoint",
+    "async",
+    "Washington",
+    "D.C.",
+    "north",
+    "south",
+    "data",
+    "token",
+    "result",
+    "simple",
+    "quick",
+    "clear",
+    "with",
+    "from",
+    "that",
+    "this",
+    "it",
+    "was",
+];
+
+/// The built-in generator, parsing the request the way TGI does and failing where TGI would.
+/// Returns the response JSON and how many tokens it "generated".
+fn generate(body: &[u8], max_total_tokens: u64) -> Result<(String, u64), ModelError> {
+    let request: Value = serde_json::from_slice(body).map_err(|e| {
+        ModelError::validation(format!(
+            "Failed to deserialize the JSON body into the target type: {e}"
+        ))
+    })?;
+    let inputs = request
+        .get("inputs")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ModelError::validation("missing field `inputs` (a string with the prompt)")
+        })?;
+    let params = request.get("parameters").cloned().unwrap_or(Value::Null);
+    let max_new_tokens = match params.get("max_new_tokens") {
+        None | Some(Value::Null) => DEFAULT_MAX_NEW_TOKENS,
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| ModelError::validation("`max_new_tokens` must be a positive integer"))?,
+    };
+    if max_new_tokens == 0 {
+        return Err(ModelError::validation(
+            "`max_new_tokens` must be strictly positive",
+        ));
+    }
+    let input_tokens = inputs.split_whitespace().count() as u64;
+    if input_tokens + max_new_tokens > max_total_tokens {
+        return Err(ModelError::validation(format!(
+            "`inputs` tokens + `max_new_tokens` must be <= {max_total_tokens}. Given: {input_tokens} `inputs` tokens and {max_new_tokens} `max_new_tokens`"
+        )));
+    }
+    let seed = Sha256::digest(
+        format!(
+            "{inputs}\u{0}{}",
+            params.get("seed").unwrap_or(&Value::Null)
+        )
+        .as_bytes(),
+    );
+    let words: Vec<&str> = (0..max_new_tokens as usize)
+        .map(|i| {
+            let byte = seed[i % seed.len()] as usize;
+            WORDS[(byte + i * 7) % WORDS.len()]
+        })
+        .collect();
+    let mut text = words.join(" ");
+    if params.get("return_full_text").and_then(Value::as_bool) == Some(true) {
+        text = format!("{inputs} {text}");
+    }
+    Ok((
+        json!([{ "generated_text": text }]).to_string(),
+        max_new_tokens,
+    ))
+}
+
+async fn proxy(
+    url: &http::Uri,
+    body: Bytes,
+    content_type: Option<&str>,
+    accept: Option<&str>,
+) -> Result<Answer, ModelError> {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let unreachable = |e: String| ModelError {
+        status: 502,
+        body: Bytes::from(json!({ "error": e, "error_type": "proxy" }).to_string()),
+    };
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut request = http::Request::post(url.clone()).header(
+        http::header::CONTENT_TYPE,
+        content_type.unwrap_or("application/json"),
+    );
+    if let Some(accept) = accept {
+        request = request.header(http::header::ACCEPT, accept);
+    }
+    let request = request
+        .body(Full::new(body))
+        .map_err(|e| unreachable(e.to_string()))?;
+    let response = client
+        .request(request)
+        .await
+        .map_err(|e| unreachable(format!("could not reach the model server at {url}: {e}")))?;
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| unreachable(format!("the model server's answer broke off: {e}")))?
+        .to_bytes();
+    if status.is_success() {
+        Ok(Answer { body, content_type })
+    } else {
+        Err(ModelError {
+            status: status.as_u16(),
+            body,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn generator_is_deterministic_and_honours_max_new_tokens() {
+        let req = br#"{"inputs": "What is the capital of the United States?", "parameters": {"max_new_tokens": 50}}"#;
+        let (a, n) = generate(req, 2048).unwrap();
+        let (b, _) = generate(req, 2048).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(n, 50);
+        let v: Value = serde_json::from_str(&a).unwrap();
+        let text = v[0]["generated_text"].as_str().unwrap();
+        assert_eq!(text.split(' ').count(), 50);
+        let (_, default_n) = generate(br#"{"inputs": "hi"}"#, 2048).unwrap();
+        assert_eq!(default_n, DEFAULT_MAX_NEW_TOKENS);
+    }
+
+    #[test]
+    fn malformed_requests_fail_like_tgi() {
+        for (body, needle) in [
+            (&b"not json"[..], "Failed to deserialize"),
+            (br#"{"prompt": "x"}"#, "missing field `inputs`"),
+            (
+                br#"{"inputs": "x", "parameters": {"max_new_tokens": 0}}"#,
+                "strictly positive",
+            ),
+            (
+                br#"{"inputs": "x", "parameters": {"max_new_tokens": 5000}}"#,
+                "must be <= 2048",
+            ),
+        ] {
+            let err = generate(body, 2048).unwrap_err();
+            assert_eq!(err.status, 422);
+            assert!(err.message().contains(needle), "{}", err.message());
+        }
+    }
+
+    #[test]
+    fn backend_choice_comes_from_the_model_environment() {
+        assert!(matches!(
+            Backend::from_env(&env(&[])),
+            Ok(Backend::Builtin { .. })
+        ));
+        assert!(matches!(
+            Backend::from_env(&env(&[(ENV_PROXY_URL, "http://127.0.0.1:8080/")])),
+            Ok(Backend::Proxy { .. })
+        ));
+        let err = Backend::from_env(&env(&[(ENV_BACKEND, "proxy")])).unwrap_err();
+        assert!(err.contains(ENV_PROXY_URL), "{err}");
+        let err = Backend::from_env(&env(&[(ENV_PROXY_URL, "https://x/")])).unwrap_err();
+        assert!(err.contains("http://"), "{err}");
+        let err = Backend::from_env(&env(&[(ENV_TOKEN_LATENCY_MS, "fast")])).unwrap_err();
+        assert!(err.contains("milliseconds"), "{err}");
+    }
+}
