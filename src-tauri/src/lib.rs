@@ -3,11 +3,40 @@
 pub mod bindings;
 mod commands;
 
-use ebb_core::{Ebb, Overrides};
+use ebb_core::{Ebb, Overrides, ProvidedCloud};
+use ebb_local::home::{self, Attached};
 use tauri::Manager;
 
 pub struct AppState {
     pub ebb: Ebb,
+    /// The local cloud this app started (stopped on exit) or found running.
+    local: std::sync::Mutex<Option<Attached>>,
+}
+
+fn provided(info: &ebb_local::ConnectionInfo) -> ProvidedCloud {
+    ProvidedCloud {
+        endpoint_url: info.endpoint_url.clone(),
+        region: info.region.clone(),
+        access_key_id: info.access_key_id.clone(),
+        secret_access_key: info.secret_access_key.clone(),
+        role_arn: Some(ebb_local::PLACEHOLDER_ROLE_ARN.to_string()),
+    }
+}
+
+/// Local mode is the default, so the local cloud runs whenever the app does (switching modes
+/// then needs no restart). A failure is reported by the connection check, not fatal.
+fn start_local_cloud(ebb: &Ebb) -> Option<Attached> {
+    match tauri::async_runtime::block_on(home::attach(ebb.home(), true)) {
+        Ok(attached) => {
+            tracing::info!(url = %attached.info().endpoint_url, "local cloud ready");
+            ebb.set_local_cloud(Some(provided(attached.info())));
+            Some(attached)
+        }
+        Err(e) => {
+            tracing::error!("the local cloud could not start: {e}");
+            None
+        }
+    }
 }
 
 pub fn run() {
@@ -18,19 +47,35 @@ pub fn run() {
         )
         .init();
     let builder = bindings::builder();
-    let result = tauri::Builder::default()
+    let app = tauri::Builder::default()
         .invoke_handler(builder.invoke_handler())
         .setup(move |app| {
             builder.mount_events(app);
             // The desktop app follows the settings' mode: no CLI overrides here.
             let ebb = Ebb::open(Overrides::default())?;
             tracing::info!(home = %ebb.home().display(), "Ebb started");
-            app.manage(AppState { ebb });
+            let local = start_local_cloud(&ebb);
+            app.manage(AppState {
+                ebb,
+                local: std::sync::Mutex::new(local),
+            });
             Ok(())
         })
-        .run(tauri::generate_context!());
-    if let Err(e) = result {
-        eprintln!("error: Ebb could not start: {e}");
-        std::process::exit(1);
-    }
+        .build(tauri::generate_context!());
+    let app = match app {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("error: Ebb could not start: {e}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|handle, event| {
+        if let tauri::RunEvent::Exit = event {
+            let state = handle.state::<AppState>();
+            let attached = state.local.lock().ok().and_then(|mut l| l.take());
+            if let Some(attached) = attached {
+                tauri::async_runtime::block_on(attached.stop(state.ebb.home()));
+            }
+        }
+    });
 }

@@ -15,6 +15,19 @@ pub fn moto_server_path() -> PathBuf {
     repo.join(".venv/bin/moto_server")
 }
 
+/// The test virtualenv's Python (with boto3): `EBB_TEST_PYTHON`, else the repo's `.venv`.
+pub fn venv_python() -> PathBuf {
+    if let Some(p) = std::env::var_os("EBB_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    repo_root().join(".venv/bin/python")
+}
+
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port");
     listener.local_addr().expect("local addr").port()

@@ -124,11 +124,19 @@ export type Source = "flag" | "env" | "settings" |
 /**
  * Read by the AWS SDK from the profile in ~/.aws/config.
  */
-"profile" | "default" | "unset"
+"profile" | 
+/**
+ * Supplied by Ebb's local cloud (local mode).
+ */
+"local_cloud" | "default" | "unset"
 /**
  * The effective connection target.
  */
-export type Target = { mode: Mode; profile: string | null; profile_source: Source; region: string | null; region_source: Source; endpoint_url: string | null; endpoint_source: Source }
+export type Target = { mode: Mode; profile: string | null; profile_source: Source; region: string | null; region_source: Source; endpoint_url: string | null; endpoint_source: Source; 
+/**
+ * The execution role deploys use: the settings', else the local cloud's placeholder.
+ */
+role_arn: string | null; role_source: Source }
 
 /** tauri-specta globals **/
 

@@ -4,20 +4,89 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use ebb_local::{Config, LocalCloud, home};
+use ebb_core::{Ebb, Mode, ProvidedCloud};
+use ebb_local::home::{self, Attached};
+use ebb_local::{Config, ConnectionInfo, LocalCloud};
 
 use crate::output;
 
-pub async fn serve(ebb_home: &Path, addr: SocketAddr, data: Option<PathBuf>) -> ExitCode {
+pub struct ServeOptions {
+    pub addr: SocketAddr,
+    pub data: Option<PathBuf>,
+    pub speed: f64,
+    pub faults: Vec<ebb_local::faults::Fault>,
+}
+
+/// How the engine reaches a local cloud: its URL and keys, plus the placeholder role.
+fn provided(info: &ConnectionInfo) -> ProvidedCloud {
+    ProvidedCloud {
+        endpoint_url: info.endpoint_url.clone(),
+        region: info.region.clone(),
+        access_key_id: info.access_key_id.clone(),
+        secret_access_key: info.secret_access_key.clone(),
+        role_arn: Some(ebb_local::PLACEHOLDER_ROLE_ARN.to_string()),
+    }
+}
+
+fn is_local(ebb: &Ebb) -> Result<bool, ExitCode> {
+    let settings = ebb.settings().map_err(|e| output::fail(&e.to_string()))?;
+    Ok(ebb.target(&settings).mode == Mode::Local)
+}
+
+/// In local mode, uses this home's running local cloud or starts one for this command.
+pub async fn attach_if_local(ebb: &Ebb) -> Result<Option<Attached>, ExitCode> {
+    if !is_local(ebb)? {
+        return Ok(None);
+    }
+    let attached = home::attach(ebb.home(), false)
+        .await
+        .map_err(|e| output::fail(&format!("could not start the local cloud: {e}")))?;
+    ebb.set_local_cloud(Some(provided(attached.info())));
+    Ok(Some(attached))
+}
+
+/// For read-only commands: shows a running local cloud without starting one.
+pub async fn show_running(ebb: &Ebb) -> Result<(), ebb_core::Error> {
+    if let Some((_, info)) = home::running(ebb.home()).await {
+        ebb.set_local_cloud(Some(provided(&info)));
+    }
+    Ok(())
+}
+
+pub async fn env(ebb_home: &Path) -> ExitCode {
+    let Some((_, info)) = home::running(ebb_home).await else {
+        return output::fail(
+            "no local cloud is running for this Ebb home; start the app, or run `ebb local serve` in another terminal",
+        );
+    };
+    println!("export AWS_ENDPOINT_URL={}", info.endpoint_url);
+    println!("export AWS_ACCESS_KEY_ID={}", info.access_key_id);
+    println!("export AWS_SECRET_ACCESS_KEY={}", info.secret_access_key);
+    println!("export AWS_REGION={}", info.region);
+    println!("export AWS_DEFAULT_REGION={}", info.region);
+    // A profile or session token from a real account would override or break these keys.
+    println!("unset AWS_PROFILE AWS_SESSION_TOKEN");
+    ExitCode::SUCCESS
+}
+
+pub async fn serve(ebb_home: &Path, options: ServeOptions) -> ExitCode {
+    if let Some((pid, info)) = home::running(ebb_home).await {
+        return output::fail(&format!(
+            "a local cloud is already running for this Ebb home at {} (process {pid}); use it, or stop it first",
+            info.endpoint_url
+        ));
+    }
     let credentials = match home::credentials(ebb_home) {
         Ok(c) => c,
         Err(e) => return output::fail(&format!("local cloud keys: {e}")),
     };
-    let config = Config::new(
-        addr,
-        data.unwrap_or_else(|| home::data_dir(ebb_home)),
+    let mut config = Config::new(
+        options.addr,
+        options.data.unwrap_or_else(|| home::data_dir(ebb_home)),
         credentials,
     );
+    config.speed = options.speed;
+    config.faults = options.faults;
     let cloud = match LocalCloud::start(config).await {
         Ok(cloud) => cloud,
         Err(e) => return output::fail(&e.to_string()),

@@ -64,7 +64,21 @@ enum LocalAction {
         /// Data folder (default: local/data in the Ebb home).
         #[arg(long)]
         data: Option<std::path::PathBuf>,
+        /// Simulated seconds per real second (e.g. 60 makes a minute of queueing take a second).
+        #[arg(long, default_value_t = 1.0, value_name = "F")]
+        speed: f64,
+        /// Inject faults, e.g. `runtime:InvokeEndpointAsync=throttle:0.2,latency:50` or
+        /// `s3=error:0.05`. Services: s3, sagemaker, runtime, sts. Repeatable.
+        #[arg(long = "fault", value_name = "SPEC", value_parser = parse_fault)]
+        faults: Vec<ebb_local::faults::Fault>,
     },
+    /// Print shell `export` lines that point AWS tools (boto3, the aws CLI, notebooks) at the
+    /// running local cloud: `eval "$(ebb local env)"`.
+    Env,
+}
+
+fn parse_fault(spec: &str) -> Result<ebb_local::faults::Fault, String> {
+    ebb_local::faults::Fault::parse(spec).map_err(|e| e.to_string())
 }
 
 #[derive(Subcommand, Debug)]
@@ -119,7 +133,10 @@ async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Settings {
             action: SettingsAction::Show,
-        } => match ebb.settings_view() {
+        } => match local::show_running(&ebb)
+            .await
+            .and_then(|()| ebb.settings_view())
+        {
             Ok(view) => output::settings(&view, cli.json),
             Err(e) => output::fail(&e.to_string()),
         },
@@ -130,19 +147,44 @@ async fn run(cli: Cli) -> ExitCode {
             Err(e) => output::fail(&e.to_string()),
         },
         Command::Local {
-            action: LocalAction::Serve { addr, data },
-        } => local::serve(ebb.home(), addr, data).await,
+            action:
+                LocalAction::Serve {
+                    addr,
+                    data,
+                    speed,
+                    faults,
+                },
+        } => {
+            let options = local::ServeOptions {
+                addr,
+                data,
+                speed,
+                faults,
+            };
+            local::serve(ebb.home(), options).await
+        }
+        Command::Local {
+            action: LocalAction::Env,
+        } => local::env(ebb.home()).await,
         Command::Doctor => {
+            let attached = match local::attach_if_local(&ebb).await {
+                Ok(a) => a,
+                Err(code) => return code,
+            };
             let json = cli.json;
             let progress = move |check: &ebb_core::Check| {
                 if !json {
                     output::check_line(check);
                 }
             };
-            match ebb.doctor(&progress).await {
+            let code = match ebb.doctor(&progress).await {
                 Ok(report) => output::doctor(&report, json),
                 Err(e) => output::fail(&e.to_string()),
+            };
+            if let Some(a) = attached {
+                a.stop(ebb.home()).await;
             }
+            code
         }
     }
 }

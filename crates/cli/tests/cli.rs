@@ -201,42 +201,156 @@ fn doctor_explains_missing_credentials_and_unreachable_endpoints() {
 }
 
 #[test]
-fn local_mode_says_plainly_what_is_missing() {
+fn local_mode_needs_no_setup_identity_bucket_and_role_come_ready() {
     let home = tempfile::tempdir().unwrap();
+    // A fresh home is in local mode; the command starts a local cloud for its own lifetime.
     let out = ebb(home.path(), &[], &["doctor"]);
-    assert!(!out.status.success());
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("000000000000"), "{stdout}");
     assert!(
-        text(&out.stdout).contains("Local mode"),
-        "{}",
-        text(&out.stdout)
+        stdout.contains("sagemaker-us-east-1-000000000000"),
+        "{stdout}"
     );
+    assert!(stdout.contains("EbbLocalExecutionRole"), "{stdout}");
+    assert!(stdout.contains("from Ebb's local cloud"), "{stdout}");
+    // Nothing is left announced after the command.
+    assert!(!home.path().join("local/running.json").exists());
+    let env = ebb(home.path(), &[], &["local", "env"]);
+    assert!(!env.status.success());
+    assert!(
+        text(&env.stderr).contains("ebb local serve"),
+        "{}",
+        text(&env.stderr)
+    );
+}
+
+/// `ebb local serve` in the background; killed when dropped.
+struct Serve {
+    child: std::process::Child,
+    info: serde_json::Value,
+}
+
+impl Serve {
+    fn start(home: &Path, extra: &[&str]) -> Serve {
+        use std::io::{BufRead, BufReader};
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ebb"));
+        for var in AWS_VARS {
+            cmd.env_remove(var);
+        }
+        let mut child = cmd
+            .envs(isolated_env(home))
+            .args(["local", "serve", "--addr", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start ebb local serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let info = serde_json::from_str(&line).expect("one JSON line");
+        Serve { child, info }
+    }
+
+    fn url(&self) -> String {
+        self.info["endpoint_url"].as_str().unwrap().to_string()
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `ebb local env` output as variables.
+fn local_env(home: &Path) -> Vec<(String, String)> {
+    let out = ebb(home, &[], &["local", "env"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn boto3_runs_the_seed_workflow_against_local_serve() {
+    let home = tempfile::tempdir().unwrap();
+    let serve = Serve::start(home.path(), &["--speed", "20"]);
+    let vars = local_env(home.path());
+    assert!(vars.contains(&("AWS_ENDPOINT_URL".to_string(), serve.url())));
+    let python = ebb_testkit::venv_python();
+    assert!(
+        python.exists(),
+        "{} not found — run `bash scripts/test.sh` (it creates .venv with boto3) or set EBB_TEST_PYTHON",
+        python.display()
+    );
+    let root = ebb_testkit::repo_root();
+    let mut cmd = Command::new(python);
+    for var in AWS_VARS {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .envs(isolated_env(home.path()))
+        .envs(vars)
+        .arg(root.join("tests/python/seed_workflow.py"))
+        .arg(root.join("demo"))
+        .arg("arn:aws:iam::000000000000:role/EbbLocalExecutionRole")
+        .output()
+        .expect("run python");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(seen["endpoint_status"], "InService");
+    assert_eq!(seen["uploaded"], 19);
+    assert_eq!(seen["outputs"], 19);
+    assert!(
+        seen["first_output"]
+            .as_str()
+            .unwrap()
+            .starts_with("s3://sagemaker-us-east-1-000000000000/async-llm-output/output/"),
+        "{seen}"
+    );
+    assert!(!seen["sample"].as_str().unwrap().is_empty());
+    // The engine sees what boto3 made, through the same running cloud.
+    let doctor = ebb(home.path(), &[], &["--local", "doctor"]);
+    let report = text(&doctor.stdout);
+    assert!(report.contains("1 endpoint"), "{report}");
+    assert!(report.contains(&serve.url()), "{report}");
+    assert!(serve.terminate().success());
 }
 
 #[test]
 fn local_serve_prints_its_keys_answers_signed_calls_and_stops_on_sigterm() {
-    use std::io::{BufRead, BufReader};
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ebb"));
-    for var in AWS_VARS {
-        cmd.env_remove(var);
-    }
-    let mut child = cmd
-        .envs(isolated_env(h))
-        .args(["local", "serve", "--addr", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start ebb local serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&line).expect("one JSON line");
-    let url = info["endpoint_url"].as_str().unwrap().to_string();
+    let serve = Serve::start(h, &[]);
+    let info = serve.info.clone();
+    let url = serve.url();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     assert_eq!(info["region"], "us-east-1");
     assert!(h.join("local/running.json").exists());
-
+    // A second server on the same home is refused, naming the first.
+    let second = ebb(h, &[], &["local", "serve"]);
+    assert!(!second.status.success());
+    assert!(
+        text(&second.stderr).contains(&url),
+        "{}",
+        text(&second.stderr)
+    );
     // The engine reaches it through the ordinary SDK path with the printed keys.
     let key = info["access_key_id"].as_str().unwrap();
     let secret = info["secret_access_key"].as_str().unwrap();
@@ -270,12 +384,7 @@ fn local_serve_prints_its_keys_answers_signed_calls_and_stops_on_sigterm() {
         text(&out.stdout)
     );
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
+    let status = serve.terminate();
     assert!(status.success(), "ebb local serve exited with {status}");
     assert!(
         !h.join("local/running.json").exists(),

@@ -20,6 +20,28 @@ pub struct Overrides {
     pub local: bool,
 }
 
+/// A cloud the shell hands the engine with its own URL and keys: Ebb's local cloud. The engine
+/// treats it as any AWS-compatible endpoint; only the keys come from here, not the chain.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProvidedCloud {
+    pub endpoint_url: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// The role to deploy with when the settings name none.
+    pub role_arn: Option<String>,
+}
+
+impl std::fmt::Debug for ProvidedCloud {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProvidedCloud")
+            .field("endpoint_url", &self.endpoint_url)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Where an effective value came from, so the UI can say why it is not what the form says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
@@ -29,6 +51,8 @@ pub enum Source {
     Settings,
     /// Read by the AWS SDK from the profile in ~/.aws/config.
     Profile,
+    /// Supplied by Ebb's local cloud (local mode).
+    LocalCloud,
     Default,
     Unset,
 }
@@ -40,6 +64,7 @@ impl Source {
             Source::Env => format!("from {env_var}"),
             Source::Settings => "from Ebb settings".into(),
             Source::Profile => "from the AWS profile".into(),
+            Source::LocalCloud => "from Ebb's local cloud".into(),
             Source::Default => "default".into(),
             Source::Unset => "not set".into(),
         }
@@ -56,6 +81,9 @@ pub struct Target {
     pub region_source: Source,
     pub endpoint_url: Option<String>,
     pub endpoint_source: Source,
+    /// The execution role deploys use: the settings', else the local cloud's placeholder.
+    pub role_arn: Option<String>,
+    pub role_source: Source,
 }
 
 fn pick(
@@ -74,10 +102,12 @@ fn pick(
     }
 }
 
-/// Resolves the target from overrides, the environment (`env` looks a variable up) and settings.
+/// Resolves the target from overrides, the environment (`env` looks a variable up), settings,
+/// and, in local mode, the local cloud the shell provides (`None` while it is not running).
 pub fn resolve(
     overrides: &Overrides,
     settings: &Settings,
+    local: Option<&ProvidedCloud>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Target {
     let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
@@ -106,7 +136,8 @@ pub fn resolve(
             (mode, _) => (mode, None, Source::Unset),
         },
     };
-    Target {
+    let (role_arn, role_source) = pick(None, None, settings.role_arn.as_deref());
+    let mut target = Target {
         mode,
         profile,
         profile_source,
@@ -114,7 +145,25 @@ pub fn resolve(
         region_source,
         endpoint_url,
         endpoint_source,
+        role_arn,
+        role_source,
+    };
+    if mode == Mode::Local
+        && let Some(cloud) = local
+    {
+        // The local cloud has one region and its own keys; profiles do not apply.
+        target.profile = None;
+        target.profile_source = Source::Unset;
+        target.region = Some(cloud.region.clone());
+        target.region_source = Source::LocalCloud;
+        target.endpoint_url = Some(cloud.endpoint_url.clone());
+        target.endpoint_source = Source::LocalCloud;
+        if target.role_arn.is_none() {
+            target.role_arn = cloud.role_arn.clone();
+            target.role_source = Source::LocalCloud;
+        }
     }
+    target
 }
 
 pub fn process_env(name: &str) -> Option<String> {
@@ -131,8 +180,9 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Loads credentials and region through the standard aws-config chain (profiles, SSO, env).
-    pub async fn connect(target: &Target) -> Clients {
+    /// Loads credentials and region through the standard aws-config chain (profiles, SSO, env),
+    /// or uses the keys of a provided cloud.
+    pub async fn connect(target: &Target, provided: Option<&ProvidedCloud>) -> Clients {
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))
@@ -147,6 +197,15 @@ impl Clients {
         }
         if let Some(url) = &target.endpoint_url {
             loader = loader.endpoint_url(url);
+        }
+        if let Some(cloud) = provided {
+            loader = loader.credentials_provider(aws_sdk_sts::config::Credentials::new(
+                cloud.access_key_id.clone(),
+                cloud.secret_access_key.clone(),
+                None,
+                None,
+                "ebb-local-cloud",
+            ));
         }
         let sdk = loader.load().await;
         // Custom servers (moto, MinIO, Ebb's local cloud) rarely resolve virtual-host bucket names.
@@ -195,7 +254,7 @@ mod tests {
     #[test]
     fn flags_beat_env_beat_settings() {
         let env = env_of(&[("AWS_PROFILE", "envp"), ("AWS_REGION", "us-west-2")]);
-        let t = resolve(&Overrides::default(), &aws_settings(), &env);
+        let t = resolve(&Overrides::default(), &aws_settings(), None, &env);
         assert_eq!(t.profile.as_deref(), Some("envp"));
         assert_eq!(t.profile_source, Source::Env);
         assert_eq!(t.region.as_deref(), Some("us-west-2"));
@@ -204,13 +263,13 @@ mod tests {
             region: Some("ap-northeast-2".into()),
             ..Overrides::default()
         };
-        let t = resolve(&flags, &aws_settings(), &env);
+        let t = resolve(&flags, &aws_settings(), None, &env);
         assert_eq!(
             (t.profile.as_deref(), t.profile_source),
             (Some("flagp"), Source::Flag)
         );
         assert_eq!(t.region.as_deref(), Some("ap-northeast-2"));
-        let t = resolve(&Overrides::default(), &aws_settings(), &env_of(&[]));
+        let t = resolve(&Overrides::default(), &aws_settings(), None, &env_of(&[]));
         assert_eq!(
             (t.region.as_deref(), t.region_source),
             (Some("eu-west-1"), Source::Settings)
@@ -225,19 +284,73 @@ mod tests {
             local: true,
             ..Overrides::default()
         };
-        assert_eq!(resolve(&local, &aws_settings(), &env).mode, Mode::Local);
+        assert_eq!(
+            resolve(&local, &aws_settings(), None, &env).mode,
+            Mode::Local
+        );
         // A custom endpoint means AWS-compatible, even when settings say local.
-        let t = resolve(&Overrides::default(), &Settings::default(), &env);
+        let t = resolve(&Overrides::default(), &Settings::default(), None, &env);
         assert_eq!(t.mode, Mode::Aws);
         assert_eq!(t.endpoint_source, Source::Env);
-        let t = resolve(&Overrides::default(), &Settings::default(), &env_of(&[]));
+        let t = resolve(
+            &Overrides::default(),
+            &Settings::default(),
+            None,
+            &env_of(&[]),
+        );
         assert_eq!((t.mode, t.endpoint_url), (Mode::Local, None));
         // AWS_DEFAULT_REGION is honoured like the aws CLI does.
         let t = resolve(
             &Overrides::default(),
             &Settings::default(),
+            None,
             &env_of(&[("AWS_DEFAULT_REGION", "sa-east-1")]),
         );
         assert_eq!(t.region.as_deref(), Some("sa-east-1"));
+    }
+
+    #[test]
+    fn local_mode_uses_the_provided_cloud_and_its_placeholder_role() {
+        let cloud = ProvidedCloud {
+            endpoint_url: "http://127.0.0.1:4567".into(),
+            region: "us-east-1".into(),
+            access_key_id: "EBBLKEY".into(),
+            secret_access_key: "secret".into(),
+            role_arn: Some("arn:aws:iam::000000000000:role/Local".into()),
+        };
+        let env = env_of(&[("AWS_REGION", "eu-west-1"), ("AWS_PROFILE", "work")]);
+        let t = resolve(
+            &Overrides::default(),
+            &Settings::default(),
+            Some(&cloud),
+            &env,
+        );
+        assert_eq!(t.mode, Mode::Local);
+        assert_eq!(t.endpoint_url.as_deref(), Some("http://127.0.0.1:4567"));
+        assert_eq!(
+            (t.region.as_deref(), t.region_source),
+            (Some("us-east-1"), Source::LocalCloud)
+        );
+        assert_eq!(t.profile, None);
+        assert_eq!(t.role_source, Source::LocalCloud);
+        // A role in the settings wins over the placeholder.
+        let mine = Settings {
+            role_arn: Some("arn:aws:iam::000000000000:role/Mine".into()),
+            ..Settings::default()
+        };
+        let t = resolve(&Overrides::default(), &mine, Some(&cloud), &env);
+        assert_eq!(
+            t.role_arn.as_deref(),
+            Some("arn:aws:iam::000000000000:role/Mine")
+        );
+        // The provided cloud never leaks into AWS mode.
+        let t = resolve(
+            &Overrides::default(),
+            &aws_settings(),
+            Some(&cloud),
+            &env_of(&[]),
+        );
+        assert_eq!(t.endpoint_url.as_deref(), Some("http://127.0.0.1:9000"));
+        assert!(!format!("{cloud:?}").contains("secret"));
     }
 }

@@ -126,7 +126,7 @@ pub async fn run(
             }
             push(bucket_check(clients, bucket.as_deref(), settings, ctx("s3:ListBucket")).await);
             push(sagemaker_check(clients, ctx("sagemaker:ListEndpoints")).await);
-            push(role_check(settings.role_arn.as_deref(), who.as_ref()));
+            push(role_check(target.role_arn.as_deref(), who.as_ref()));
             identity = who;
         }
     }
@@ -144,9 +144,9 @@ fn local_unavailable() -> Check {
     Check::new(
         CheckId::Target,
         CheckStatus::Fail,
-        "Local mode: the embedded local cloud is not part of this version yet",
+        "Local mode: Ebb's local cloud is not running",
     )
-    .advice("Switch mode to AWS in Settings (or pass --endpoint-url for an AWS-compatible server such as moto) to check a real connection.")
+    .advice("The desktop app and `ebb --local` start it by themselves; or run `ebb local serve` in another terminal. To use AWS instead, switch mode to AWS in Settings.")
 }
 
 fn target_check(target: &Target, region: Option<&str>) -> Check {
@@ -328,9 +328,9 @@ fn role_check(role_arn: Option<&str>, who: Option<&Identity>) -> Check {
     }
 }
 
-/// True when the mode has no cloud to talk to yet (local mode before the local cloud exists).
+/// True when the mode has no cloud to talk to (local mode while the local cloud is not running).
 pub fn needs_local_cloud(target: &Target) -> bool {
-    target.mode == Mode::Local
+    target.mode == Mode::Local && target.endpoint_url.is_none()
 }
 
 #[cfg(test)]

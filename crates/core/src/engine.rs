@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::Mutex;
 
-use crate::cloud::{self, Clients, Overrides, Target};
+use crate::cloud::{self, Clients, Overrides, ProvidedCloud, Target};
 use crate::doctor::{self, Check, DoctorReport};
 use crate::error::Error;
 use crate::regions::{self, RegionInfo};
@@ -28,6 +28,8 @@ pub struct SettingsView {
 pub struct Ebb {
     home: PathBuf,
     overrides: Overrides,
+    /// The local cloud the shell started or found, for local mode.
+    local: std::sync::RwLock<Option<ProvidedCloud>>,
     /// Clients are built once per target and reused until the target changes.
     clients: Mutex<Option<(Target, Arc<Clients>)>>,
 }
@@ -42,6 +44,7 @@ impl Ebb {
         Ebb {
             home,
             overrides,
+            local: std::sync::RwLock::new(None),
             clients: Mutex::new(None),
         }
     }
@@ -59,7 +62,24 @@ impl Ebb {
     }
 
     pub fn target(&self, settings: &Settings) -> Target {
-        cloud::resolve(&self.overrides, settings, &cloud::process_env)
+        let local = self.local_cloud();
+        cloud::resolve(
+            &self.overrides,
+            settings,
+            local.as_ref(),
+            &cloud::process_env,
+        )
+    }
+
+    /// Tells the engine where the local cloud is (the shells start or discover it).
+    pub fn set_local_cloud(&self, cloud: Option<ProvidedCloud>) {
+        if let Ok(mut local) = self.local.write() {
+            *local = cloud;
+        }
+    }
+
+    pub fn local_cloud(&self) -> Option<ProvidedCloud> {
+        self.local.read().ok().and_then(|l| l.clone())
     }
 
     pub fn settings_view(&self) -> Result<SettingsView, Error> {
@@ -99,7 +119,12 @@ impl Ebb {
         {
             return clients.clone();
         }
-        let clients = Arc::new(Clients::connect(target).await);
+        // Keys come from the local cloud only when the target is the local cloud's endpoint.
+        let provided = self.local_cloud().filter(|c| {
+            target.endpoint_source == cloud::Source::LocalCloud
+                && target.endpoint_url.as_deref() == Some(c.endpoint_url.as_str())
+        });
+        let clients = Arc::new(Clients::connect(target, provided.as_ref()).await);
         *cached = Some((target.clone(), clients.clone()));
         clients
     }

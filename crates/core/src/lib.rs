@@ -13,7 +13,7 @@ pub mod validate;
 
 mod engine;
 
-pub use cloud::{Overrides, Source, Target};
+pub use cloud::{Overrides, ProvidedCloud, Source, Target};
 pub use doctor::{Check, CheckId, CheckStatus, DoctorReport, Identity};
 pub use engine::{Ebb, SettingsView};
 pub use error::Error;

@@ -4,7 +4,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::{ConnectionInfo, Credentials};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::{Config, ConnectionInfo, Credentials, Error, LocalCloud};
 
 pub fn dir(ebb_home: &Path) -> PathBuf {
     ebb_home.join("local")
@@ -50,6 +54,83 @@ pub fn announce(ebb_home: &Path, info: &ConnectionInfo) -> std::io::Result<()> {
     )
 }
 
+#[derive(Deserialize)]
+struct RunningRecord {
+    pid: u32,
+    connection: ConnectionInfo,
+}
+
+/// The local cloud announced for this Ebb home, if it answers; a stale record is ignored.
+pub async fn running(ebb_home: &Path) -> Option<(u32, ConnectionInfo)> {
+    let bytes = std::fs::read(running_file(ebb_home)).ok()?;
+    let record: RunningRecord = serde_json::from_slice(&bytes).ok()?;
+    let addr = record
+        .connection
+        .endpoint_url
+        .strip_prefix("http://")?
+        .to_string();
+    let connect = tokio::net::TcpStream::connect(addr);
+    match tokio::time::timeout(Duration::from_millis(800), connect).await {
+        Ok(Ok(_)) => Some((record.pid, record.connection)),
+        _ => None,
+    }
+}
+
+/// The local cloud a command or the app works with.
+pub enum Attached {
+    /// Already running for this Ebb home (the app's, or `ebb local serve`).
+    Running(ConnectionInfo),
+    /// Started in this process; it stops when this is stopped or dropped.
+    Started { cloud: LocalCloud, announced: bool },
+}
+
+impl Attached {
+    pub fn info(&self) -> &ConnectionInfo {
+        match self {
+            Attached::Running(info) => info,
+            Attached::Started { cloud, .. } => cloud.info(),
+        }
+    }
+
+    /// Stops a cloud this process started (and withdraws its announcement).
+    pub async fn stop(self, ebb_home: &Path) {
+        if let Attached::Started { cloud, announced } = self {
+            if announced {
+                withdraw(ebb_home);
+            }
+            cloud.stop().await;
+        }
+    }
+}
+
+/// Uses the local cloud already running for this Ebb home, else starts one in this process on
+/// a free loopback port. `announce` makes a started one discoverable by other Ebb processes
+/// (the app does; a one-off command does not).
+pub async fn attach(ebb_home: &Path, announce_started: bool) -> Result<Attached, Error> {
+    if let Some((_, info)) = running(ebb_home).await {
+        return Ok(Attached::Running(info));
+    }
+    let credentials = credentials(ebb_home).map_err(|source| Error::DataDir {
+        path: credentials_file(ebb_home),
+        source,
+    })?;
+    let config = Config::new(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir(ebb_home),
+        credentials,
+    );
+    let cloud = LocalCloud::start(config).await?;
+    let announced = announce_started
+        && match announce(ebb_home, cloud.info()) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("could not record the running local cloud: {e}");
+                false
+            }
+        };
+    Ok(Attached::Started { cloud, announced })
+}
+
 pub fn withdraw(ebb_home: &Path) {
     let _ = std::fs::remove_file(running_file(ebb_home));
 }
@@ -72,6 +153,40 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn attach_reuses_an_announced_cloud_and_ignores_a_stale_record() {
+        let home = tempfile::tempdir().unwrap();
+        let first = attach(home.path(), true).await.unwrap();
+        assert!(matches!(
+            first,
+            Attached::Started {
+                announced: true,
+                ..
+            }
+        ));
+        let second = attach(home.path(), false).await.unwrap();
+        assert!(matches!(second, Attached::Running(_)));
+        assert_eq!(second.info(), first.info());
+        let url = first.info().endpoint_url.clone();
+        first.stop(home.path()).await;
+        assert!(running(home.path()).await.is_none());
+        // A record left behind by a killed process is not trusted.
+        let stale = ConnectionInfo {
+            endpoint_url: url,
+            ..second.info().clone()
+        };
+        announce(home.path(), &stale).unwrap();
+        let third = attach(home.path(), false).await.unwrap();
+        assert!(matches!(
+            third,
+            Attached::Started {
+                announced: false,
+                ..
+            }
+        ));
+        third.stop(home.path()).await;
+    }
 
     #[test]
     fn keys_are_created_once_and_kept_private() {

@@ -20,6 +20,8 @@ const report = (checks: Check[], account: string | null): DoctorReport => ({
     region_source: "env",
     endpoint_url: null,
     endpoint_source: "unset",
+    role_arn: null,
+    role_source: "unset",
   },
   identity: account ? { account, arn: "arn:aws:iam::1:user/x", user_id: "u" } : null,
   bucket: null,

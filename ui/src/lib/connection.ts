@@ -36,6 +36,8 @@ export function sourceNote(source: Source, envVar: string): string {
       return "from Ebb settings";
     case "profile":
       return "from the AWS profile";
+    case "local_cloud":
+      return "from Ebb's local cloud";
     case "default":
       return "default";
     case "unset":

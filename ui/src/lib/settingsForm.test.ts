@@ -20,6 +20,8 @@ const target = (over: Partial<Target>): Target => ({
   region_source: "settings",
   endpoint_url: null,
   endpoint_source: "unset",
+  role_arn: null,
+  role_source: "unset",
   ...over,
 });
 

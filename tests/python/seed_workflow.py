@@ -1,0 +1,118 @@
+"""The seed notebook's deploy-and-invoke calls, with boto3, against whatever AWS_ENDPOINT_URL
+names (Ebb's local cloud in the test suite). Usage: seed_workflow.py DEMO_DIR ROLE_ARN
+
+Follows ../shared/seed/WORKFLOW.md: default bucket, TGI 1.1.0 model with HF_MODEL_ID and
+SM_NUM_GPUS=4, async endpoint config (AllTraffic, ml.g5.12xlarge x1, health check 300 s, output
+path async-llm-output/output, 10 concurrent invocations per instance), endpoint InService,
+19 uploads with ContentType application/json, InvokeEndpointAsync for each, outputs read back.
+Prints one JSON line describing what it saw.
+"""
+
+import json
+import pathlib
+import sys
+import time
+
+import boto3
+from botocore.exceptions import ClientError
+
+IMAGE = (
+    "763104351884.dkr.ecr.us-east-1.amazonaws.com/"
+    "huggingface-pytorch-tgi-inference:2.0.1-tgi1.1.0-gpu-py39-cu118-ubuntu20.04"
+)
+NAME = "flan-t5-xxl-async"
+PREFIX = "async-llm-output"
+
+
+def wait_for(what, check, limit=60.0):
+    start = time.monotonic()
+    while True:
+        value = check()
+        if value is not None:
+            return value
+        if time.monotonic() - start > limit:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def main():
+    demo, role = pathlib.Path(sys.argv[1]), sys.argv[2]
+    session = boto3.Session()
+    region = session.region_name
+    account = session.client("sts").get_caller_identity()["Account"]
+    bucket = f"sagemaker-{region}-{account}"
+    s3 = session.client("s3")
+    sm = session.client("sagemaker")
+    runtime = session.client("sagemaker-runtime")
+    s3.head_bucket(Bucket=bucket)
+
+    sm.create_model(
+        ModelName=NAME,
+        ExecutionRoleArn=role,
+        PrimaryContainer={
+            "Image": IMAGE,
+            "Environment": {"HF_MODEL_ID": "google/flan-t5-xxl", "SM_NUM_GPUS": "4"},
+        },
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName=NAME,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": NAME,
+                "InstanceType": "ml.g5.12xlarge",
+                "InitialInstanceCount": 1,
+                "ContainerStartupHealthCheckTimeoutInSeconds": 300,
+            }
+        ],
+        AsyncInferenceConfig={
+            "OutputConfig": {"S3OutputPath": f"s3://{bucket}/{PREFIX}/output"},
+            "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 10},
+        },
+    )
+    sm.create_endpoint(EndpointName=NAME, EndpointConfigName=NAME)
+    sm.get_waiter("endpoint_in_service").wait(
+        EndpointName=NAME, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+
+    files = sorted(demo.glob("*.jsonl"))
+    outputs = []
+    for path in files:
+        key = f"{PREFIX}/input/{path.name}"
+        s3.upload_file(str(path), bucket, key, ExtraArgs={"ContentType": "application/json"})
+        response = runtime.invoke_endpoint_async(
+            EndpointName=NAME,
+            InputLocation=f"s3://{bucket}/{key}",
+            ContentType="application/json",
+            Accept="application/json",
+        )
+        outputs.append(response["OutputLocation"])
+
+    def fetch(location):
+        _, _, rest = location.partition("s3://")
+        out_bucket, _, out_key = rest.partition("/")
+        try:
+            body = s3.get_object(Bucket=out_bucket, Key=out_key)["Body"].read()
+        except ClientError as e:
+            if e.response["Error"]["Code"] == "NoSuchKey":
+                return None
+            raise
+        return json.loads(body)
+
+    results = [wait_for(location, lambda: fetch(location)) for location in outputs]
+    texts = [r[0]["generated_text"] for r in results]
+    print(
+        json.dumps(
+            {
+                "endpoint_status": sm.describe_endpoint(EndpointName=NAME)["EndpointStatus"],
+                "uploaded": len(files),
+                "outputs": len(texts),
+                "first_output": outputs[0],
+                "sample": texts[0],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
