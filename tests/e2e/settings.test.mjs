@@ -106,8 +106,15 @@ test("settings survive a restart and bad values are explained", async () => {
       assert.ok(nav.includes(label), `navigation lacks ${label}: ${nav}`);
     }
     await waitText(browser, '[data-testid="status-mode"]', /^Local$/);
-    // The background connection check finishes and says local mode has no cloud yet.
-    await waitText(browser, '[data-testid="status-connection"]', /not connected — Local mode/);
+    // The app started its local cloud: the connection check passes with no set-up at all.
+    await waitText(browser, '[data-testid="status-connection"]', /connected — account 000000000000/);
+    const localUrl = await waitText(browser, '[data-testid="local-url"]', /^http:\/\/127\.0\.0\.1:\d+$/);
+    const report = await waitText(browser, "#doctor-report", /sagemaker-us-east-1-000000000000/);
+    assert.match(report, /EbbLocalExecutionRole/);
+    // It is announced for `ebb --local` and `ebb local env` on the same home.
+    const running = JSON.parse(readFileSync(join(home, "local", "running.json"), "utf8"));
+    assert.equal(running.connection.endpoint_url, localUrl);
+    await browser.saveScreenshot(join(artifacts, "local-mode.png"));
 
     await (await browser.$("#setting-region")).selectByAttribute("value", "eu-west-1");
     await (await browser.$("#setting-bucket")).setValue("ebb-e2e-bucket-1");
