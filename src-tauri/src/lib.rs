@@ -3,7 +3,7 @@
 pub mod bindings;
 mod commands;
 
-use ebb_core::{Ebb, Overrides, ProvidedCloud};
+use ebb_core::{Ebb, Overrides};
 use ebb_local::home::{self, Attached};
 use tauri::Manager;
 
@@ -13,23 +13,13 @@ pub struct AppState {
     local: std::sync::Mutex<Option<Attached>>,
 }
 
-fn provided(info: &ebb_local::ConnectionInfo) -> ProvidedCloud {
-    ProvidedCloud {
-        endpoint_url: info.endpoint_url.clone(),
-        region: info.region.clone(),
-        access_key_id: info.access_key_id.clone(),
-        secret_access_key: info.secret_access_key.clone(),
-        role_arn: Some(ebb_local::PLACEHOLDER_ROLE_ARN.to_string()),
-    }
-}
-
 /// Local mode is the default, so the local cloud runs whenever the app does (switching modes
 /// then needs no restart). A failure is reported by the connection check, not fatal.
 fn start_local_cloud(ebb: &Ebb) -> Option<Attached> {
     match tauri::async_runtime::block_on(home::attach(ebb.home(), true)) {
         Ok(attached) => {
             tracing::info!(url = %attached.info().endpoint_url, "local cloud ready");
-            ebb.set_local_cloud(Some(provided(attached.info())));
+            ebb.set_local_cloud(Some(attached.info().for_engine()));
             Some(attached)
         }
         Err(e) => {

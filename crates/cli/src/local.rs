@@ -4,9 +4,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use ebb_core::{Ebb, Mode, ProvidedCloud};
+use ebb_core::{Ebb, Mode};
 use ebb_local::home::{self, Attached};
-use ebb_local::{Config, ConnectionInfo, LocalCloud};
+use ebb_local::{Config, LocalCloud};
 
 use crate::output;
 
@@ -15,17 +15,6 @@ pub struct ServeOptions {
     pub data: Option<PathBuf>,
     pub speed: f64,
     pub faults: Vec<ebb_local::faults::Fault>,
-}
-
-/// How the engine reaches a local cloud: its URL and keys, plus the placeholder role.
-fn provided(info: &ConnectionInfo) -> ProvidedCloud {
-    ProvidedCloud {
-        endpoint_url: info.endpoint_url.clone(),
-        region: info.region.clone(),
-        access_key_id: info.access_key_id.clone(),
-        secret_access_key: info.secret_access_key.clone(),
-        role_arn: Some(ebb_local::PLACEHOLDER_ROLE_ARN.to_string()),
-    }
 }
 
 fn is_local(ebb: &Ebb) -> Result<bool, ExitCode> {
@@ -41,14 +30,14 @@ pub async fn attach_if_local(ebb: &Ebb) -> Result<Option<Attached>, ExitCode> {
     let attached = home::attach(ebb.home(), false)
         .await
         .map_err(|e| output::fail(&format!("could not start the local cloud: {e}")))?;
-    ebb.set_local_cloud(Some(provided(attached.info())));
+    ebb.set_local_cloud(Some(attached.info().for_engine()));
     Ok(Some(attached))
 }
 
 /// For read-only commands: shows a running local cloud without starting one.
 pub async fn show_running(ebb: &Ebb) -> Result<(), ebb_core::Error> {
     if let Some((_, info)) = home::running(ebb.home()).await {
-        ebb.set_local_cloud(Some(provided(&info)));
+        ebb.set_local_cloud(Some(info.for_engine()));
     }
     Ok(())
 }

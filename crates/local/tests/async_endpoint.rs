@@ -20,6 +20,26 @@ fn bucket() -> String {
 
 /// Model + async endpoint config + endpoint, like the seed notebook; returns when InService.
 async fn deploy(c: &Cloud, name: &str, env: &[(&str, &str)], instances: i32, concurrency: i32) {
+    create(
+        c,
+        name,
+        env,
+        instances,
+        Some(concurrency),
+        EndpointStatus::InService,
+    )
+    .await;
+}
+
+/// Model + endpoint config (async when `concurrency` is given) + endpoint; waits for `want`.
+async fn create(
+    c: &Cloud,
+    name: &str,
+    env: &[(&str, &str)],
+    instances: i32,
+    concurrency: Option<i32>,
+    want: EndpointStatus,
+) {
     let sm = c.sagemaker();
     let mut container = ContainerDefinition::builder().image(
         "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:2.0.1-tgi1.1.0-gpu-py39-cu118-ubuntu20.04",
@@ -48,11 +68,11 @@ async fn deploy(c: &Cloud, name: &str, env: &[(&str, &str)], instances: i32, con
                 .container_startup_health_check_timeout_in_seconds(300)
                 .build(),
         )
-        .async_inference_config(
+        .set_async_inference_config(concurrency.map(|n| {
             AsyncInferenceConfig::builder()
                 .client_config(
                     AsyncInferenceClientConfig::builder()
-                        .max_concurrent_invocations_per_instance(concurrency)
+                        .max_concurrent_invocations_per_instance(n)
                         .build(),
                 )
                 .output_config(
@@ -61,8 +81,8 @@ async fn deploy(c: &Cloud, name: &str, env: &[(&str, &str)], instances: i32, con
                         .s3_failure_path(format!("s3://{}/async-llm-output/failure", bucket()))
                         .build(),
                 )
-                .build(),
-        )
+                .build()
+        }))
         .send()
         .await
         .unwrap();
@@ -79,7 +99,7 @@ async fn deploy(c: &Cloud, name: &str, env: &[(&str, &str)], instances: i32, con
         .await
         .unwrap();
     assert_eq!(first.endpoint_status(), Some(&EndpointStatus::Creating));
-    wait_status(c, name, EndpointStatus::InService).await;
+    wait_status(c, name, want).await;
 }
 
 async fn wait_status(c: &Cloud, name: &str, want: EndpointStatus) {
@@ -453,38 +473,8 @@ async fn expired_and_timed_out_requests_become_failures() {
 async fn a_model_that_cannot_start_fails_the_endpoint_with_a_reason() {
     let c = common::start(20.0).await;
     let sm = c.sagemaker();
-    sm.create_model()
-        .model_name("broken")
-        .execution_role_arn(ROLE)
-        .primary_container(
-            ContainerDefinition::builder()
-                .image("tgi")
-                .environment("EBB_LOCAL_PROXY_URL", "http://127.0.0.1:9/")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    sm.create_endpoint_config()
-        .endpoint_config_name("broken")
-        .production_variants(
-            ProductionVariant::builder()
-                .variant_name("AllTraffic")
-                .model_name("broken")
-                .instance_type("ml.g5.12xlarge".into())
-                .initial_instance_count(1)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    sm.create_endpoint()
-        .endpoint_name("broken")
-        .endpoint_config_name("broken")
-        .send()
-        .await
-        .unwrap();
-    wait_status(&c, "broken", EndpointStatus::Failed).await;
+    let unreachable = [("EBB_LOCAL_PROXY_URL", "http://127.0.0.1:9/")];
+    create(&c, "broken", &unreachable, 1, None, EndpointStatus::Failed).await;
     let d = sm
         .describe_endpoint()
         .endpoint_name("broken")
@@ -590,34 +580,7 @@ async fn proxy_backend_forwards_to_a_tgi_compatible_server() {
 #[tokio::test]
 async fn realtime_endpoints_answer_invoke_endpoint() {
     let c = common::start(20.0).await;
-    let sm = c.sagemaker();
-    sm.create_model()
-        .model_name("rt")
-        .execution_role_arn(ROLE)
-        .primary_container(ContainerDefinition::builder().image("tgi").build())
-        .send()
-        .await
-        .unwrap();
-    sm.create_endpoint_config()
-        .endpoint_config_name("rt")
-        .production_variants(
-            ProductionVariant::builder()
-                .variant_name("AllTraffic")
-                .model_name("rt")
-                .instance_type("ml.g5.2xlarge".into())
-                .initial_instance_count(1)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    sm.create_endpoint()
-        .endpoint_name("rt")
-        .endpoint_config_name("rt")
-        .send()
-        .await
-        .unwrap();
-    wait_status(&c, "rt", EndpointStatus::InService).await;
+    create(&c, "rt", &[], 1, None, EndpointStatus::InService).await;
     let rt = c.runtime();
     let r = rt
         .invoke_endpoint()
@@ -660,5 +623,41 @@ async fn injected_throttling_reaches_the_client_as_throttling() {
     sm.list_models().send().await.unwrap();
     c.cloud.set_faults(Vec::new());
     sm.list_endpoints().send().await.unwrap();
+    c.cloud.stop().await;
+}
+
+#[tokio::test]
+async fn endpoints_and_objects_survive_a_restart() {
+    let c = common::start(20.0).await;
+    deploy(&c, "kept", &[], 1, 2).await;
+    c.s3()
+        .put_object()
+        .bucket(bucket())
+        .key("async-llm-output/input/kept.jsonl")
+        .body(ByteStream::from_static(REQUEST.as_bytes()))
+        .send()
+        .await
+        .unwrap();
+    let credentials = c.credentials();
+    let data = c.stop().await;
+    let c = common::restart(20.0, data, credentials).await;
+    // The endpoint comes back up like after a reboot, then serves again.
+    wait_status(&c, "kept", EndpointStatus::InService).await;
+    let r = c
+        .runtime()
+        .invoke_endpoint_async()
+        .endpoint_name("kept")
+        .input_location(format!(
+            "s3://{}/async-llm-output/input/kept.jsonl",
+            bucket()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        wait_object(&c, r.output_location().unwrap())
+            .await
+            .contains("generated_text")
+    );
     c.cloud.stop().await;
 }

@@ -15,9 +15,34 @@ pub struct LocalS3 {
     store: Arc<Store>,
 }
 
+/// One page of a listing in S3's types: objects, common prefixes, resume token.
+struct Page {
+    contents: Vec<Object>,
+    common_prefixes: Vec<CommonPrefix>,
+    next_token: Option<String>,
+    /// The last key or prefix on the page (ListObjects v1's `NextMarker`).
+    last: Option<String>,
+}
+
 impl LocalS3 {
     pub fn new(store: Arc<Store>) -> LocalS3 {
         LocalS3 { store }
+    }
+
+    fn page(&self, bucket: &str, query: &ListQuery<'_>) -> S3Result<Page> {
+        let listing = self.store.list(bucket, query).map_err(s3_err)?;
+        let last_key = listing.objects.last().map(|o| o.key.clone());
+        let last = last_key.max(listing.common_prefixes.last().cloned());
+        Ok(Page {
+            contents: listing.objects.iter().map(object_entry).collect(),
+            common_prefixes: listing
+                .common_prefixes
+                .into_iter()
+                .map(|p| CommonPrefix { prefix: Some(p) })
+                .collect(),
+            next_token: listing.next_token,
+            last,
+        })
     }
 }
 
@@ -310,20 +335,17 @@ impl S3 for LocalS3 {
         let input = req.input;
         let prefix = input.prefix.clone().unwrap_or_default();
         let max = max_keys(input.max_keys);
-        let listing = self
-            .store
-            .list(
-                &input.bucket,
-                &ListQuery {
-                    prefix: &prefix,
-                    delimiter: input.delimiter.as_deref(),
-                    start_after: input.start_after.as_deref(),
-                    continuation: input.continuation_token.as_deref(),
-                    max_keys: max,
-                },
-            )
-            .map_err(s3_err)?;
-        let key_count = (listing.objects.len() + listing.common_prefixes.len()) as i32;
+        let page = self.page(
+            &input.bucket,
+            &ListQuery {
+                prefix: &prefix,
+                delimiter: input.delimiter.as_deref(),
+                start_after: input.start_after.as_deref(),
+                continuation: input.continuation_token.as_deref(),
+                max_keys: max,
+            },
+        )?;
+        let key_count = (page.contents.len() + page.common_prefixes.len()) as i32;
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(prefix),
@@ -332,16 +354,10 @@ impl S3 for LocalS3 {
             key_count: Some(key_count),
             continuation_token: input.continuation_token,
             start_after: input.start_after,
-            is_truncated: Some(listing.next_token.is_some()),
-            next_continuation_token: listing.next_token,
-            contents: Some(listing.objects.iter().map(object_entry).collect()),
-            common_prefixes: Some(
-                listing
-                    .common_prefixes
-                    .into_iter()
-                    .map(|p| CommonPrefix { prefix: Some(p) })
-                    .collect(),
-            ),
+            is_truncated: Some(page.next_token.is_some()),
+            next_continuation_token: page.next_token,
+            contents: Some(page.contents),
+            common_prefixes: Some(page.common_prefixes),
             encoding_type: input.encoding_type,
             ..Default::default()
         }))
@@ -354,28 +370,17 @@ impl S3 for LocalS3 {
         let input = req.input;
         let prefix = input.prefix.clone().unwrap_or_default();
         let max = max_keys(input.max_keys);
-        let listing = self
-            .store
-            .list(
-                &input.bucket,
-                &ListQuery {
-                    prefix: &prefix,
-                    delimiter: input.delimiter.as_deref(),
-                    start_after: input.marker.as_deref(),
-                    continuation: None,
-                    max_keys: max,
-                },
-            )
-            .map_err(s3_err)?;
-        let truncated = listing.next_token.is_some();
-        // V1 clients page with the last key as the next marker.
-        let next_marker = truncated
-            .then(|| {
-                let last_key = listing.objects.last().map(|o| o.key.clone());
-                let last_prefix = listing.common_prefixes.last().cloned();
-                last_key.max(last_prefix)
-            })
-            .flatten();
+        let page = self.page(
+            &input.bucket,
+            &ListQuery {
+                prefix: &prefix,
+                delimiter: input.delimiter.as_deref(),
+                start_after: input.marker.as_deref(),
+                continuation: None,
+                max_keys: max,
+            },
+        )?;
+        let truncated = page.next_token.is_some();
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(prefix),
@@ -383,15 +388,10 @@ impl S3 for LocalS3 {
             marker: input.marker,
             max_keys: Some(max as i32),
             is_truncated: Some(truncated),
-            next_marker,
-            contents: Some(listing.objects.iter().map(object_entry).collect()),
-            common_prefixes: Some(
-                listing
-                    .common_prefixes
-                    .into_iter()
-                    .map(|p| CommonPrefix { prefix: Some(p) })
-                    .collect(),
-            ),
+            // V1 clients page with the last key or prefix as the next marker.
+            next_marker: page.last.filter(|_| truncated),
+            contents: Some(page.contents),
+            common_prefixes: Some(page.common_prefixes),
             encoding_type: input.encoding_type,
             ..Default::default()
         }))

@@ -201,20 +201,32 @@ impl SageMaker {
     }
 
     fn delete_model(&self, input: &Value) -> ApiResult {
-        let name = required_str(input, "ModelName")?;
+        self.delete(input, "ModelName", "model", |s| &mut s.models, |m| &m.arn)
+    }
+
+    /// Deletes a model or endpoint config (SageMaker allows it even while in use).
+    fn delete<T>(
+        &self,
+        input: &Value,
+        field: &str,
+        kind: &str,
+        table: fn(&mut State) -> &mut BTreeMap<String, T>,
+        arn_of: fn(&T) -> &String,
+    ) -> ApiResult {
+        let name = required_str(input, field)?;
         let mut state = lock(&self.state)?;
-        let m = state
-            .models
+        let removed = table(&mut state)
             .remove(name)
-            .ok_or_else(|| not_found("model", name))?;
-        state.tags.remove(&m.arn);
+            .ok_or_else(|| not_found(kind, name))?;
+        state.tags.remove(arn_of(&removed));
         self.save(&state)?;
         Ok(json!({}))
     }
 
     fn list_models(&self, input: &Value) -> ApiResult {
         let state = lock(&self.state)?;
-        let items = sorted(
+        Ok(list_answer(
+            "Models",
             state.models.values().map(|m| {
                 (
                     m.name.as_str(),
@@ -225,9 +237,7 @@ impl SageMaker {
                 )
             }),
             input,
-        );
-        let (items, next) = page(items, input, 10);
-        Ok(with_next(json!({ "Models": items }), next))
+        ))
     }
 
     fn create_endpoint_config(&self, input: &Value) -> ApiResult {
@@ -332,27 +342,24 @@ impl SageMaker {
     }
 
     fn delete_endpoint_config(&self, input: &Value) -> ApiResult {
-        let name = required_str(input, "EndpointConfigName")?;
-        let mut state = lock(&self.state)?;
-        let c = state
-            .configs
-            .remove(name)
-            .ok_or_else(|| not_found("endpoint-config", name))?;
-        state.tags.remove(&c.arn);
-        self.save(&state)?;
-        Ok(json!({}))
+        self.delete(
+            input,
+            "EndpointConfigName",
+            "endpoint-config",
+            |s| &mut s.configs,
+            |c| &c.arn,
+        )
     }
 
     fn list_endpoint_configs(&self, input: &Value) -> ApiResult {
         let state = lock(&self.state)?;
-        let items = sorted(
+        Ok(list_answer(
+            "EndpointConfigs",
             state.configs.values().map(|c| (c.name.as_str(), c.created, json!({
                 "EndpointConfigName": c.name, "EndpointConfigArn": c.arn, "CreationTime": c.created,
             }))),
             input,
-        );
-        let (items, next) = page(items, input, 10);
-        Ok(with_next(json!({ "EndpointConfigs": items }), next))
+        ))
     }
 
     fn create_endpoint(self: &Arc<Self>, input: &Value) -> ApiResult {
@@ -551,7 +558,8 @@ impl SageMaker {
     fn list_endpoints(&self, input: &Value) -> ApiResult {
         let state = lock(&self.state)?;
         let status = optional_str(input, "StatusEquals");
-        let items = sorted(
+        Ok(list_answer(
+            "Endpoints",
             state
                 .endpoints
                 .values()
@@ -567,9 +575,7 @@ impl SageMaker {
                     )
                 }),
             input,
-        );
-        let (items, next) = page(items, input, 10);
-        Ok(with_next(json!({ "Endpoints": items }), next))
+        ))
     }
 
     /// Changes instance counts: Updating, then InService once new instances have started.
@@ -807,7 +813,14 @@ fn sorted<'a>(items: impl Iterator<Item = (&'a str, f64, Value)>, input: &Value)
     items.into_iter().map(|(_, _, v)| v).collect()
 }
 
-fn with_next(mut out: Value, next: Option<String>) -> Value {
+/// A List* answer: `{ key: [sorted page], NextToken? }`.
+fn list_answer<'a>(
+    key: &str,
+    items: impl Iterator<Item = (&'a str, f64, Value)>,
+    input: &Value,
+) -> Value {
+    let (items, next) = page(sorted(items, input), input, 10);
+    let mut out = json!({ key: items });
     if let Some(token) = next {
         out["NextToken"] = json!(token);
     }

@@ -14,11 +14,15 @@ pub struct Cloud {
 
 /// A local cloud whose clock runs `speed` times faster than real time.
 pub async fn start(speed: f64) -> Cloud {
-    let data = tempfile::tempdir().unwrap();
+    restart(speed, tempfile::tempdir().unwrap(), Credentials::generate()).await
+}
+
+/// A local cloud on an existing data folder (as after a restart).
+pub async fn restart(speed: f64, data: tempfile::TempDir, credentials: Credentials) -> Cloud {
     let mut config = Config::new(
         "127.0.0.1:0".parse().unwrap(),
         data.path().to_path_buf(),
-        Credentials::generate(),
+        credentials,
     );
     config.speed = speed;
     let cloud = LocalCloud::start(config).await.unwrap();
@@ -53,6 +57,20 @@ impl Cloud {
 
     pub fn runtime(&self) -> aws_sdk_sagemakerruntime::Client {
         aws_sdk_sagemakerruntime::Client::new(&self.sdk)
+    }
+
+    pub fn credentials(&self) -> Credentials {
+        let info = self.cloud.info();
+        Credentials {
+            access_key_id: info.access_key_id.clone(),
+            secret_access_key: info.secret_access_key.clone(),
+        }
+    }
+
+    /// Stops the server and hands back its data folder.
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.cloud.stop().await;
+        self.data
     }
 
     pub fn url(&self) -> String {
