@@ -237,7 +237,7 @@ async fn invoke(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Response<Body>, ApiError> {
-    let sim = sagemaker.realtime_target(name)?;
+    let (sim, variant) = sagemaker.realtime_target(name)?;
     if sim.instances() == 0 {
         return Err(validation(format!(
             "Endpoint {name} has no running instances."
@@ -275,9 +275,8 @@ async fn invoke(
     if let Ok(v) = http::HeaderValue::from_str(&answer.content_type) {
         h.insert(http::header::CONTENT_TYPE, v);
     }
-    h.insert(
-        "x-amzn-invoked-production-variant",
-        http::HeaderValue::from_static("AllTraffic"),
-    );
+    if let Ok(v) = http::HeaderValue::from_str(&variant) {
+        h.insert("x-amzn-invoked-production-variant", v);
+    }
     Ok(response)
 }

@@ -593,6 +593,7 @@ async fn realtime_endpoints_answer_invoke_endpoint() {
         .await
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(r.body().unwrap().as_ref()).unwrap();
+    assert_eq!(r.invoked_production_variant(), Some("AllTraffic"));
     assert!(v[0]["generated_text"].is_string());
     let err = rt
         .invoke_endpoint()

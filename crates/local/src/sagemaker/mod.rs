@@ -756,8 +756,9 @@ impl SageMaker {
         ))
     }
 
-    /// The running simulation of a real-time endpoint, for InvokeEndpoint.
-    pub fn realtime_target(&self, name: &str) -> Result<Arc<EndpointSim>, ApiError> {
+    /// The running simulation of a real-time endpoint and the variant that answers, for
+    /// InvokeEndpoint.
+    pub fn realtime_target(&self, name: &str) -> Result<(Arc<EndpointSim>, String), ApiError> {
         let state = lock(&self.state)?;
         let e = state.endpoints.get(name).ok_or_else(|| {
             ApiError::validation(format!(
@@ -770,7 +771,12 @@ impl SageMaker {
                 "Endpoint {name} is an asynchronous endpoint; use InvokeEndpointAsync."
             )));
         }
-        self.running(e)
+        let variant = e
+            .variants
+            .first()
+            .map(|v| v.name.clone())
+            .unwrap_or_default();
+        Ok((self.running(e)?, variant))
     }
 
     fn running(&self, e: &Endpoint) -> Result<Arc<EndpointSim>, ApiError> {
