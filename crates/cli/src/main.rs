@@ -1,5 +1,6 @@
 //! `ebb`: a thin command-line shell over Ebb's engine.
 
+mod endpoints;
 mod local;
 mod output;
 
@@ -47,6 +48,30 @@ enum Command {
     },
     /// Check the connection: identity, region, bucket, SageMaker, execution role.
     Doctor,
+    /// Deploy an async LLM endpoint: the seed preset, with any field changed by a flag; waits
+    /// for InService (Ctrl-C stops waiting).
+    Deploy(Box<endpoints::DeployArgs>),
+    /// Every endpoint in the region: status, instances, async, output path, cost estimate.
+    Endpoints,
+    /// Send one TGI request (uploaded to S3, InvokeEndpointAsync) and optionally wait for it.
+    Invoke {
+        endpoint: String,
+        #[arg(long)]
+        prompt: String,
+        /// TGI parameters as a JSON object (default: the seed's).
+        #[arg(long, value_name = "JSON")]
+        params: Option<String>,
+        /// Wait for the output or failure, up to this many seconds.
+        #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "600")]
+        wait: Option<u64>,
+    },
+    /// Remove an endpoint, its endpoint config and its models (safe to re-run).
+    Teardown {
+        endpoint: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
     /// The embedded local cloud (AWS wire protocols on 127.0.0.1, no AWS account).
     Local {
         #[command(subcommand)]
@@ -166,6 +191,42 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Local {
             action: LocalAction::Env,
         } => local::env(ebb.home()).await,
+        Command::Deploy(_)
+        | Command::Endpoints
+        | Command::Invoke { .. }
+        | Command::Teardown { .. } => {
+            let attached = match local::attach_if_local(&ebb).await {
+                Ok(a) => a,
+                Err(code) => return code,
+            };
+            let json = cli.json;
+            let code = match cli.command {
+                Command::Deploy(args) => endpoints::deploy(&ebb, *args, json).await,
+                Command::Endpoints => endpoints::list(&ebb, json).await,
+                Command::Invoke {
+                    endpoint,
+                    prompt,
+                    params,
+                    wait,
+                } => {
+                    let args = endpoints::InvokeArgs {
+                        endpoint,
+                        prompt,
+                        params,
+                        wait,
+                    };
+                    endpoints::invoke(&ebb, args, json).await
+                }
+                Command::Teardown { endpoint, yes } => {
+                    endpoints::teardown(&ebb, &endpoint, yes, json).await
+                }
+                _ => ExitCode::FAILURE,
+            };
+            if let Some(a) = attached {
+                a.stop(ebb.home()).await;
+            }
+            code
+        }
         Command::Doctor => {
             let attached = match local::attach_if_local(&ebb).await {
                 Ok(a) => a,

@@ -10,7 +10,7 @@ pub fn fail(message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn print_json<T: Serialize>(value: &T) -> ExitCode {
+pub fn print_json<T: Serialize>(value: &T) -> ExitCode {
     match serde_json::to_string_pretty(value) {
         Ok(text) => {
             println!("{text}");

@@ -177,6 +177,7 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     pub s3: aws_sdk_s3::Client,
     pub sagemaker: aws_sdk_sagemaker::Client,
+    pub runtime: aws_sdk_sagemakerruntime::Client,
 }
 
 impl Clients {
@@ -218,6 +219,7 @@ impl Clients {
             sts: aws_sdk_sts::Client::new(&sdk),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             sagemaker: aws_sdk_sagemaker::Client::new(&sdk),
+            runtime: aws_sdk_sagemakerruntime::Client::new(&sdk),
             sdk,
         }
     }

@@ -6,7 +6,13 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::Mutex;
 
+use crate::aws_errors::Context;
 use crate::cloud::{self, Clients, Overrides, ProvidedCloud, Target};
+use crate::deploy::endpoints::{self, EndpointSummary};
+use crate::deploy::invoke::{self, InvokeRequest, InvokeResult};
+use crate::deploy::run::{self, DeployOutcome, DeployProgress};
+use crate::deploy::spec::{self, DeploySpec};
+use crate::deploy::teardown::{self, Removed, TeardownPlan};
 use crate::doctor::{self, Check, DoctorReport};
 use crate::error::Error;
 use crate::regions::{self, RegionInfo};
@@ -30,6 +36,7 @@ pub struct Ebb {
     overrides: Overrides,
     /// The local cloud the shell started or found, for local mode.
     local: std::sync::RwLock<Option<ProvidedCloud>>,
+    poll: std::time::Duration,
     /// Clients are built once per target and reused until the target changes.
     clients: Mutex<Option<(Target, Arc<Clients>)>>,
 }
@@ -45,6 +52,7 @@ impl Ebb {
             home,
             overrides,
             local: std::sync::RwLock::new(None),
+            poll: std::time::Duration::from_secs(2),
             clients: Mutex::new(None),
         }
     }
@@ -142,5 +150,133 @@ impl Ebb {
             Some(self.clients_for(&target).await)
         };
         Ok(doctor::run(&target, &settings, clients.as_deref(), progress).await)
+    }
+
+    /// Clients for the effective target, or why there are none.
+    async fn connected(&self) -> Result<(Target, Settings, Arc<Clients>), Error> {
+        let settings = self.settings()?;
+        let target = self.target(&settings);
+        if doctor::needs_local_cloud(&target) {
+            return Err(Error::NoLocalCloud);
+        }
+        let clients = self.clients_for(&target).await;
+        Ok((target, settings, clients))
+    }
+
+    /// The bucket and prefix jobs use: the settings' bucket, else SageMaker's default name.
+    pub async fn bucket_and_prefix(&self) -> Result<(String, String), Error> {
+        let (target, settings, clients) = self.connected().await?;
+        let bucket = match settings.bucket {
+            Some(b) => b,
+            None => {
+                let region = clients.region();
+                let ctx = context(&target, region.as_deref(), "sts:GetCallerIdentity");
+                let who = clients
+                    .sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        let x = crate::aws_errors::explain(&e, ctx);
+                        Error::Aws {
+                            summary: x.summary,
+                            advice: x.advice,
+                        }
+                    })?;
+                doctor::default_bucket(
+                    region.as_deref().unwrap_or("us-east-1"),
+                    who.account().unwrap_or_default(),
+                )
+            }
+        };
+        Ok((bucket, settings.prefix))
+    }
+
+    /// The seed article's deployment for this account's bucket and prefix.
+    pub async fn seed_preset(&self) -> Result<DeploySpec, Error> {
+        let (bucket, prefix) = self.bucket_and_prefix().await?;
+        Ok(DeploySpec::seed(&bucket, &prefix, &spec::stamp_now()))
+    }
+
+    /// Validates `spec`, then creates model, endpoint config and endpoint and waits for
+    /// InService (or Failed), reporting each step; `cancel` stops the wait.
+    pub async fn deploy(
+        &self,
+        spec: &DeploySpec,
+        progress: &(dyn Fn(&DeployProgress) + Send + Sync),
+        cancel: &std::sync::atomic::AtomicBool,
+    ) -> Result<DeployOutcome, Error> {
+        let (target, _, clients) = self.connected().await?;
+        let region = clients.region().unwrap_or_else(|| "us-east-1".into());
+        let problems = spec.problems(&region, target.role_arn.as_deref());
+        let (Ok(image), Some(role), true) = (
+            spec.image_uri(&region),
+            target.role_arn.as_deref(),
+            problems.is_empty(),
+        ) else {
+            return Err(Error::InvalidDeploy(problems));
+        };
+        let ctx = context(&target, Some(&region), "");
+        let waiting = run::Waiting {
+            poll: self.poll,
+            cancel,
+        };
+        run::deploy(&clients, ctx, spec, (&image, role), progress, waiting).await
+    }
+
+    pub async fn endpoints(&self) -> Result<Vec<EndpointSummary>, Error> {
+        let (target, _, clients) = self.connected().await?;
+        let region = clients.region();
+        endpoints::list(&clients, context(&target, region.as_deref(), "")).await
+    }
+
+    /// Submits one test request; with `wait`, also waits up to that long for its result.
+    pub async fn invoke(
+        &self,
+        request: &InvokeRequest,
+        wait: Option<std::time::Duration>,
+    ) -> Result<InvokeResult, Error> {
+        let (bucket, prefix) = self.bucket_and_prefix().await?;
+        let (target, _, clients) = self.connected().await?;
+        let region = clients.region();
+        let ctx = context(&target, region.as_deref(), "");
+        let submitted = invoke::submit(
+            &clients,
+            ctx,
+            (&bucket, &prefix),
+            request,
+            &spec::stamp_now(),
+        )
+        .await?;
+        match wait {
+            None => Ok(submitted),
+            Some(limit) => invoke::wait(&clients, submitted, limit, self.poll).await,
+        }
+    }
+
+    /// What tearing `endpoint` down would remove.
+    pub async fn teardown_plan(&self, endpoint: &str) -> Result<TeardownPlan, Error> {
+        let (_, _, clients) = self.connected().await?;
+        Ok(teardown::plan(&clients, endpoint).await)
+    }
+
+    pub async fn teardown(&self, plan: &TeardownPlan) -> Result<Vec<Removed>, Error> {
+        let (target, _, clients) = self.connected().await?;
+        let region = clients.region();
+        teardown::run(&clients, context(&target, region.as_deref(), ""), plan).await
+    }
+
+    /// How often long operations re-read state (endpoint status, results).
+    pub fn set_poll_interval(&mut self, poll: std::time::Duration) {
+        self.poll = poll;
+    }
+}
+
+fn context<'a>(target: &'a Target, region: Option<&'a str>, action: &'a str) -> Context<'a> {
+    Context {
+        action,
+        profile: target.profile.as_deref(),
+        region,
+        endpoint: target.endpoint_url.as_deref(),
     }
 }

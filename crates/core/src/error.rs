@@ -32,6 +32,52 @@ pub enum Error {
     },
     #[error("no Ebb home directory: set EBB_HOME to a writable folder")]
     NoHome,
+    #[error("the deploy form has problems: {}", list_problems(.0))]
+    InvalidDeploy(Vec<crate::deploy::spec::DeployProblem>),
+    #[error("{summary}{}", advice.as_deref().map(|a| format!(" — {a}")).unwrap_or_default())]
+    Aws {
+        summary: String,
+        advice: Option<String>,
+    },
+    #[error(
+        "{step} failed: {summary}{}{}",
+        advice.as_deref().map(|a| format!(" — {a}")).unwrap_or_default(),
+        left(left_behind)
+    )]
+    Deploy {
+        step: String,
+        summary: String,
+        advice: Option<String>,
+        /// Created before the failure; teardown removes them.
+        left_behind: Vec<String>,
+    },
+    #[error("{0}")]
+    Timeout(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error(
+        "local mode, but Ebb's local cloud is not running: open the app, run `ebb local serve`, or use `ebb --local`"
+    )]
+    NoLocalCloud,
+}
+
+fn list_problems(problems: &[crate::deploy::spec::DeployProblem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("{}: {}", p.field, p.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn left(resources: &[String]) -> String {
+    if resources.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ". Left behind: {} (remove with `ebb teardown`)",
+            resources.join(", ")
+        )
+    }
 }
 
 fn summarize(errors: &[FieldError]) -> String {

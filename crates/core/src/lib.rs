@@ -2,7 +2,9 @@
 //! outputs and errors. No Tauri in here; the shells only translate.
 
 pub mod aws_errors;
+pub mod catalog;
 pub mod cloud;
+pub mod deploy;
 pub mod doctor;
 pub mod error;
 pub mod home;

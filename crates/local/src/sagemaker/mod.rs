@@ -74,16 +74,14 @@ impl SageMaker {
         startup: Duration,
     ) -> Arc<SageMaker> {
         let file = data_dir.join("sagemaker.json");
-        let mut state = State::load(&file);
-        // Instances do not survive a restart: endpoints come back up like after a reboot.
+        let state = State::load(&file);
+        // Endpoints come back as they were (the simulated instances restart at once), so a
+        // one-off `ebb --local` command finds its earlier deploys still in service.
         let restart: Vec<String> = state
             .endpoints
-            .values_mut()
+            .values()
             .filter(|e| e.status != "Failed")
-            .map(|e| {
-                e.status = "Creating".into();
-                e.name.clone()
-            })
+            .map(|e| e.name.clone())
             .collect();
         let sm = Arc::new(SageMaker {
             file,
@@ -94,7 +92,7 @@ impl SageMaker {
             startup,
         });
         for name in restart {
-            tokio::spawn(sm.clone().bring_up(name));
+            tokio::spawn(sm.clone().bring_up(name, Duration::ZERO));
         }
         sm
     }
@@ -423,13 +421,13 @@ impl SageMaker {
         Self::record_tags(&mut state, &endpoint_arn, input);
         self.save(&state)?;
         drop(state);
-        tokio::spawn(self.clone().bring_up(name.to_string()));
+        tokio::spawn(self.clone().bring_up(name.to_string(), self.startup));
         Ok(json!({ "EndpointArn": endpoint_arn }))
     }
 
     /// Creating -> InService (or Failed): start-up delay, then the backend's health check.
-    async fn bring_up(self: Arc<Self>, name: String) {
-        self.clock.sleep(self.startup).await;
+    async fn bring_up(self: Arc<Self>, name: String, delay: Duration) {
+        self.clock.sleep(delay).await;
         let plan = {
             let Ok(state) = self.state.lock() else { return };
             let Some(endpoint) = state.endpoints.get(&name) else {

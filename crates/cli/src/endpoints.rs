@@ -1,0 +1,288 @@
+//! `ebb deploy`, `ebb endpoints`, `ebb invoke`, `ebb teardown`.
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use clap::Args;
+use ebb_core::Ebb;
+use ebb_core::deploy::invoke::InvokeRequest;
+use ebb_core::deploy::spec::{DeploySpec, ImageChoice};
+
+use crate::output;
+
+/// Fields of the deploy form; anything not given keeps the seed preset's value.
+#[derive(Args, Debug)]
+pub struct DeployArgs {
+    /// Hugging Face model id (seed: google/flan-t5-xxl).
+    #[arg(long)]
+    model_id: Option<String>,
+    /// TGI version for the SageMaker Hugging Face LLM image (seed: 1.1.0).
+    #[arg(long, conflicts_with = "image")]
+    tgi_version: Option<String>,
+    /// A custom container image URI instead of a TGI version.
+    #[arg(long)]
+    image: Option<String>,
+    /// e.g. ml.g5.12xlarge (seed) or ml.g4dn.12xlarge.
+    #[arg(long)]
+    instance_type: Option<String>,
+    #[arg(long)]
+    instance_count: Option<u32>,
+    /// Container start-up health-check timeout in seconds (seed: 300).
+    #[arg(long)]
+    health_check_timeout: Option<u32>,
+    /// Max concurrent invocations per instance (seed: 10).
+    #[arg(long)]
+    max_concurrency: Option<u32>,
+    /// Container environment KEY=VALUE (repeatable), e.g. MAX_TOTAL_TOKENS=2048.
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+    /// Endpoint name (the model and config are named after it).
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    output_path: Option<String>,
+    /// Where failures go (default: <bucket>/<prefix>/failure).
+    #[arg(long, conflicts_with = "no_failure_path")]
+    failure_path: Option<String>,
+    /// Do not record failures in S3 (not recommended).
+    #[arg(long)]
+    no_failure_path: bool,
+    #[arg(long)]
+    success_topic: Option<String>,
+    #[arg(long)]
+    error_topic: Option<String>,
+    #[arg(long)]
+    kms_key_id: Option<String>,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{s}` should be KEY=VALUE"))
+}
+
+impl DeployArgs {
+    fn apply(self, spec: &mut DeploySpec) {
+        let set = |field: &mut String, v: Option<String>| {
+            if let Some(v) = v {
+                *field = v;
+            }
+        };
+        set(&mut spec.model_id, self.model_id);
+        if let Some(version) = self.tgi_version {
+            spec.image = ImageChoice::Tgi { version };
+        }
+        if let Some(uri) = self.image {
+            spec.image = ImageChoice::Custom { uri };
+        }
+        if let Some(t) = self.instance_type {
+            spec.instance_type = t;
+            // The seed's SM_NUM_GPUS=4 belongs to its instance type; follow the new one.
+            spec.environment.remove("SM_NUM_GPUS");
+        }
+        spec.instance_count = self.instance_count.unwrap_or(spec.instance_count);
+        spec.health_check_timeout_s = self
+            .health_check_timeout
+            .unwrap_or(spec.health_check_timeout_s);
+        spec.max_concurrency = self.max_concurrency.unwrap_or(spec.max_concurrency);
+        spec.environment.extend(self.env);
+        if let Some(name) = self.name {
+            spec.model_name = name.clone();
+            spec.endpoint_config_name = format!("{name}-cfg");
+            spec.endpoint_name = name;
+        }
+        set(&mut spec.output_path, self.output_path);
+        if self.no_failure_path {
+            spec.failure_path = None;
+        } else if self.failure_path.is_some() {
+            spec.failure_path = self.failure_path;
+        }
+        spec.success_topic = self.success_topic.or(spec.success_topic.take());
+        spec.error_topic = self.error_topic.or(spec.error_topic.take());
+        spec.kms_key_id = self.kms_key_id.or(spec.kms_key_id.take());
+    }
+}
+
+/// Ctrl-C stops waiting (the endpoint keeps starting in the cloud).
+fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
+        }
+    });
+    cancel
+}
+
+pub async fn deploy(ebb: &Ebb, args: DeployArgs, json: bool) -> ExitCode {
+    let mut spec = match ebb.seed_preset().await {
+        Ok(s) => s,
+        Err(e) => return output::fail(&e.to_string()),
+    };
+    args.apply(&mut spec);
+    let progress = move |p: &ebb_core::deploy::run::DeployProgress| {
+        if !json {
+            println!("[{:>4}s] {}", p.elapsed_s, p.message);
+        }
+    };
+    let cancel = cancel_on_ctrl_c();
+    match ebb.deploy(&spec, &progress, &cancel).await {
+        Err(e) => output::fail(&e.to_string()),
+        Ok(outcome) if json => {
+            let code = output::print_json(&outcome);
+            if outcome.status == "InService" {
+                code
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Ok(outcome) => match outcome.status.as_str() {
+            "InService" => {
+                println!("endpoint {} is InService", outcome.endpoint_name);
+                ExitCode::SUCCESS
+            }
+            "Cancelled" => {
+                println!(
+                    "stopped waiting; {} keeps starting. Check with `ebb endpoints`, remove with `ebb teardown {}`",
+                    outcome.endpoint_name, outcome.endpoint_name
+                );
+                ExitCode::FAILURE
+            }
+            _ => output::fail(&format!(
+                "endpoint {} failed: {}. Left behind: {} — remove with `ebb teardown {} --yes`",
+                outcome.endpoint_name,
+                outcome
+                    .failure_reason
+                    .as_deref()
+                    .unwrap_or("no reason given"),
+                outcome.resources.join(", "),
+                outcome.endpoint_name
+            )),
+        },
+    }
+}
+
+pub async fn list(ebb: &Ebb, json: bool) -> ExitCode {
+    let endpoints = match ebb.endpoints().await {
+        Ok(e) => e,
+        Err(e) => return output::fail(&e.to_string()),
+    };
+    if json {
+        return output::print_json(&endpoints);
+    }
+    if endpoints.is_empty() {
+        println!("no endpoints in this region; create one with `ebb deploy`");
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "{:<40} {:<10} {:<16} {:>9} {:<6} {:>8} {:>10}  output",
+        "name", "status", "instance", "instances", "async", "age", "$/h (est)"
+    );
+    for e in &endpoints {
+        let mark = if e.created_by_ebb { "*" } else { " " };
+        println!(
+            "{mark}{:<39} {:<10} {:<16} {:>4}/{:<4} {:<6} {:>7}m {:>10}  {}",
+            e.name,
+            e.status,
+            e.instance_type.as_deref().unwrap_or("-"),
+            e.current_instances,
+            e.desired_instances,
+            if e.is_async { "yes" } else { "no" },
+            e.age_s / 60,
+            e.usd_per_hour.map_or("-".into(), |p| format!("{p:.2}")),
+            e.output_path.as_deref().unwrap_or("-"),
+        );
+        if let Some(reason) = &e.failure_reason {
+            println!("    failed: {reason}");
+        }
+    }
+    println!("* created by Ebb");
+    ExitCode::SUCCESS
+}
+
+pub struct InvokeArgs {
+    pub endpoint: String,
+    pub prompt: String,
+    pub params: Option<String>,
+    pub wait: Option<u64>,
+}
+
+pub async fn invoke(ebb: &Ebb, args: InvokeArgs, json: bool) -> ExitCode {
+    let request = InvokeRequest {
+        endpoint: args.endpoint,
+        prompt: args.prompt,
+        parameters: args.params,
+    };
+    let result = match ebb
+        .invoke(&request, args.wait.map(Duration::from_secs))
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return output::fail(&e.to_string()),
+    };
+    if json {
+        let code = output::print_json(&result);
+        return if result.failure.is_some() {
+            ExitCode::FAILURE
+        } else {
+            code
+        };
+    }
+    println!("input:   {}", result.input_location);
+    println!(
+        "output:  {}",
+        result.output_location.as_deref().unwrap_or("-")
+    );
+    if let Some(f) = &result.failure_location {
+        println!("failure: {f}");
+    }
+    if let Some(out) = &result.output {
+        println!("{out}");
+    }
+    match &result.failure {
+        Some(failure) => output::fail(&format!("the request failed: {failure}")),
+        None => ExitCode::SUCCESS,
+    }
+}
+
+fn confirmed(question: &str) -> bool {
+    print!("{question} [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).is_ok()
+        && matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
+pub async fn teardown(ebb: &Ebb, endpoint: &str, yes: bool, json: bool) -> ExitCode {
+    let plan = match ebb.teardown_plan(endpoint).await {
+        Ok(p) => p,
+        Err(e) => return output::fail(&e.to_string()),
+    };
+    if !yes {
+        println!("This removes:");
+        println!("  endpoint {}", plan.endpoint);
+        if let Some(c) = &plan.endpoint_config {
+            println!("  endpoint config {c}");
+        }
+        for m in &plan.models {
+            println!("  model {m}");
+        }
+        if !confirmed("Remove them?") {
+            return output::fail("nothing removed");
+        }
+    }
+    match ebb.teardown(&plan).await {
+        Err(e) => output::fail(&e.to_string()),
+        Ok(removed) if json => output::print_json(&removed),
+        Ok(removed) => {
+            for r in &removed {
+                println!("{}: {}", r.resource, r.outcome);
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Deploy -> InService -> invoke -> output -> teardown, as a user runs it: in local mode with no
+//! set-up, and against moto_server (every created resource described back).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use ebb_testkit::{AWS_VARS, Moto, isolated_env};
+
+fn ebb(home: &Path, extra_env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ebb"));
+    for var in AWS_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.envs(isolated_env(home))
+        .envs(extra_env.iter().copied())
+        .args(args);
+    cmd.output().expect("run ebb")
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn local_mode_deploy_invoke_teardown_leaves_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let deployed = ok(&ebb(h, &[], &["deploy", "--name", "seed-test"]));
+    assert!(deployed.contains("creating model seed-test"), "{deployed}");
+    assert!(
+        deployed.contains("endpoint seed-test is InService"),
+        "{deployed}"
+    );
+
+    let listed = ok(&ebb(h, &[], &["--json", "endpoints"]));
+    let endpoints: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let e = &endpoints[0];
+    assert_eq!(e["name"], "seed-test");
+    assert_eq!(e["status"], "InService");
+    assert_eq!(e["instance_type"], "ml.g5.12xlarge");
+    assert_eq!(e["is_async"], true);
+    assert_eq!(e["created_by_ebb"], true);
+    assert_eq!(
+        e["output_path"],
+        "s3://sagemaker-us-east-1-000000000000/async-llm-output/output"
+    );
+    assert_eq!(
+        e["failure_path"],
+        "s3://sagemaker-us-east-1-000000000000/async-llm-output/failure"
+    );
+    assert!(e["usd_per_hour"].as_f64().unwrap() > 0.0);
+
+    let answer = ok(&ebb(
+        h,
+        &[],
+        &[
+            "invoke",
+            "seed-test",
+            "--prompt",
+            "What is the capital of the United States?",
+            "--wait",
+            "60",
+        ],
+    ));
+    assert!(answer.contains("generated_text"), "{answer}");
+    // A request TGI would reject lands in the failure path and is reported as failed.
+    let bad = ebb(
+        h,
+        &[],
+        &[
+            "invoke",
+            "seed-test",
+            "--prompt",
+            "hi",
+            "--params",
+            r#"{"max_new_tokens": 0}"#,
+            "--wait",
+            "60",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("strictly positive"));
+    let not_json = ebb(
+        h,
+        &[],
+        &["invoke", "seed-test", "--prompt", "hi", "--params", "{oops"],
+    );
+    assert!(String::from_utf8_lossy(&not_json.stderr).contains("not valid JSON"));
+
+    let removed = ok(&ebb(h, &[], &["teardown", "seed-test", "--yes"]));
+    for r in [
+        "endpoint seed-test: deleted",
+        "endpoint config seed-test-cfg: deleted",
+        "model seed-test: deleted",
+    ] {
+        assert!(removed.contains(r), "{removed}");
+    }
+    // Safe to re-run.
+    let again = ok(&ebb(h, &[], &["teardown", "seed-test", "--yes"]));
+    assert!(
+        again.contains("endpoint seed-test: already gone"),
+        "{again}"
+    );
+    let empty = ok(&ebb(h, &[], &["endpoints"]));
+    assert!(empty.contains("no endpoints"), "{empty}");
+}
+
+#[test]
+fn bad_deploy_input_is_refused_before_any_call() {
+    let home = tempfile::tempdir().unwrap();
+    let out = ebb(
+        home.path(),
+        &[],
+        &[
+            "deploy",
+            "--instance-type",
+            "g5.12xlarge",
+            "--instance-count",
+            "0",
+            "--tgi-version",
+            "9.9",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("instance_type: `g5.12xlarge` is not an instance type"),
+        "{err}"
+    );
+    assert!(err.contains("instance_count"), "{err}");
+    assert!(err.contains("TGI version `9.9`"), "{err}");
+    let listed = ok(&ebb(home.path(), &[], &["endpoints"]));
+    assert!(listed.contains("no endpoints"), "{listed}");
+}
+
+#[test]
+fn moto_sees_exactly_the_seed_preset() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_ENDPOINT_URL", moto.url.as_str()),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    ok(&ebb(
+        h,
+        &env,
+        &[
+            "settings",
+            "set",
+            "role_arn",
+            "arn:aws:iam::123456789012:role/SmRole",
+        ],
+    ));
+    // moto refuses newer instance types; everything else is the preset.
+    let out = ok(&ebb(
+        h,
+        &env,
+        &[
+            "deploy",
+            "--name",
+            "seed-moto",
+            "--instance-type",
+            "ml.g4dn.12xlarge",
+            "--env",
+            "SM_NUM_GPUS=4",
+        ],
+    ));
+    assert!(out.contains("InService"), "{out}");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&moto.url)
+            .credentials_provider(aws_sdk_sagemaker::config::Credentials::new("testing", "testing", None, None, "t"))
+            .load()
+            .await;
+        let sm = aws_sdk_sagemaker::Client::new(&sdk);
+        let model = sm.describe_model().model_name("seed-moto").send().await.unwrap();
+        let c = model.primary_container().unwrap();
+        assert_eq!(
+            c.image(),
+            Some("763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:2.0.1-tgi1.1.0-gpu-py39-cu118-ubuntu20.04")
+        );
+        let env = c.environment().unwrap();
+        assert_eq!(env.get("HF_MODEL_ID").map(String::as_str), Some("google/flan-t5-xxl"));
+        assert_eq!(env.get("SM_NUM_GPUS").map(String::as_str), Some("4"));
+        assert_eq!(model.execution_role_arn(), Some("arn:aws:iam::123456789012:role/SmRole"));
+        let cfg = sm.describe_endpoint_config().endpoint_config_name("seed-moto-cfg").send().await.unwrap();
+        let v = &cfg.production_variants()[0];
+        assert_eq!(v.variant_name(), Some("AllTraffic"));
+        assert_eq!(v.model_name(), Some("seed-moto"));
+        assert_eq!(v.initial_instance_count(), Some(1));
+        assert_eq!(v.instance_type().map(|t| t.as_str()), Some("ml.g4dn.12xlarge"));
+        assert_eq!(v.container_startup_health_check_timeout_in_seconds(), Some(300));
+        let a = cfg.async_inference_config().unwrap();
+        assert_eq!(a.client_config().unwrap().max_concurrent_invocations_per_instance(), Some(10));
+        let o = a.output_config().unwrap();
+        assert_eq!(o.s3_output_path(), Some("s3://sagemaker-us-east-1-123456789012/async-llm-output/output"));
+        assert_eq!(o.s3_failure_path(), Some("s3://sagemaker-us-east-1-123456789012/async-llm-output/failure"));
+        let e = sm.describe_endpoint().endpoint_name("seed-moto").send().await.unwrap();
+        assert_eq!(e.endpoint_config_name(), Some("seed-moto-cfg"));
+        let tags = sm.list_tags().resource_arn(e.endpoint_arn().unwrap()).send().await.unwrap();
+        assert!(tags.tags().iter().any(|t| t.key() == Some("ebb:created-by")));
+    });
+    let removed = ok(&ebb(h, &env, &["teardown", "seed-moto", "--yes"]));
+    assert!(removed.contains("model seed-moto: deleted"), "{removed}");
+}

@@ -1,0 +1,4 @@
+//! Facts Ebb ships with: TGI container images and GPU instance types.
+
+pub mod instances;
+pub mod tgi;

@@ -1,0 +1,177 @@
+//! The test pane: one TGI request uploaded to S3, InvokeEndpointAsync, then the output or the
+//! failure when it lands.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::aws_errors::{self, Context};
+use crate::cloud::Clients;
+use crate::error::Error;
+
+/// The seed request's parameters (../shared/seed/WORKFLOW.md).
+pub fn seed_parameters() -> serde_json::Value {
+    serde_json::json!({
+        "early_stopping": true,
+        "length_penalty": 2.0,
+        "max_new_tokens": 50,
+        "temperature": 1,
+        "min_length": 10,
+        "no_repeat_ngram_size": 3
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct InvokeRequest {
+    pub endpoint: String,
+    pub prompt: String,
+    /// TGI parameters as JSON text (an object); `None` uses the seed's.
+    pub parameters: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+pub struct InvokeResult {
+    pub inference_id: Option<String>,
+    pub input_location: String,
+    pub output_location: Option<String>,
+    pub failure_location: Option<String>,
+    /// The result body, once it landed (when waiting).
+    pub output: Option<String>,
+    pub failure: Option<String>,
+}
+
+fn aws(e: aws_errors::Explained) -> Error {
+    Error::Aws {
+        summary: e.summary,
+        advice: e.advice,
+    }
+}
+
+fn split(uri: &str) -> Option<(&str, &str)> {
+    uri.strip_prefix("s3://")?.split_once('/')
+}
+
+/// Uploads the request under `<prefix>/input/` and invokes the endpoint.
+pub async fn submit(
+    clients: &Clients,
+    ctx: Context<'_>,
+    (bucket, prefix): (&str, &str),
+    request: &InvokeRequest,
+    stamp: &str,
+) -> Result<InvokeResult, Error> {
+    let parameters = match request.parameters.as_deref() {
+        None => seed_parameters(),
+        Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(v) if v.is_object() => v,
+            Ok(_) => {
+                return Err(Error::InvalidRequest(
+                    "the parameters must be a JSON object, e.g. {\"max_new_tokens\": 50}".into(),
+                ));
+            }
+            Err(e) => {
+                return Err(Error::InvalidRequest(format!(
+                    "the parameters are not valid JSON: {e}"
+                )));
+            }
+        },
+    };
+    if request.prompt.trim().is_empty() {
+        return Err(Error::InvalidRequest("the prompt is empty".into()));
+    }
+    let body = serde_json::json!({ "inputs": request.prompt, "parameters": parameters });
+    let key = format!(
+        "{}/input/test-{}-{stamp}.json",
+        prefix.trim_matches('/'),
+        request.endpoint
+    );
+    clients
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(&key)
+        .content_type("application/json")
+        .body(body.to_string().into_bytes().into())
+        .send()
+        .await
+        .map_err(|e| {
+            aws(aws_errors::explain(
+                &e,
+                Context {
+                    action: "s3:PutObject",
+                    ..ctx
+                },
+            ))
+        })?;
+    let input_location = format!("s3://{bucket}/{key}");
+    let r = clients
+        .runtime
+        .invoke_endpoint_async()
+        .endpoint_name(&request.endpoint)
+        .input_location(&input_location)
+        .content_type("application/json")
+        .accept("application/json")
+        .send()
+        .await
+        .map_err(|e| {
+            aws(aws_errors::explain(
+                &e,
+                Context {
+                    action: "sagemaker:InvokeEndpointAsync",
+                    ..ctx
+                },
+            ))
+        })?;
+    Ok(InvokeResult {
+        inference_id: r.inference_id().map(str::to_string),
+        input_location,
+        output_location: r.output_location().map(str::to_string),
+        failure_location: r.failure_location().map(str::to_string),
+        output: None,
+        failure: None,
+    })
+}
+
+async fn fetch(clients: &Clients, uri: Option<&str>) -> Option<String> {
+    let (bucket, key) = split(uri?)?;
+    let got = clients
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .ok()?;
+    let bytes = got.body.collect().await.ok()?.into_bytes();
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Polls the output and failure locations until one appears or `limit` passes.
+pub async fn wait(
+    clients: &Clients,
+    mut result: InvokeResult,
+    limit: Duration,
+    poll: Duration,
+) -> Result<InvokeResult, Error> {
+    let started = Instant::now();
+    loop {
+        if let Some(out) = fetch(clients, result.output_location.as_deref()).await {
+            result.output = Some(out);
+            return Ok(result);
+        }
+        if let Some(failure) = fetch(clients, result.failure_location.as_deref()).await {
+            result.failure = Some(failure);
+            return Ok(result);
+        }
+        if started.elapsed() >= limit {
+            return Err(Error::Timeout(format!(
+                "no result at {} after {} s; it may still come (the endpoint may be scaling up)",
+                result
+                    .output_location
+                    .as_deref()
+                    .unwrap_or("the output path"),
+                limit.as_secs()
+            )));
+        }
+        tokio::time::sleep(poll).await;
+    }
+}

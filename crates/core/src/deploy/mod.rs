@@ -1,0 +1,7 @@
+//! Deploy, list, invoke and tear down async LLM endpoints.
+
+pub mod endpoints;
+pub mod invoke;
+pub mod run;
+pub mod spec;
+pub mod teardown;
