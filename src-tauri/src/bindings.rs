@@ -14,8 +14,20 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             commands::validate_settings,
             commands::save_settings,
             commands::run_doctor,
+            commands::deploy_catalog,
+            commands::seed_preset,
+            commands::check_deploy,
+            commands::deploy,
+            commands::cancel_deploy,
+            commands::list_endpoints,
+            commands::invoke_endpoint,
+            commands::teardown_plan,
+            commands::teardown,
         ])
-        .events(collect_events![commands::DoctorProgress])
+        .events(collect_events![
+            commands::DoctorProgress,
+            commands::DeployProgressEvent
+        ])
 }
 
 pub fn default_path() -> PathBuf {

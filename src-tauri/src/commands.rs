@@ -1,5 +1,13 @@
 //! The commands the UI calls. Each one forwards to the engine and shapes its error for the UI.
 
+use std::sync::atomic::Ordering;
+
+use ebb_core::catalog::DeployCatalog;
+use ebb_core::deploy::endpoints::EndpointSummary;
+use ebb_core::deploy::invoke::{InvokeRequest, InvokeResult};
+use ebb_core::deploy::run::{DeployOutcome, DeployProgress};
+use ebb_core::deploy::spec::{DeployProblem, DeploySpec};
+use ebb_core::deploy::teardown::{Removed, TeardownPlan};
 use ebb_core::{DoctorReport, FieldError, Settings, SettingsView};
 use serde::{Deserialize, Serialize};
 use tauri_specta::Event;
@@ -11,15 +19,28 @@ use crate::AppState;
 pub struct CommandError {
     pub message: String,
     pub field_errors: Vec<FieldError>,
+    /// Problems with the deploy form, by field.
+    pub deploy_problems: Vec<DeployProblem>,
 }
 
 impl From<ebb_core::Error> for CommandError {
     fn from(e: ebb_core::Error) -> Self {
+        let deploy_problems = match &e {
+            ebb_core::Error::InvalidDeploy(p) => p.clone(),
+            _ => Vec::new(),
+        };
         CommandError {
             field_errors: e.field_errors().to_vec(),
             message: e.to_string(),
+            deploy_problems,
         }
     }
+}
+
+/// One deploy step or status change (sent while `deploy` is still running).
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
+pub struct DeployProgressEvent {
+    pub progress: DeployProgress,
 }
 
 /// One connection check finished (sent while `run_doctor` is still running).
@@ -65,4 +86,102 @@ pub async fn run_doctor(
         }
     };
     Ok(state.ebb.doctor(&progress).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn deploy_catalog() -> DeployCatalog {
+    ebb_core::catalog::deploy_catalog()
+}
+
+/// The seed article's deployment, for the form's "Seed preset" button.
+#[tauri::command]
+#[specta::specta]
+pub async fn seed_preset(state: tauri::State<'_, AppState>) -> Result<DeploySpec, CommandError> {
+    Ok(state.ebb.seed_preset().await?)
+}
+
+/// Live validation for the deploy form; no AWS calls.
+#[tauri::command]
+#[specta::specta]
+pub fn check_deploy(state: tauri::State<'_, AppState>, spec: DeploySpec) -> Vec<DeployProblem> {
+    let view = state.ebb.settings_view();
+    let (region, role) = match &view {
+        Ok(v) => (
+            v.target
+                .region
+                .clone()
+                .unwrap_or_else(|| "us-east-1".into()),
+            v.target.role_arn.clone(),
+        ),
+        Err(_) => ("us-east-1".into(), None),
+    };
+    spec.problems(&region, role.as_deref())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn deploy(
+    app: tauri::AppHandle,
+    state: tauri::State<'_, AppState>,
+    spec: DeploySpec,
+) -> Result<DeployOutcome, CommandError> {
+    state.deploy_cancel.store(false, Ordering::SeqCst);
+    let progress = move |p: &DeployProgress| {
+        let event = DeployProgressEvent {
+            progress: p.clone(),
+        };
+        if let Err(e) = event.emit(&app) {
+            tracing::warn!("could not send deploy progress: {e}");
+        }
+    };
+    Ok(state
+        .ebb
+        .deploy(&spec, &progress, &state.deploy_cancel)
+        .await?)
+}
+
+/// Stops waiting for the running deploy (the endpoint keeps starting).
+#[tauri::command]
+#[specta::specta]
+pub fn cancel_deploy(state: tauri::State<'_, AppState>) {
+    state.deploy_cancel.store(true, Ordering::SeqCst);
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_endpoints(
+    state: tauri::State<'_, AppState>,
+) -> Result<Vec<EndpointSummary>, CommandError> {
+    Ok(state.ebb.endpoints().await?)
+}
+
+/// Submits one test request and waits (up to `wait_s`) for its output or failure.
+#[tauri::command]
+#[specta::specta]
+pub async fn invoke_endpoint(
+    state: tauri::State<'_, AppState>,
+    request: InvokeRequest,
+    wait_s: u32,
+) -> Result<InvokeResult, CommandError> {
+    let wait = std::time::Duration::from_secs(u64::from(wait_s));
+    Ok(state.ebb.invoke(&request, Some(wait)).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn teardown_plan(
+    state: tauri::State<'_, AppState>,
+    endpoint: String,
+) -> Result<TeardownPlan, CommandError> {
+    Ok(state.ebb.teardown_plan(&endpoint).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn teardown(
+    state: tauri::State<'_, AppState>,
+    plan: TeardownPlan,
+) -> Result<Vec<Removed>, CommandError> {
+    Ok(state.ebb.teardown(&plan).await?)
 }

@@ -11,6 +11,8 @@ pub struct AppState {
     pub ebb: Ebb,
     /// The local cloud this app started (stopped on exit) or found running.
     local: std::sync::Mutex<Option<Attached>>,
+    /// Set by `cancel_deploy` to stop waiting for the running deploy.
+    deploy_cancel: std::sync::atomic::AtomicBool,
 }
 
 /// Local mode is the default, so the local cloud runs whenever the app does (switching modes
@@ -48,6 +50,7 @@ pub fn run() {
             app.manage(AppState {
                 ebb,
                 local: std::sync::Mutex::new(local),
+                deploy_cancel: std::sync::atomic::AtomicBool::new(false),
             });
             Ok(())
         })

@@ -4,7 +4,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -180,6 +180,57 @@ test("in AWS mode the connection check reaches the server and names the account"
   } finally {
     // Also on failure: the picture shows what the user would have seen.
     await browser.saveScreenshot(join(artifacts, "connection-aws.png"));
+    await browser.deleteSession();
+  }
+});
+
+test("local mode: deploy the seed preset, see it InService, test it, tear it down", async () => {
+  // Back to a fresh user's settings: local mode, default bucket (the earlier tests changed them).
+  writeFileSync(join(home, "settings.json"), JSON.stringify({ mode: "local" }), { mode: 0o600 });
+  const browser = await openApp();
+  try {
+    await waitText(browser, '[data-testid="status-connection"]', /connected — account 000000000000/);
+    await (await browser.$('[data-testid="nav-endpoints"]')).click();
+    await waitText(browser, '[data-testid="endpoints-empty"]', /No endpoints/);
+    await (await browser.$('[data-testid="deploy-open"]')).click();
+    // The form opens with the seed preset filled in.
+    const model = await browser.$("#deploy-model_id");
+    await model.waitUntil(async () => (await model.getValue()) === "google/flan-t5-xxl", {
+      timeout: 15_000,
+      timeoutMsg: "the seed preset never filled the form",
+    });
+    assert.equal(await (await browser.$("#deploy-instance_type")).getValue(), "ml.g5.12xlarge");
+    assert.equal(await (await browser.$("#deploy-health_check_timeout_s")).getValue(), "300");
+    assert.equal(await (await browser.$("#deploy-max_concurrency")).getValue(), "10");
+    assert.equal(
+      await (await browser.$("#deploy-output_path")).getValue(),
+      "s3://sagemaker-us-east-1-000000000000/async-llm-output/output",
+    );
+    const name = await (await browser.$("#deploy-endpoint_name")).getValue();
+    const submit = await browser.$('[data-testid="deploy-submit"]');
+    await submit.waitForEnabled({ timeout: 15_000, timeoutMsg: "Deploy never became enabled" });
+    await browser.saveScreenshot(join(artifacts, "deploy-form.png"));
+    await submit.click();
+    await waitText(browser, '[data-testid="deploy-steps"]', /creating endpoint/);
+    await waitText(browser, '[data-testid="endpoints-notice"]', /InService/, 60_000);
+    const row = await waitText(browser, `[data-testid="endpoint-${name}"]`, /InService/, 30_000);
+    assert.match(row, /ml\.g5\.12xlarge/);
+    assert.match(row, /Ebb/);
+
+    // The test pane sends the seed request and shows the generated text.
+    await (await browser.$('[data-testid="test-send"]')).click();
+    await waitText(browser, '[data-testid="test-result"]', /Output/, 60_000);
+    await browser.saveScreenshot(join(artifacts, "endpoints.png"));
+
+    await (await browser.$('[data-testid="teardown"]')).click();
+    const list = await waitText(browser, '[data-testid="teardown-list"]', /model/);
+    assert.match(list, new RegExp(`endpoint ${name}`));
+    await (await browser.$('[data-testid="teardown-confirm"]')).click();
+    const note = await waitText(browser, '[data-testid="endpoints-notice"]', /deleted/);
+    assert.match(note, new RegExp(`endpoint ${name}: deleted`));
+    await waitText(browser, '[data-testid="endpoints-empty"]', /No endpoints/, 20_000);
+  } finally {
+    await browser.saveScreenshot(join(artifacts, "endpoints-after.png"));
     await browser.deleteSession();
   }
 });

@@ -34,6 +34,75 @@ async runDoctor() : Promise<Result<DoctorReport, CommandError>> {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+async deployCatalog() : Promise<DeployCatalog> {
+    return await TAURI_INVOKE("deploy_catalog");
+},
+/**
+ * The seed article's deployment, for the form's "Seed preset" button.
+ */
+async seedPreset() : Promise<Result<DeploySpec, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("seed_preset") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Live validation for the deploy form; no AWS calls.
+ */
+async checkDeploy(spec: DeploySpec) : Promise<DeployProblem[]> {
+    return await TAURI_INVOKE("check_deploy", { spec });
+},
+async deploy(spec: DeploySpec) : Promise<Result<DeployOutcome, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("deploy", { spec }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Stops waiting for the running deploy (the endpoint keeps starting).
+ */
+async cancelDeploy() : Promise<void> {
+    await TAURI_INVOKE("cancel_deploy");
+},
+async listEndpoints() : Promise<Result<EndpointSummary[], CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_endpoints") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Submits one test request and waits (up to `wait_s`) for its output or failure.
+ */
+async invokeEndpoint(request: InvokeRequest, waitS: number) : Promise<Result<InvokeResult, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("invoke_endpoint", { request, waitS }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async teardownPlan(endpoint: string) : Promise<Result<TeardownPlan, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("teardown_plan", { endpoint }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async teardown(plan: TeardownPlan) : Promise<Result<Removed[], CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("teardown", { plan }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -41,8 +110,10 @@ async runDoctor() : Promise<Result<DoctorReport, CommandError>> {
 
 
 export const events = __makeEvents__<{
+deployProgressEvent: DeployProgressEvent,
 doctorProgress: DoctorProgress
 }>({
+deployProgressEvent: "deploy-progress-event",
 doctorProgress: "doctor-progress"
 })
 
@@ -58,7 +129,51 @@ export type CheckStatus = "ok" | "warn" | "fail" | "skipped"
 /**
  * An error as the UI shows it: one message, plus per-field problems for forms.
  */
-export type CommandError = { message: string; field_errors: FieldError[] }
+export type CommandError = { message: string; field_errors: FieldError[]; 
+/**
+ * Problems with the deploy form, by field.
+ */
+deploy_problems: DeployProblem[] }
+/**
+ * What the deploy form offers: TGI versions (newest first) and GPU instance types.
+ */
+export type DeployCatalog = { tgi_versions: string[]; instances: InstanceOption[] }
+export type DeployOutcome = { endpoint_name: string; 
+/**
+ * `InService`, `Failed`, or `Cancelled` (the endpoint keeps starting in AWS).
+ */
+status: string; failure_reason: string | null; 
+/**
+ * What exists now, e.g. `model flan-t5-xxl-…`; teardown removes it.
+ */
+resources: string[] }
+/**
+ * A problem with one field of the deploy form.
+ */
+export type DeployProblem = { field: string; message: string }
+export type DeployProgress = { step: DeployStep; message: string; 
+/**
+ * Seconds since the deploy started.
+ */
+elapsed_s: number }
+/**
+ * One deploy step or status change (sent while `deploy` is still running).
+ */
+export type DeployProgressEvent = { progress: DeployProgress }
+export type DeploySpec = { 
+/**
+ * Hugging Face model id, e.g. `google/flan-t5-xxl` (becomes HF_MODEL_ID).
+ */
+model_id: string; image: ImageChoice; 
+/**
+ * Container environment beyond HF_MODEL_ID; SM_NUM_GPUS defaults to the instance's GPUs.
+ */
+environment: Partial<{ [key in string]: string }>; instance_type: string; instance_count: number; health_check_timeout_s: number; output_path: string; 
+/**
+ * On by default (the article leaves it out; failures would then be invisible).
+ */
+failure_path: string | null; max_concurrency: number; success_topic: string | null; error_topic: string | null; kms_key_id: string | null; model_name: string; endpoint_config_name: string; endpoint_name: string }
+export type DeployStep = "create_model" | "create_endpoint_config" | "create_endpoint" | "wait_in_service"
 /**
  * One connection check finished (sent while `run_doctor` is still running).
  */
@@ -72,8 +187,40 @@ bucket: string | null; checks: Check[];
  * True when nothing failed (warnings allowed).
  */
 ok: boolean }
+export type EndpointSummary = { name: string; status: string; failure_reason: string | null; config_name: string; instance_type: string | null; current_instances: number; desired_instances: number; is_async: boolean; output_path: string | null; failure_path: string | null; 
+/**
+ * Seconds since the endpoint was created.
+ */
+age_s: number; 
+/**
+ * Estimate: current instances x the instance type's hourly price, when known.
+ */
+usd_per_hour: number | null; created_by_ebb: boolean }
 export type FieldError = { key: SettingKey; message: string }
 export type Identity = { account: string; arn: string; user_id: string }
+/**
+ * Where the container image comes from.
+ */
+export type ImageChoice = 
+/**
+ * A SageMaker Hugging Face TGI image, resolved for the region.
+ */
+{ kind: "tgi"; version: string } | { kind: "custom"; uri: string }
+export type InstanceOption = { name: string; gpus: number; gpu: string; 
+/**
+ * Estimated USD per instance-hour (us-east-1, on demand).
+ */
+usd_per_hour: number }
+export type InvokeRequest = { endpoint: string; prompt: string; 
+/**
+ * TGI parameters as JSON text (an object); `None` uses the seed's.
+ */
+parameters: string | null }
+export type InvokeResult = { inference_id: string | null; input_location: string; output_location: string | null; failure_location: string | null; 
+/**
+ * The result body, once it landed (when waiting).
+ */
+output: string | null; failure: string | null }
 export type Mode = 
 /**
  * The embedded local cloud: no AWS account, nothing leaves this computer.
@@ -84,6 +231,15 @@ export type Mode =
  */
 "aws"
 export type RegionInfo = { code: string; name: string }
+export type Removed = { 
+/**
+ * e.g. `endpoint flan-t5-xxl-…`.
+ */
+resource: string; 
+/**
+ * `deleted` or `already gone`.
+ */
+outcome: string }
 /**
  * The keys, with the same names in the file, the form and `ebb settings set`.
  */
@@ -137,6 +293,10 @@ export type Target = { mode: Mode; profile: string | null; profile_source: Sourc
  * The execution role deploys use: the settings', else the local cloud's placeholder.
  */
 role_arn: string | null; role_source: Source }
+/**
+ * What a teardown would remove, for the confirmation.
+ */
+export type TeardownPlan = { endpoint: string; endpoint_config: string | null; models: string[] }
 
 /** tauri-specta globals **/
 

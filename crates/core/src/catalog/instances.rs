@@ -2,7 +2,7 @@
 //! hourly price estimate (SageMaker real-time/async inference, us-east-1, on demand). Prices are
 //! estimates for planning, not a bill: AWS changes them and they differ per region.
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InstanceInfo {
     pub name: &'static str,
     pub gpus: u32,

@@ -21,7 +21,7 @@ pub struct EndpointSummary {
     pub output_path: Option<String>,
     pub failure_path: Option<String>,
     /// Seconds since the endpoint was created.
-    pub age_s: u64,
+    pub age_s: u32,
     /// Estimate: current instances x the instance type's hourly price, when known.
     pub usd_per_hour: Option<f64>,
     pub created_by_ebb: bool,
@@ -119,7 +119,7 @@ pub async fn describe(
                 .duration_since(std::time::UNIX_EPOCH)
                 .ok()?
                 .as_secs() as i64;
-            u64::try_from(now - t.secs()).ok()
+            u32::try_from(now - t.secs()).ok()
         })
         .unwrap_or(0);
     Ok(EndpointSummary {

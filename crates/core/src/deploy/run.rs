@@ -8,7 +8,7 @@ use aws_sdk_sagemaker::types::{
     AsyncInferenceClientConfig, AsyncInferenceConfig, AsyncInferenceNotificationConfig,
     AsyncInferenceOutputConfig, ContainerDefinition, EndpointStatus, ProductionVariant, Tag,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::spec::DeploySpec;
 use crate::aws_errors::{self, Context};
@@ -19,7 +19,7 @@ use crate::error::Error;
 pub const CREATED_BY_KEY: &str = "ebb:created-by";
 pub const CREATED_BY_VALUE: &str = "ebb";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
 pub enum DeployStep {
     CreateModel,
@@ -28,7 +28,7 @@ pub enum DeployStep {
     WaitInService,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct DeployProgress {
     pub step: DeployStep,
     pub message: String,

@@ -17,7 +17,7 @@ pub struct Removed {
 }
 
 /// What a teardown would remove, for the confirmation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, specta::Type)]
 pub struct TeardownPlan {
     pub endpoint: String,
     pub endpoint_config: Option<String>,

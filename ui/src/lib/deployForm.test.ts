@@ -1,0 +1,85 @@
+import { describe, expect, it } from "vitest";
+import type { DeploySpec, InstanceOption } from "../bindings";
+import {
+  costEstimate,
+  envRows,
+  envWarning,
+  generatedText,
+  gpuDefault,
+  parametersProblem,
+  problemsByField,
+  rowsToEnv,
+  statusTone,
+} from "./deployForm";
+
+const instances: InstanceOption[] = [
+  { name: "ml.g5.12xlarge", gpus: 4, gpu: "A10G", usd_per_hour: 7.09 },
+];
+
+const seed: DeploySpec = {
+  model_id: "google/flan-t5-xxl",
+  image: { kind: "tgi", version: "1.1.0" },
+  environment: { SM_NUM_GPUS: "4" },
+  instance_type: "ml.g5.12xlarge",
+  instance_count: 2,
+  health_check_timeout_s: 300,
+  output_path: "s3://b/async-llm-output/output",
+  failure_path: "s3://b/async-llm-output/failure",
+  max_concurrency: 10,
+  success_topic: null,
+  error_topic: null,
+  kms_key_id: null,
+  model_name: "flan-t5-xxl-20261125-101500",
+  endpoint_config_name: "flan-t5-xxl-20261125-101500-cfg",
+  endpoint_name: "flan-t5-xxl-20261125-101500",
+};
+
+describe("deploy form", () => {
+  it("round-trips the environment editor and drops empty keys", () => {
+    const rows = envRows({ SM_NUM_GPUS: "4", MAX_TOTAL_TOKENS: "2048" });
+    expect(rows).toHaveLength(2);
+    expect(rowsToEnv([...rows, { key: " ", value: "x" }])).toEqual({
+      SM_NUM_GPUS: "4",
+      MAX_TOTAL_TOKENS: "2048",
+    });
+  });
+
+  it("warns that HF_TOKEN is stored in the model", () => {
+    expect(envWarning([{ key: "HF_TOKEN", value: "hf_abc" }])).toMatch(/stored in the model/);
+    expect(envWarning([{ key: "HF_TOKEN", value: "" }])).toBeUndefined();
+  });
+
+  it("shows the first problem of each field", () => {
+    const byField = problemsByField([
+      { field: "instance_type", message: "first" },
+      { field: "instance_type", message: "second" },
+      { field: "role_arn", message: "set a role" },
+    ]);
+    expect(byField).toEqual({ instance_type: "first", role_arn: "set a role" });
+  });
+
+  it("estimates the cost of the chosen instances and their GPU count", () => {
+    expect(costEstimate(seed, instances)).toBe("~$14.18/h while 2 instances run (estimate)");
+    expect(gpuDefault(seed, instances)).toBe("4");
+    expect(costEstimate({ ...seed, instance_type: "ml.x.y" }, instances)).toMatch(/no price/);
+  });
+});
+
+describe("endpoints and test pane", () => {
+  it("colours statuses", () => {
+    expect(statusTone({ status: "InService" })).toBe("ok");
+    expect(statusTone({ status: "Creating" })).toBe("warn");
+    expect(statusTone({ status: "Failed" })).toBe("fail");
+  });
+
+  it("checks parameters before sending", () => {
+    expect(parametersProblem('{"max_new_tokens": 5}')).toBeUndefined();
+    expect(parametersProblem("[1]")).toMatch(/JSON object/);
+    expect(parametersProblem("{oops")).toMatch(/Not valid JSON/);
+  });
+
+  it("shows TGI's generated text, or the raw body", () => {
+    expect(generatedText('[{"generated_text": "Washington"}]')).toBe("Washington");
+    expect(generatedText('{"error": "x"}')).toBe('{"error": "x"}');
+  });
+});

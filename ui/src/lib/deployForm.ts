@@ -1,0 +1,121 @@
+// Pure helpers for the deploy form, the endpoints table and the test pane.
+import type { DeployProblem, DeploySpec, EndpointSummary, InstanceOption } from "../bindings";
+
+export type EnvRow = { key: string; value: string };
+
+export function envRows(env: Partial<Record<string, string>>): EnvRow[] {
+  return Object.entries(env).map(([key, value]) => ({ key, value: value ?? "" }));
+}
+
+/** Rows back to the environment map; empty keys are dropped, later rows win. */
+export function rowsToEnv(rows: EnvRow[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const r of rows) if (r.key.trim() !== "") env[r.key.trim()] = r.value;
+  return env;
+}
+
+/** First problem per field, for showing under each input. */
+export function problemsByField(problems: DeployProblem[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of problems) out[p.field] ??= p.message;
+  return out;
+}
+
+/** Secrets in the model environment are visible to anyone who can describe the model. */
+export function envWarning(rows: EnvRow[]): string | undefined {
+  return rows.some((r) => r.key.trim() === "HF_TOKEN" && r.value !== "")
+    ? "HF_TOKEN is stored in the model's environment: anyone who can describe the model can read it. Use a token with read access only."
+    : undefined;
+}
+
+export function instanceLabel(i: InstanceOption): string {
+  const gpus = `${i.gpus}× ${i.gpu}`;
+  return `${i.name} — ${gpus}, ~$${i.usd_per_hour.toFixed(2)}/h (estimate)`;
+}
+
+/** The estimated hourly cost of the form's instances, when the type is known. */
+export function costEstimate(spec: DeploySpec, instances: InstanceOption[]): string {
+  const info = instances.find((i) => i.name === spec.instance_type);
+  if (!info) return "no price estimate for this instance type";
+  const total = info.usd_per_hour * spec.instance_count;
+  return `~$${total.toFixed(2)}/h while ${spec.instance_count} instance${spec.instance_count === 1 ? "" : "s"} run (estimate)`;
+}
+
+/** The SM_NUM_GPUS the engine will use when the form leaves it empty. */
+export function gpuDefault(spec: DeploySpec, instances: InstanceOption[]): string | undefined {
+  return instances.find((i) => i.name === spec.instance_type)?.gpus.toString();
+}
+
+export function age(seconds: number): string {
+  if (seconds < 120) return `${seconds}s`;
+  if (seconds < 7200) return `${Math.floor(seconds / 60)}m`;
+  if (seconds < 172800) return `${Math.floor(seconds / 3600)}h`;
+  return `${Math.floor(seconds / 86400)}d`;
+}
+
+export function usd(perHour: number | null): string {
+  return perHour === null ? "—" : `$${perHour.toFixed(2)}/h`;
+}
+
+export type Tone = "ok" | "warn" | "fail" | "idle";
+
+export function statusTone(e: Pick<EndpointSummary, "status">): Tone {
+  switch (e.status) {
+    case "InService":
+      return "ok";
+    case "Failed":
+      return "fail";
+    case "Creating":
+    case "Updating":
+    case "SystemUpdating":
+    case "Deleting":
+      return "warn";
+    default:
+      return "idle";
+  }
+}
+
+export const SEED_PROMPT = "What is the capital of the United States?";
+
+/** The seed request's parameters, as the test pane's editable JSON. */
+export const SEED_PARAMETERS = JSON.stringify(
+  {
+    early_stopping: true,
+    length_penalty: 2.0,
+    max_new_tokens: 50,
+    temperature: 1,
+    min_length: 10,
+    no_repeat_ngram_size: 3,
+  },
+  null,
+  2,
+);
+
+/** Checks the parameters text before sending: undefined when it is a JSON object. */
+export function parametersProblem(text: string): string | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    return v !== null && typeof v === "object" && !Array.isArray(v)
+      ? undefined
+      : "The parameters must be a JSON object.";
+  } catch (e) {
+    return `Not valid JSON: ${e instanceof Error ? e.message : String(e)}`;
+  }
+}
+
+/** Pretty-prints TGI's answer: the generated text when it has that shape, else the raw body. */
+export function generatedText(body: string): string {
+  try {
+    const v: unknown = JSON.parse(body);
+    if (Array.isArray(v) && v.length > 0) {
+      const first: unknown = v[0];
+      if (first && typeof first === "object" && "generated_text" in first) {
+        const t = (first as { generated_text: unknown }).generated_text;
+        if (typeof t === "string") return t;
+      }
+    }
+  } catch {
+    // not JSON: show as is
+  }
+  return body;
+}
