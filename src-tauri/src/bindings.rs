@@ -23,6 +23,7 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             commands::invoke_endpoint,
             commands::teardown_plan,
             commands::teardown,
+            commands::endpoint_logs,
         ])
         .events(collect_events![
             commands::DoctorProgress,

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use ebb_core::catalog::DeployCatalog;
 use ebb_core::deploy::endpoints::EndpointSummary;
 use ebb_core::deploy::invoke::{InvokeRequest, InvokeResult};
+use ebb_core::deploy::logs::EndpointLogs;
 use ebb_core::deploy::run::{DeployOutcome, DeployProgress};
 use ebb_core::deploy::spec::{DeployProblem, DeploySpec};
 use ebb_core::deploy::teardown::{Removed, TeardownPlan};
@@ -184,4 +185,16 @@ pub async fn teardown(
     plan: TeardownPlan,
 ) -> Result<Vec<Removed>, CommandError> {
     Ok(state.ebb.teardown(&plan).await?)
+}
+
+/// Status, time in it, and log lines newer than `since_ms` (a string: i64 milliseconds).
+#[tauri::command]
+#[specta::specta]
+pub async fn endpoint_logs(
+    state: tauri::State<'_, AppState>,
+    endpoint: String,
+    since_ms: String,
+) -> Result<EndpointLogs, CommandError> {
+    let since = since_ms.parse().unwrap_or(0);
+    Ok(state.ebb.endpoint_logs(&endpoint, since).await?)
 }

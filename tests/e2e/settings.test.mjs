@@ -217,6 +217,9 @@ test("local mode: deploy the seed preset, see it InService, test it, tear it dow
     assert.match(row, /ml\.g5\.12xlarge/);
     assert.match(row, /Ebb/);
 
+    // The container's start-up lines show beside its status.
+    await waitText(browser, '[data-testid="endpoint-logs"]', /model_id: "google\/flan-t5-xxl"/, 20_000);
+    await waitText(browser, '[data-testid="log-state"]', /InService for/);
     // The test pane sends the seed request and shows the generated text.
     await (await browser.$('[data-testid="test-send"]')).click();
     await waitText(browser, '[data-testid="test-result"]', /Output/, 60_000);

@@ -103,6 +103,17 @@ async teardown(plan: TeardownPlan) : Promise<Result<Removed[], CommandError>> {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * Status, time in it, and log lines newer than `since_ms` (a string: i64 milliseconds).
+ */
+async endpointLogs(endpoint: string, sinceMs: string) : Promise<Result<EndpointLogs, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("endpoint_logs", { endpoint, sinceMs }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -187,6 +198,15 @@ bucket: string | null; checks: Check[];
  * True when nothing failed (warnings allowed).
  */
 ok: boolean }
+export type EndpointLogs = { status: string; 
+/**
+ * Seconds since the endpoint last changed state.
+ */
+in_state_s: number; lines: LogLine[]; 
+/**
+ * Pass back as `since_ms` to get only newer lines.
+ */
+next_since_ms: string }
 export type EndpointSummary = { name: string; status: string; failure_reason: string | null; config_name: string; instance_type: string | null; current_instances: number; desired_instances: number; is_async: boolean; output_path: string | null; failure_path: string | null; 
 /**
  * Seconds since the endpoint was created.
@@ -221,6 +241,11 @@ export type InvokeResult = { inference_id: string | null; input_location: string
  * The result body, once it landed (when waiting).
  */
 output: string | null; failure: string | null }
+export type LogLine = { 
+/**
+ * Milliseconds since the epoch, as a string (JavaScript numbers cannot hold every i64).
+ */
+timestamp_ms: string; stream: string; message: string }
 export type Mode = 
 /**
  * The embedded local cloud: no AWS account, nothing leaves this computer.

@@ -286,3 +286,33 @@ pub async fn teardown(ebb: &Ebb, endpoint: &str, yes: bool, json: bool) -> ExitC
         }
     }
 }
+
+pub async fn logs(ebb: &Ebb, endpoint: &str, follow: bool, json: bool) -> ExitCode {
+    let cancel = cancel_on_ctrl_c();
+    let mut since = 0i64;
+    let mut last_status = String::new();
+    loop {
+        let page = match ebb.endpoint_logs(endpoint, since).await {
+            Ok(p) => p,
+            Err(e) => return output::fail(&e.to_string()),
+        };
+        if json {
+            return output::print_json(&page);
+        }
+        if page.status != last_status {
+            println!("-- {endpoint}: {} for {}s", page.status, page.in_state_s);
+            last_status = page.status.clone();
+        }
+        for line in &page.lines {
+            println!("{}  {}", line.stream, line.message);
+        }
+        since = page.next_since_ms.parse().unwrap_or(since);
+        if !follow || cancel.load(Ordering::SeqCst) {
+            return ExitCode::SUCCESS;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if cancel.load(Ordering::SeqCst) {
+            return ExitCode::SUCCESS;
+        }
+    }
+}

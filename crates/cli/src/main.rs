@@ -65,6 +65,13 @@ enum Command {
         #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "600")]
         wait: Option<u64>,
     },
+    /// The endpoint's status, time in it, and its container log lines (CloudWatch Logs).
+    Logs {
+        endpoint: String,
+        /// Keep printing new lines until Ctrl-C.
+        #[arg(long)]
+        follow: bool,
+    },
     /// Remove an endpoint, its endpoint config and its models (safe to re-run).
     Teardown {
         endpoint: String,
@@ -194,6 +201,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Deploy(_)
         | Command::Endpoints
         | Command::Invoke { .. }
+        | Command::Logs { .. }
         | Command::Teardown { .. } => {
             let attached = match local::attach_if_local(&ebb).await {
                 Ok(a) => a,
@@ -216,6 +224,9 @@ async fn run(cli: Cli) -> ExitCode {
                         wait,
                     };
                     endpoints::invoke(&ebb, args, json).await
+                }
+                Command::Logs { endpoint, follow } => {
+                    endpoints::logs(&ebb, &endpoint, follow, json).await
                 }
                 Command::Teardown { endpoint, yes } => {
                     endpoints::teardown(&ebb, &endpoint, yes, json).await

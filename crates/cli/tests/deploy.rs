@@ -56,6 +56,13 @@ fn local_mode_deploy_invoke_teardown_leaves_nothing() {
     );
     assert!(e["usd_per_hour"].as_f64().unwrap() > 0.0);
 
+    let logs = ok(&ebb(h, &[], &["logs", "seed-test"]));
+    assert!(logs.contains("seed-test: InService for"), "{logs}");
+    assert!(
+        logs.contains("model_id: \"google/flan-t5-xxl\", num_shard: 4"),
+        "{logs}"
+    );
+
     let answer = ok(&ebb(
         h,
         &[],
@@ -214,4 +221,31 @@ fn moto_sees_exactly_the_seed_preset() {
     });
     let removed = ok(&ebb(h, &env, &["teardown", "seed-moto", "--yes"]));
     assert!(removed.contains("model seed-moto: deleted"), "{removed}");
+}
+
+#[test]
+fn a_deploy_that_fails_explains_itself_and_can_be_cleaned_up() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let out = ebb(
+        h,
+        &[],
+        &[
+            "deploy",
+            "--name",
+            "broken",
+            "--env",
+            "EBB_LOCAL_FAIL_STARTUP=CUDA out of memory",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("endpoint broken failed"), "{err}");
+    assert!(err.contains("CUDA out of memory"), "{err}");
+    assert!(err.contains("ebb teardown broken"), "{err}");
+    let logs = ok(&ebb(h, &[], &["logs", "broken"]));
+    assert!(logs.contains("broken: Failed"), "{logs}");
+    assert!(logs.contains("health check: CUDA out of memory"), "{logs}");
+    let removed = ok(&ebb(h, &[], &["teardown", "broken", "--yes"]));
+    assert!(removed.contains("model broken: deleted"), "{removed}");
 }

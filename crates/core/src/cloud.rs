@@ -178,6 +178,7 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub sagemaker: aws_sdk_sagemaker::Client,
     pub runtime: aws_sdk_sagemakerruntime::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 impl Clients {
@@ -220,6 +221,7 @@ impl Clients {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             sagemaker: aws_sdk_sagemaker::Client::new(&sdk),
             runtime: aws_sdk_sagemakerruntime::Client::new(&sdk),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
             sdk,
         }
     }

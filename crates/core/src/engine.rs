@@ -10,6 +10,7 @@ use crate::aws_errors::Context;
 use crate::cloud::{self, Clients, Overrides, ProvidedCloud, Target};
 use crate::deploy::endpoints::{self, EndpointSummary};
 use crate::deploy::invoke::{self, InvokeRequest, InvokeResult};
+use crate::deploy::logs::{self, EndpointLogs};
 use crate::deploy::run::{self, DeployOutcome, DeployProgress};
 use crate::deploy::spec::{self, DeploySpec};
 use crate::deploy::teardown::{self, Removed, TeardownPlan};
@@ -264,6 +265,23 @@ impl Ebb {
         let (target, _, clients) = self.connected().await?;
         let region = clients.region();
         teardown::run(&clients, context(&target, region.as_deref(), ""), plan).await
+    }
+
+    /// The endpoint's status, time in it, and container log lines newer than `since_ms`.
+    pub async fn endpoint_logs(
+        &self,
+        endpoint: &str,
+        since_ms: i64,
+    ) -> Result<EndpointLogs, Error> {
+        let (target, _, clients) = self.connected().await?;
+        let region = clients.region();
+        logs::fetch(
+            &clients,
+            context(&target, region.as_deref(), ""),
+            endpoint,
+            since_ms,
+        )
+        .await
     }
 
     /// How often long operations re-read state (endpoint status, results).

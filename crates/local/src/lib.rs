@@ -5,6 +5,7 @@
 
 pub mod faults;
 pub mod home;
+pub mod logs;
 mod protocol;
 mod runtime;
 pub mod s3;

@@ -204,6 +204,7 @@ fn service_of(
             let service = match prefix {
                 "SageMaker" => "sagemaker",
                 "AnyScaleFrontendService" => "autoscaling",
+                "Logs_20140328" => "logs",
                 _ => "cloudwatch",
             };
             (service, op.to_string())
@@ -303,7 +304,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
             )
             .await
         }
-        (Protocol::Json, "sagemaker") => {
+        (Protocol::Json, service @ ("sagemaker" | "logs")) => {
             let input: serde_json::Value = if body.is_empty() {
                 serde_json::json!({})
             } else {
@@ -320,7 +321,12 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
                     }
                 }
             };
-            match state.sagemaker.handle(&operation, &input) {
+            let result = if service == "logs" {
+                state.sagemaker.logs().handle(&operation, &input)
+            } else {
+                state.sagemaker.handle(&operation, &input)
+            };
+            match result {
                 Ok(output) => protocol::json(&output, &id),
                 Err(e) => protocol::error(protocol, e.status, e.code, &e.message, &id),
             }

@@ -2,6 +2,7 @@
 
 pub mod endpoints;
 pub mod invoke;
+pub mod logs;
 pub mod run;
 pub mod spec;
 pub mod teardown;

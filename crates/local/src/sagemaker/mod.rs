@@ -38,6 +38,8 @@ pub struct SageMaker {
     clock: Clock,
     /// Simulated time an instance takes to start (endpoint creation, scale-out).
     startup: Duration,
+    /// The simulated containers' log lines (CloudWatch Logs).
+    logs: crate::logs::Logs,
 }
 
 fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, ApiError> {
@@ -90,6 +92,7 @@ impl SageMaker {
             store,
             clock,
             startup,
+            logs: crate::logs::Logs::open(data_dir.join("logs.jsonl")),
         });
         for name in restart {
             tokio::spawn(sm.clone().bring_up(name, Duration::ZERO));
@@ -99,6 +102,17 @@ impl SageMaker {
 
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    pub fn logs(&self) -> &crate::logs::Logs {
+        &self.logs
+    }
+
+    /// One line of the endpoint's (first) container log, as TGI would print it.
+    fn log(&self, endpoint: &str, variant: &str, message: impl Into<String>) {
+        let group = crate::logs::endpoint_group(endpoint);
+        self.logs
+            .put(&group, &format!("{variant}/i-0ebb0000000000001"), message);
     }
 
     fn save(&self, state: &State) -> Result<(), ApiError> {
@@ -427,6 +441,7 @@ impl SageMaker {
 
     /// Creating -> InService (or Failed): start-up delay, then the backend's health check.
     async fn bring_up(self: Arc<Self>, name: String, delay: Duration) {
+        self.log_start(&name);
         self.clock.sleep(delay).await;
         let plan = {
             let Ok(state) = self.state.lock() else { return };
@@ -448,9 +463,10 @@ impl SageMaker {
                 .and_then(Value::as_u64)
                 .map_or(DEFAULT_MAX_CONCURRENCY, |n| n as u32);
             let instances: u32 = endpoint.variants.iter().map(|v| v.desired_instances).sum();
-            (env, concurrency, instances, variant.model_name.clone())
+            let names = (variant.model_name.clone(), variant.name.clone());
+            (env, concurrency, instances, names)
         };
-        let (env, concurrency, instances, model_name) = plan;
+        let (env, concurrency, instances, (model_name, variant_name)) = plan;
         let started = match env {
             None => Err(format!("The model {model_name} no longer exists.")),
             Some(env) => match Backend::from_env(&env) {
@@ -460,6 +476,18 @@ impl SageMaker {
                 }),
             },
         };
+        match &started {
+            Ok(_) => {
+                self.log(&name, &variant_name, "Warming up model");
+                self.log(&name, &variant_name, "Connected");
+                self.log(
+                    &name,
+                    &variant_name,
+                    "Invocations and health checks are served on :8080",
+                );
+            }
+            Err(reason) => self.log(&name, &variant_name, format!("Error: {reason}")),
+        }
         let Ok(mut state) = self.state.lock() else {
             return;
         };
@@ -496,6 +524,39 @@ impl SageMaker {
         }
         if let Err(e) = self.save(&state) {
             tracing::warn!("{}", e.message);
+        }
+    }
+
+    /// The container's first lines: image, model, GPUs, as TGI logs them at start-up.
+    fn log_start(&self, name: &str) {
+        let Ok(state) = self.state.lock() else { return };
+        let Some(e) = state.endpoints.get(name) else {
+            return;
+        };
+        for v in &e.variants {
+            let env = state
+                .models
+                .get(&v.model_name)
+                .map(|m| m.environment.clone())
+                .unwrap_or_default();
+            let get = |k: &str| env.get(k).cloned().unwrap_or_else(|| "-".into());
+            self.log(
+                name,
+                &v.name,
+                format!("Starting container {} on {}", v.image, v.instance_type),
+            );
+            self.log(
+                name,
+                &v.name,
+                format!(
+                    "Args {{ model_id: \"{}\", num_shard: {}, max_input_length: {}, max_total_tokens: {} }}",
+                    get("HF_MODEL_ID"),
+                    get("SM_NUM_GPUS"),
+                    get("MAX_INPUT_LENGTH"),
+                    get("MAX_TOTAL_TOKENS")
+                ),
+            );
+            self.log(name, &v.name, "Starting download process.");
         }
     }
 

@@ -1,0 +1,120 @@
+//! The endpoint's container logs from CloudWatch Logs (`/aws/sagemaker/Endpoints/<name>`), with
+//! its status and how long it has been in it: a deploy that hangs or crashes explains itself.
+
+use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
+use serde::Serialize;
+
+use crate::aws_errors::{self, Context};
+use crate::cloud::Clients;
+use crate::error::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+pub struct LogLine {
+    /// Milliseconds since the epoch, as a string (JavaScript numbers cannot hold every i64).
+    pub timestamp_ms: String,
+    pub stream: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+pub struct EndpointLogs {
+    pub status: String,
+    /// Seconds since the endpoint last changed state.
+    pub in_state_s: u32,
+    pub lines: Vec<LogLine>,
+    /// Pass back as `since_ms` to get only newer lines.
+    pub next_since_ms: String,
+}
+
+fn aws(e: aws_errors::Explained) -> Error {
+    Error::Aws {
+        summary: e.summary,
+        advice: e.advice,
+    }
+}
+
+pub async fn fetch(
+    clients: &Clients,
+    ctx: Context<'_>,
+    endpoint: &str,
+    since_ms: i64,
+) -> Result<EndpointLogs, Error> {
+    let d = clients
+        .sagemaker
+        .describe_endpoint()
+        .endpoint_name(endpoint)
+        .send()
+        .await
+        .map_err(|e| {
+            aws(aws_errors::explain(
+                &e,
+                Context {
+                    action: "sagemaker:DescribeEndpoint",
+                    ..ctx
+                },
+            ))
+        })?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let changed = d
+        .last_modified_time()
+        .or(d.creation_time())
+        .map_or(now, |t| t.secs());
+    let mut lines = Vec::new();
+    let mut next = since_ms;
+    let mut token: Option<String> = None;
+    loop {
+        let page = clients
+            .logs
+            .filter_log_events()
+            .log_group_name(format!("/aws/sagemaker/Endpoints/{endpoint}"))
+            .start_time(since_ms)
+            .set_next_token(token.take())
+            .send()
+            .await;
+        let page = match page {
+            Ok(p) => p,
+            // No container has logged yet: nothing to show, not an error.
+            Err(e)
+                if e.as_service_error().and_then(|s| s.code())
+                    == Some("ResourceNotFoundException") =>
+            {
+                break;
+            }
+            Err(e) => {
+                return Err(aws(aws_errors::explain(
+                    &e,
+                    Context {
+                        action: "logs:FilterLogEvents",
+                        ..ctx
+                    },
+                )));
+            }
+        };
+        for ev in page.events() {
+            let ts = ev.timestamp().unwrap_or(0);
+            next = next.max(ts + 1);
+            lines.push(LogLine {
+                timestamp_ms: ts.to_string(),
+                stream: ev.log_stream_name().unwrap_or_default().to_string(),
+                message: ev.message().unwrap_or_default().trim_end().to_string(),
+            });
+        }
+        match page.next_token() {
+            Some(t) if !page.events().is_empty() && lines.len() < 10_000 => {
+                token = Some(t.to_string())
+            }
+            _ => break,
+        }
+    }
+    Ok(EndpointLogs {
+        status: d
+            .endpoint_status()
+            .map_or("unknown".into(), |s| s.as_str().to_string()),
+        in_state_s: u32::try_from(now - changed).unwrap_or(0),
+        lines,
+        next_since_ms: next.to_string(),
+    })
+}
