@@ -15,6 +15,18 @@ pub struct Explained {
     pub status: Option<u16>,
 }
 
+/// The engine error for a failed call: explained, with the IAM `action` it needed.
+pub fn failed<E>(err: &SdkError<E, Response>, ctx: Context<'_>, action: &str) -> crate::Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let x = explain(err, Context { action, ..ctx });
+    crate::Error::Aws {
+        summary: x.summary,
+        advice: x.advice,
+    }
+}
+
 /// What the explanation may mention: the action tried and how the user is connected.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {

@@ -177,13 +177,7 @@ impl Ebb {
                     .get_caller_identity()
                     .send()
                     .await
-                    .map_err(|e| {
-                        let x = crate::aws_errors::explain(&e, ctx);
-                        Error::Aws {
-                            summary: x.summary,
-                            advice: x.advice,
-                        }
-                    })?;
+                    .map_err(|e| crate::aws_errors::failed(&e, ctx, "sts:GetCallerIdentity"))?;
                 doctor::default_bucket(
                     region.as_deref().unwrap_or("us-east-1"),
                     who.account().unwrap_or_default(),

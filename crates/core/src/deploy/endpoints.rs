@@ -27,27 +27,12 @@ pub struct EndpointSummary {
     pub created_by_ebb: bool,
 }
 
-fn aws(e: aws_errors::Explained) -> Error {
-    Error::Aws {
-        summary: e.summary,
-        advice: e.advice,
-    }
-}
-
 pub async fn list(clients: &Clients, ctx: Context<'_>) -> Result<Vec<EndpointSummary>, Error> {
     let sm = &clients.sagemaker;
     let mut names: Vec<String> = Vec::new();
     let mut pages = sm.list_endpoints().into_paginator().send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            aws(aws_errors::explain(
-                &e,
-                Context {
-                    action: "sagemaker:ListEndpoints",
-                    ..ctx
-                },
-            ))
-        })?;
+        let page = page.map_err(|e| aws_errors::failed(&e, ctx, "sagemaker:ListEndpoints"))?;
         names.extend(
             page.endpoints()
                 .iter()
@@ -72,15 +57,7 @@ pub async fn describe(
         .endpoint_name(name)
         .send()
         .await
-        .map_err(|e| {
-            aws(aws_errors::explain(
-                &e,
-                Context {
-                    action: "sagemaker:DescribeEndpoint",
-                    ..ctx
-                },
-            ))
-        })?;
+        .map_err(|e| aws_errors::failed(&e, ctx, "sagemaker:DescribeEndpoint"))?;
     let config_name = d.endpoint_config_name().unwrap_or_default().to_string();
     let config = sm
         .describe_endpoint_config()
@@ -115,10 +92,7 @@ pub async fn describe(
     let age_s = d
         .creation_time()
         .and_then(|t| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .ok()?
-                .as_secs() as i64;
+            let now = super::now_s();
             u32::try_from(now - t.secs()).ok()
         })
         .unwrap_or(0);

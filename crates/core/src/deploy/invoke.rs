@@ -40,13 +40,6 @@ pub struct InvokeResult {
     pub failure: Option<String>,
 }
 
-fn aws(e: aws_errors::Explained) -> Error {
-    Error::Aws {
-        summary: e.summary,
-        advice: e.advice,
-    }
-}
-
 fn split(uri: &str) -> Option<(&str, &str)> {
     uri.strip_prefix("s3://")?.split_once('/')
 }
@@ -93,15 +86,7 @@ pub async fn submit(
         .body(body.to_string().into_bytes().into())
         .send()
         .await
-        .map_err(|e| {
-            aws(aws_errors::explain(
-                &e,
-                Context {
-                    action: "s3:PutObject",
-                    ..ctx
-                },
-            ))
-        })?;
+        .map_err(|e| aws_errors::failed(&e, ctx, "s3:PutObject"))?;
     let input_location = format!("s3://{bucket}/{key}");
     let r = clients
         .runtime
@@ -112,15 +97,7 @@ pub async fn submit(
         .accept("application/json")
         .send()
         .await
-        .map_err(|e| {
-            aws(aws_errors::explain(
-                &e,
-                Context {
-                    action: "sagemaker:InvokeEndpointAsync",
-                    ..ctx
-                },
-            ))
-        })?;
+        .map_err(|e| aws_errors::failed(&e, ctx, "sagemaker:InvokeEndpointAsync"))?;
     Ok(InvokeResult {
         inference_id: r.inference_id().map(str::to_string),
         input_location,

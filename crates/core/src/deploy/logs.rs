@@ -26,13 +26,6 @@ pub struct EndpointLogs {
     pub next_since_ms: String,
 }
 
-fn aws(e: aws_errors::Explained) -> Error {
-    Error::Aws {
-        summary: e.summary,
-        advice: e.advice,
-    }
-}
-
 pub async fn fetch(
     clients: &Clients,
     ctx: Context<'_>,
@@ -45,19 +38,8 @@ pub async fn fetch(
         .endpoint_name(endpoint)
         .send()
         .await
-        .map_err(|e| {
-            aws(aws_errors::explain(
-                &e,
-                Context {
-                    action: "sagemaker:DescribeEndpoint",
-                    ..ctx
-                },
-            ))
-        })?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+        .map_err(|e| aws_errors::failed(&e, ctx, "sagemaker:DescribeEndpoint"))?;
+    let now = super::now_s();
     let changed = d
         .last_modified_time()
         .or(d.creation_time())
@@ -84,13 +66,7 @@ pub async fn fetch(
                 break;
             }
             Err(e) => {
-                return Err(aws(aws_errors::explain(
-                    &e,
-                    Context {
-                        action: "logs:FilterLogEvents",
-                        ..ctx
-                    },
-                )));
+                return Err(aws_errors::failed(&e, ctx, "logs:FilterLogEvents"));
             }
         };
         for ev in page.events() {

@@ -6,3 +6,11 @@ pub mod logs;
 pub mod run;
 pub mod spec;
 pub mod teardown;
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

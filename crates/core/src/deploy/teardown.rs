@@ -73,7 +73,7 @@ where
         Ok(_) => Ok("deleted".into()),
         Err(e) => match e.as_service_error() {
             Some(se) if is_missing(se) => Ok("already gone".into()),
-            _ => Err(explained(&e, ctx, action)),
+            _ => Err(aws_errors::failed(&e, ctx, action)),
         },
     }
 }
@@ -120,15 +120,4 @@ pub async fn run(
         });
     }
     Ok(removed)
-}
-
-fn explained<E>(e: &SdkError<E, Response>, ctx: Context<'_>, action: &str) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let x = aws_errors::explain(e, Context { action, ..ctx });
-    Error::Aws {
-        summary: x.summary,
-        advice: x.advice,
-    }
 }
