@@ -1,0 +1,119 @@
+// @vitest-environment jsdom
+import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/svelte";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { DeployProblem, DeploySpec } from "../bindings";
+
+const seed: DeploySpec = {
+  model_id: "google/flan-t5-xxl",
+  image: { kind: "tgi", version: "1.1.0" },
+  environment: { SM_NUM_GPUS: "4" },
+  instance_type: "ml.g5.12xlarge",
+  instance_count: 1,
+  health_check_timeout_s: 300,
+  output_path: "s3://sagemaker-us-east-1-000000000000/async-llm-output/output",
+  failure_path: "s3://sagemaker-us-east-1-000000000000/async-llm-output/failure",
+  max_concurrency: 10,
+  success_topic: null,
+  error_topic: null,
+  kms_key_id: null,
+  model_name: "flan-t5-xxl-20261125-101500",
+  endpoint_config_name: "flan-t5-xxl-20261125-101500-cfg",
+  endpoint_name: "flan-t5-xxl-20261125-101500",
+};
+
+// The engine's checks, as far as this test needs them.
+function check(spec: DeploySpec): DeployProblem[] {
+  return spec.instance_type.startsWith("ml.")
+    ? []
+    : [{ field: "instance_type", message: `\`${spec.instance_type}\` is not an instance type` }];
+}
+
+const deploy = vi.fn();
+
+vi.mock("../bindings", () => ({
+  commands: {
+    deployCatalog: () =>
+      Promise.resolve({
+        tgi_versions: ["3.3.6", "1.1.0"],
+        instances: [{ name: "ml.g5.12xlarge", gpus: 4, gpu: "A10G", usd_per_hour: 7.09 }],
+      }),
+    seedPreset: () => Promise.resolve({ status: "ok", data: structuredClone(seed) }),
+    checkDeploy: (spec: DeploySpec) => Promise.resolve(check(spec)),
+    deploy: (spec: DeploySpec) => deploy(spec) as unknown,
+    cancelDeploy: () => Promise.resolve(),
+  },
+  events: { deployProgressEvent: { listen: () => Promise.resolve(() => undefined) } },
+}));
+
+const { default: DeployForm } = await import("./DeployForm.svelte");
+
+function last<T>(items: T[]): T {
+  const item = items.at(-1);
+  if (item === undefined) throw new Error("no items");
+  return item;
+}
+
+function input(id: string): HTMLInputElement {
+  const el = document.getElementById(id);
+  if (!(el instanceof HTMLInputElement)) throw new Error(`no input #${id}`);
+  return el;
+}
+
+describe("DeployForm", () => {
+  beforeEach(() => deploy.mockReset());
+  afterEach(() => cleanup());
+
+  it("opens with the seed preset, the cost estimate and the GPU default", async () => {
+    render(DeployForm, { onDone: () => undefined });
+    await waitFor(() => expect(input("deploy-model_id").value).toBe("google/flan-t5-xxl"));
+    expect(input("deploy-instance_type").value).toBe("ml.g5.12xlarge");
+    expect(input("deploy-health_check_timeout_s").value).toBe("300");
+    expect(input("deploy-max_concurrency").value).toBe("10");
+    expect(input("deploy-output_path").value).toBe(seed.output_path);
+    expect(input("deploy-failure_path").value).toBe(seed.failure_path);
+    expect(screen.getByText(/~\$7\.09\/h while 1 instance run/)).toBeTruthy();
+    expect(screen.getByText(/SM_NUM_GPUS defaults to 4/)).toBeTruthy();
+  });
+
+  it("shows the engine's problem under the field and keeps Deploy disabled", async () => {
+    render(DeployForm, { onDone: () => undefined });
+    await waitFor(() => expect(input("deploy-instance_type").value).toBe("ml.g5.12xlarge"));
+    await fireEvent.input(input("deploy-instance_type"), { target: { value: "g5.12xlarge" } });
+    await waitFor(() =>
+      expect(document.getElementById("deploy-error-instance_type")?.textContent).toMatch(
+        /not an instance type/,
+      ),
+    );
+    expect(screen.getByTestId<HTMLButtonElement>("deploy-submit").disabled).toBe(true);
+  });
+
+  it("warns when HF_TOKEN is put in the environment", async () => {
+    render(DeployForm, { onDone: () => undefined });
+    await waitFor(() => expect(input("deploy-model_id").value).toBe("google/flan-t5-xxl"));
+    await fireEvent.click(screen.getByText("Add variable"));
+    const names = screen.getAllByLabelText("variable name");
+    const values = screen.getAllByLabelText("variable value");
+    await fireEvent.input(last(names), { target: { value: "HF_TOKEN" } });
+    await fireEvent.input(last(values), { target: { value: "hf_secret" } });
+    await waitFor(() => expect(screen.getByText(/stored in the model's environment/)).toBeTruthy());
+  });
+
+  it("sends exactly the preset when nothing is changed", async () => {
+    deploy.mockResolvedValue({
+      status: "ok",
+      data: {
+        endpoint_name: seed.endpoint_name,
+        status: "InService",
+        failure_reason: null,
+        resources: [],
+      },
+    });
+    const onDone = vi.fn();
+    render(DeployForm, { onDone });
+    const submit = await screen.findByTestId<HTMLButtonElement>("deploy-submit");
+    await waitFor(() => expect(submit.disabled).toBe(false));
+    await fireEvent.click(submit);
+    await waitFor(() => expect(onDone).toHaveBeenCalled());
+    expect(deploy).toHaveBeenCalledWith(seed);
+  });
+});
