@@ -9,6 +9,7 @@ import {
   parametersProblem,
   problemsByField,
   rowsToEnv,
+  runningSummary,
   statusTone,
 } from "./deployForm";
 
@@ -81,5 +82,29 @@ describe("endpoints and test pane", () => {
   it("shows TGI's generated text, or the raw body", () => {
     expect(generatedText('[{"generated_text": "Washington"}]')).toBe("Washington");
     expect(generatedText('{"error": "x"}')).toBe('{"error": "x"}');
+  });
+});
+
+describe("status bar", () => {
+  it("sums the running endpoints' estimated cost", () => {
+    const e = (name: string, current: number, usd: number | null) => ({
+      name,
+      status: "InService",
+      failure_reason: null,
+      config_name: `${name}-cfg`,
+      instance_type: "ml.g5.12xlarge",
+      current_instances: current,
+      desired_instances: current,
+      is_async: true,
+      output_path: null,
+      failure_path: null,
+      age_s: 60,
+      usd_per_hour: usd,
+      created_by_ebb: true,
+    });
+    expect(runningSummary([e("a", 1, 7.09), e("b", 2, 14.18), e("c", 0, 0)])).toBe(
+      "2 endpoints running · ~$21.27/h",
+    );
+    expect(runningSummary([e("c", 0, 0)])).toBeUndefined();
   });
 });

@@ -119,3 +119,12 @@ export function generatedText(body: string): string {
   }
   return body;
 }
+
+/** The status bar's summary: running endpoints and their estimated hourly cost. */
+export function runningSummary(endpoints: EndpointSummary[]): string | undefined {
+  const running = endpoints.filter((e) => e.current_instances > 0);
+  if (running.length === 0) return undefined;
+  const cost = running.reduce((sum, e) => sum + (e.usd_per_hour ?? 0), 0);
+  const noun = running.length === 1 ? "endpoint" : "endpoints";
+  return `${running.length} ${noun} running · ~$${cost.toFixed(2)}/h`;
+}
