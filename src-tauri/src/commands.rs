@@ -174,8 +174,9 @@ pub async fn invoke_endpoint(
 pub async fn teardown_plan(
     state: tauri::State<'_, AppState>,
     endpoint: String,
+    delete_data: bool,
 ) -> Result<TeardownPlan, CommandError> {
-    Ok(state.ebb.teardown_plan(&endpoint).await?)
+    Ok(state.ebb.teardown_plan(&endpoint, delete_data).await?)
 }
 
 #[tauri::command]

@@ -4,8 +4,10 @@ names (Ebb's local cloud in the test suite). Usage: seed_workflow.py DEMO_DIR RO
 Follows ../shared/seed/WORKFLOW.md: default bucket, TGI 1.1.0 model with HF_MODEL_ID and
 SM_NUM_GPUS=4, async endpoint config (AllTraffic, ml.g5.12xlarge x1, health check 300 s, output
 path async-llm-output/output, 10 concurrent invocations per instance), endpoint InService,
-19 uploads with ContentType application/json, InvokeEndpointAsync for each, outputs read back.
-Prints one JSON line describing what it saw.
+19 uploads with ContentType application/json, InvokeEndpointAsync for each, outputs read back;
+then part 3: the scalable target and target-tracking policy exactly as the seed, plus the
+scale-from-zero step policy and its HasBacklogWithoutCapacity alarm (CloudWatch as boto3 speaks
+it). Prints one JSON line describing what it saw.
 """
 
 import json
@@ -101,6 +103,7 @@ def main():
 
     results = [wait_for(location, lambda: fetch(location)) for location in outputs]
     texts = [r[0]["generated_text"] for r in results]
+    scaling = autoscale(session)
     print(
         json.dumps(
             {
@@ -109,9 +112,76 @@ def main():
                 "outputs": len(texts),
                 "first_output": outputs[0],
                 "sample": texts[0],
+                **scaling,
             }
         )
     )
+
+
+def autoscale(session):
+    aas = session.client("application-autoscaling")
+    cw = session.client("cloudwatch")
+    resource = f"endpoint/{NAME}/variant/AllTraffic"
+    target = dict(
+        ServiceNamespace="sagemaker",
+        ResourceId=resource,
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+    )
+    aas.register_scalable_target(**target, MinCapacity=0, MaxCapacity=5)
+    tracking = aas.put_scaling_policy(
+        **target,
+        PolicyName="Invocations-ScalingPolicy",
+        PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 5.0,
+            "CustomizedMetricSpecification": {
+                "MetricName": "ApproximateBacklogSizePerInstance",
+                "Namespace": "AWS/SageMaker",
+                "Dimensions": [{"Name": "EndpointName", "Value": NAME}],
+                "Statistic": "Average",
+            },
+            "ScaleInCooldown": 600,
+            "ScaleOutCooldown": 100,
+        },
+    )
+    step = aas.put_scaling_policy(
+        **target,
+        PolicyName="HasBacklogWithoutCapacity-ScalingPolicy",
+        PolicyType="StepScaling",
+        StepScalingPolicyConfiguration={
+            "AdjustmentType": "ChangeInCapacity",
+            "MetricAggregationType": "Average",
+            "Cooldown": 300,
+            "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}],
+        },
+    )
+    cw.put_metric_alarm(
+        AlarmName=f"{NAME}-HasBacklogWithoutCapacity",
+        MetricName="HasBacklogWithoutCapacity",
+        Namespace="AWS/SageMaker",
+        Statistic="Average",
+        Dimensions=[{"Name": "EndpointName", "Value": NAME}],
+        Period=60,
+        EvaluationPeriods=2,
+        DatapointsToAlarm=2,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        TreatMissingData="missing",
+        AlarmActions=[step["PolicyARN"]],
+    )
+    policies = aas.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=resource)
+    alarms = cw.describe_alarms()["MetricAlarms"]
+    return {
+        "tracking_alarms": len(tracking["Alarms"]),
+        "policies": sorted(p["PolicyName"] for p in policies["ScalingPolicies"]),
+        "step_alarms": [
+            a["AlarmName"]
+            for p in policies["ScalingPolicies"]
+            if p["PolicyType"] == "StepScaling"
+            for a in p["Alarms"]
+        ],
+        "alarms": len(alarms),
+    }
 
 
 if __name__ == "__main__":

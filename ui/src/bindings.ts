@@ -88,9 +88,9 @@ async invokeEndpoint(request: InvokeRequest, waitS: number) : Promise<Result<Inv
     else return { status: "error", error: e  as any };
 }
 },
-async teardownPlan(endpoint: string) : Promise<Result<TeardownPlan, CommandError>> {
+async teardownPlan(endpoint: string, deleteData: boolean) : Promise<Result<TeardownPlan, CommandError>> {
     try {
-    return { status: "ok", data: await TAURI_INVOKE("teardown_plan", { endpoint }) };
+    return { status: "ok", data: await TAURI_INVOKE("teardown_plan", { endpoint, deleteData }) };
 } catch (e) {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
@@ -145,6 +145,18 @@ export type CommandError = { message: string; field_errors: FieldError[];
  * Problems with the deploy form, by field.
  */
 deploy_problems: DeployProblem[] }
+/**
+ * One S3 prefix and what is under it.
+ */
+export type DataPrefix = { 
+/**
+ * `s3://bucket/key-prefix`.
+ */
+uri: string; objects: number; bytes: number; 
+/**
+ * Set when the prefix is kept: another endpoint writes there too.
+ */
+kept_because: string | null }
 /**
  * What the deploy form offers: TGI versions (newest first) and GPU instance types.
  */
@@ -231,6 +243,19 @@ export type InstanceOption = { name: string; gpus: number; gpu: string;
  * Estimated USD per instance-hour (us-east-1, on demand).
  */
 usd_per_hour: number }
+export type Inventory = { 
+/**
+ * Scalable targets (resource ids).
+ */
+targets: string[]; policies: PolicyRef[]; 
+/**
+ * Alarms on the endpoint's metrics or acting on its policies, other than the managed ones.
+ */
+alarms: string[]; 
+/**
+ * What could not be listed, so the user knows what may be left in place.
+ */
+warnings: string[] }
 export type InvokeRequest = { endpoint: string; prompt: string; 
 /**
  * TGI parameters as JSON text (an object); `None` uses the seed's.
@@ -255,6 +280,19 @@ export type Mode =
  * Real AWS (or any AWS-compatible endpoint) through the standard credential chain.
  */
 "aws"
+export type PolicyRef = { 
+/**
+ * `endpoint/<name>/variant/<variant>`.
+ */
+resource_id: string; name: string; 
+/**
+ * `TargetTrackingScaling` or `StepScaling`.
+ */
+policy_type: string; 
+/**
+ * Alarms target tracking made for this policy; they go when the policy goes.
+ */
+managed_alarms: string[] }
 export type RegionInfo = { code: string; name: string }
 export type Removed = { 
 /**
@@ -262,7 +300,7 @@ export type Removed = {
  */
 resource: string; 
 /**
- * `deleted` or `already gone`.
+ * `deleted`, `already gone`, or what was kept and why.
  */
 outcome: string }
 /**
@@ -321,7 +359,15 @@ role_arn: string | null; role_source: Source }
 /**
  * What a teardown would remove, for the confirmation.
  */
-export type TeardownPlan = { endpoint: string; endpoint_config: string | null; models: string[] }
+export type TeardownPlan = { endpoint: string; endpoint_config: string | null; models: string[]; scaling: Inventory; 
+/**
+ * Job data under the endpoint's S3 paths; empty unless deleting data was asked for.
+ */
+data: DataPrefix[]; 
+/**
+ * Every resource as one line, in removal order, for the confirmation.
+ */
+lines: string[] }
 
 /** tauri-specta globals **/
 

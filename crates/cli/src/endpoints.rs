@@ -257,19 +257,23 @@ fn confirmed(question: &str) -> bool {
         && matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
-pub async fn teardown(ebb: &Ebb, endpoint: &str, yes: bool, json: bool) -> ExitCode {
-    let plan = match ebb.teardown_plan(endpoint).await {
+pub async fn teardown(
+    ebb: &Ebb,
+    endpoint: &str,
+    (yes, delete_data): (bool, bool),
+    json: bool,
+) -> ExitCode {
+    let plan = match ebb.teardown_plan(endpoint, delete_data).await {
         Ok(p) => p,
         Err(e) => return output::fail(&e.to_string()),
     };
+    for w in &plan.scaling.warnings {
+        eprintln!("warning: {w}");
+    }
     if !yes {
         println!("This removes:");
-        println!("  endpoint {}", plan.endpoint);
-        if let Some(c) = &plan.endpoint_config {
-            println!("  endpoint config {c}");
-        }
-        for m in &plan.models {
-            println!("  model {m}");
+        for line in &plan.lines {
+            println!("  {line}");
         }
         if !confirmed("Remove them?") {
             return output::fail("nothing removed");

@@ -72,12 +72,17 @@ enum Command {
         #[arg(long)]
         follow: bool,
     },
-    /// Remove an endpoint, its endpoint config and its models (safe to re-run).
+    /// Remove an endpoint with its autoscaling (policies, alarms, scalable target), endpoint
+    /// config and models (safe to re-run).
     Teardown {
         endpoint: String,
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
+        /// Also delete the endpoint's job data in S3 (its output and failure paths, test inputs),
+        /// except paths another endpoint writes to.
+        #[arg(long)]
+        delete_data: bool,
     },
     /// The embedded local cloud (AWS wire protocols on 127.0.0.1, no AWS account).
     Local {
@@ -228,9 +233,11 @@ async fn run(cli: Cli) -> ExitCode {
                 Command::Logs { endpoint, follow } => {
                     endpoints::logs(&ebb, &endpoint, follow, json).await
                 }
-                Command::Teardown { endpoint, yes } => {
-                    endpoints::teardown(&ebb, &endpoint, yes, json).await
-                }
+                Command::Teardown {
+                    endpoint,
+                    yes,
+                    delete_data,
+                } => endpoints::teardown(&ebb, &endpoint, (yes, delete_data), json).await,
                 _ => ExitCode::FAILURE,
             };
             if let Some(a) = attached {

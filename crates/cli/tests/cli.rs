@@ -325,11 +325,77 @@ fn boto3_runs_the_seed_workflow_against_local_serve() {
         "{seen}"
     );
     assert!(!seen["sample"].as_str().unwrap().is_empty());
+    // Part 3: target tracking made its two alarms; the step policy is driven by boto3's alarm.
+    assert_eq!(seen["tracking_alarms"], 2, "{seen}");
+    assert_eq!(
+        seen["policies"],
+        serde_json::json!([
+            "HasBacklogWithoutCapacity-ScalingPolicy",
+            "Invocations-ScalingPolicy"
+        ])
+    );
+    assert_eq!(
+        seen["step_alarms"],
+        serde_json::json!(["flan-t5-xxl-async-HasBacklogWithoutCapacity"])
+    );
+    assert_eq!(seen["alarms"], 3, "{seen}");
     // The engine sees what boto3 made, through the same running cloud.
     let doctor = ebb(home.path(), &[], &["--local", "doctor"]);
     let report = text(&doctor.stdout);
     assert!(report.contains("1 endpoint"), "{report}");
     assert!(report.contains(&serve.url()), "{report}");
+
+    // Teardown removes the autoscaling first, then the endpoint, and the job data when asked.
+    let h = home.path();
+    let removed = ebb(
+        h,
+        &[],
+        &[
+            "--local",
+            "teardown",
+            "flan-t5-xxl-async",
+            "--yes",
+            "--delete-data",
+        ],
+    );
+    let removed = text(&removed.stdout);
+    let resource = "endpoint/flan-t5-xxl-async/variant/AllTraffic";
+    let expected = [
+        format!("scaling policy HasBacklogWithoutCapacity-ScalingPolicy on {resource}: deleted"),
+        format!("scaling policy Invocations-ScalingPolicy on {resource}: deleted"),
+        format!("scalable target {resource}: deleted"),
+        "alarm flan-t5-xxl-async-HasBacklogWithoutCapacity: deleted".to_string(),
+        "endpoint flan-t5-xxl-async: deleted".to_string(),
+        "model flan-t5-xxl-async: deleted".to_string(),
+        "data s3://sagemaker-us-east-1-000000000000/async-llm-output/output/: 19 objects deleted"
+            .to_string(),
+    ];
+    let mut at = 0;
+    for line in &expected {
+        let found = removed[at..].find(line.as_str());
+        assert!(
+            found.is_some(),
+            "{line:?} missing or out of order in:\n{removed}"
+        );
+        at += found.unwrap_or(0);
+    }
+    // Nothing is left: a second run finds only the endpoint itself, already gone.
+    let again = text(
+        &ebb(
+            h,
+            &[],
+            &["--local", "teardown", "flan-t5-xxl-async", "--yes"],
+        )
+        .stdout,
+    );
+    assert!(
+        again.contains("endpoint flan-t5-xxl-async: already gone"),
+        "{again}"
+    );
+    assert!(
+        !again.contains("scal") && !again.contains("alarm"),
+        "{again}"
+    );
     assert!(serve.terminate().success());
 }
 

@@ -185,12 +185,7 @@ fn moto_sees_exactly_the_seed_preset() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(&moto.url)
-            .credentials_provider(aws_sdk_sagemaker::config::Credentials::new("testing", "testing", None, None, "t"))
-            .load()
-            .await;
+        let sdk = moto_sdk(&moto.url).await;
         let sm = aws_sdk_sagemaker::Client::new(&sdk);
         let model = sm.describe_model().model_name("seed-moto").send().await.unwrap();
         let c = model.primary_container().unwrap();
@@ -218,9 +213,81 @@ fn moto_sees_exactly_the_seed_preset() {
         assert_eq!(e.endpoint_config_name(), Some("seed-moto-cfg"));
         let tags = sm.list_tags().resource_arn(e.endpoint_arn().unwrap()).send().await.unwrap();
         assert!(tags.tags().iter().any(|t| t.key() == Some("ebb:created-by")));
+        // The seed's part 3, registered by hand until `ebb autoscale` exists.
+        use aws_sdk_applicationautoscaling::types::*;
+        let aas = aws_sdk_applicationautoscaling::Client::new(&sdk);
+        aas.register_scalable_target()
+            .service_namespace(ServiceNamespace::Sagemaker)
+            .resource_id(RESOURCE)
+            .scalable_dimension(ScalableDimension::SageMakerVariantDesiredInstanceCount)
+            .min_capacity(0)
+            .max_capacity(5)
+            .send()
+            .await
+            .unwrap();
+        let metric = CustomizedMetricSpecification::builder()
+            .metric_name("ApproximateBacklogSizePerInstance")
+            .namespace("AWS/SageMaker")
+            .statistic(MetricStatistic::Average)
+            .build();
+        aas.put_scaling_policy()
+            .policy_name("Invocations-ScalingPolicy")
+            .service_namespace(ServiceNamespace::Sagemaker)
+            .resource_id(RESOURCE)
+            .scalable_dimension(ScalableDimension::SageMakerVariantDesiredInstanceCount)
+            .policy_type(PolicyType::TargetTrackingScaling)
+            .target_tracking_scaling_policy_configuration(
+                TargetTrackingScalingPolicyConfiguration::builder()
+                    .target_value(5.0)
+                    .customized_metric_specification(metric)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
     });
     let removed = ok(&ebb(h, &env, &["teardown", "seed-moto", "--yes"]));
-    assert!(removed.contains("model seed-moto: deleted"), "{removed}");
+    for line in [
+        format!("scaling policy Invocations-ScalingPolicy on {RESOURCE}: deleted"),
+        format!("scalable target {RESOURCE}: deleted"),
+        "model seed-moto: deleted".to_string(),
+    ] {
+        assert!(removed.contains(&line), "{line:?} not in {removed}");
+    }
+    // moto agrees that nothing of the autoscaling is left.
+    rt.block_on(async {
+        let sdk = moto_sdk(&moto.url).await;
+        let aas = aws_sdk_applicationautoscaling::Client::new(&sdk);
+        let ns = aws_sdk_applicationautoscaling::types::ServiceNamespace::Sagemaker;
+        let targets = aas
+            .describe_scalable_targets()
+            .service_namespace(ns.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(targets.scalable_targets().is_empty(), "{targets:?}");
+        let policies = aas
+            .describe_scaling_policies()
+            .service_namespace(ns)
+            .send()
+            .await
+            .unwrap();
+        assert!(policies.scaling_policies().is_empty(), "{policies:?}");
+    });
+}
+
+const RESOURCE: &str = "endpoint/seed-moto/variant/AllTraffic";
+
+async fn moto_sdk(url: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(aws_sdk_sagemaker::config::Credentials::new(
+            "testing", "testing", None, None, "t",
+        ))
+        .load()
+        .await
 }
 
 #[test]

@@ -249,10 +249,22 @@ impl Ebb {
         }
     }
 
-    /// What tearing `endpoint` down would remove.
-    pub async fn teardown_plan(&self, endpoint: &str) -> Result<TeardownPlan, Error> {
-        let (_, _, clients) = self.connected().await?;
-        Ok(teardown::plan(&clients, endpoint).await)
+    /// What tearing `endpoint` down would remove; with `delete_data`, its job data in S3 too.
+    pub async fn teardown_plan(
+        &self,
+        endpoint: &str,
+        delete_data: bool,
+    ) -> Result<TeardownPlan, Error> {
+        let (target, _, clients) = self.connected().await?;
+        let region = clients.region();
+        let ctx = context(&target, region.as_deref(), "");
+        let data_at = if delete_data {
+            Some(self.bucket_and_prefix().await?)
+        } else {
+            None
+        };
+        let data_at = data_at.as_ref().map(|(b, p)| (b.as_str(), p.as_str()));
+        teardown::plan(&clients, ctx, endpoint, data_at).await
     }
 
     pub async fn teardown(&self, plan: &TeardownPlan) -> Result<Vec<Removed>, Error> {

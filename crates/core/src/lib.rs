@@ -10,6 +10,7 @@ pub mod error;
 pub mod home;
 pub mod profiles;
 pub mod regions;
+pub mod scaling;
 pub mod settings;
 pub mod validate;
 

@@ -3,9 +3,12 @@
 //!
 //! Every request must carry a valid SigV4 signature for the local credentials.
 
+pub mod autoscaling;
+pub mod cloudwatch;
 pub mod faults;
 pub mod home;
 pub mod logs;
+mod persist;
 mod protocol;
 mod runtime;
 pub mod s3;

@@ -75,37 +75,98 @@ pub fn error(
                 escape_xml(message)
             ),
         ),
-        Protocol::Json | Protocol::RestJson | Protocol::Cbor => (
+        Protocol::Json | Protocol::RestJson => (
             "application/x-amz-json-1.1",
             serde_json::json!({ "__type": code, "message": message }).to_string(),
         ),
+        Protocol::Cbor => {
+            let body = serde_json::json!({ "__type": code, "message": message });
+            return with_error_headers(
+                answer(
+                    Bytes::from(crate::cloudwatch::cbor::encode(&body)),
+                    "application/cbor",
+                    request_id,
+                ),
+                protocol,
+                status,
+                code,
+            );
+        }
     };
-    let mut response = Response::new(Body::from(Bytes::from(body)));
+    let response = answer(Bytes::from(body), content_type, request_id);
+    with_error_headers(response, protocol, status, code)
+}
+
+fn with_error_headers(
+    mut response: Response<Body>,
+    protocol: Protocol,
+    status: StatusCode,
+    code: &str,
+) -> Response<Body> {
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static(content_type),
-    );
+    if protocol == Protocol::Cbor {
+        headers.insert(
+            "smithy-protocol",
+            http::HeaderValue::from_static("rpc-v2-cbor"),
+        );
+    }
     if let Ok(v) = http::HeaderValue::from_str(code) {
         headers.insert("x-amzn-errortype", v);
     }
-    if let Ok(v) = http::HeaderValue::from_str(request_id) {
-        headers.insert("x-amzn-requestid", v.clone());
-        headers.insert("x-amz-request-id", v);
+    // Query-compatible services (CloudWatch) take the code from here; others ignore it.
+    let fault = if status.is_server_error() {
+        "Receiver"
+    } else {
+        "Sender"
+    };
+    if let Ok(v) = http::HeaderValue::from_str(&format!("{code};{fault}")) {
+        headers.insert("x-amzn-query-error", v);
     }
     response
 }
 
 /// An awsJson 1.1 answer.
 pub fn json(body: &serde_json::Value, request_id: &str) -> Response<Body> {
-    let mut response = Response::new(Body::from(Bytes::from(body.to_string())));
+    answer(
+        Bytes::from(body.to_string()),
+        "application/x-amz-json-1.1",
+        request_id,
+    )
+}
+
+/// An awsJson 1.0 answer (CloudWatch for boto3).
+pub fn json10(body: &serde_json::Value, request_id: &str) -> Response<Body> {
+    answer(
+        Bytes::from(body.to_string()),
+        "application/x-amz-json-1.0",
+        request_id,
+    )
+}
+
+/// A Smithy RPC v2 CBOR answer (CloudWatch for the Rust SDK).
+pub fn cbor(body: &serde_json::Value, request_id: &str) -> Response<Body> {
+    let mut response = answer(
+        Bytes::from(crate::cloudwatch::cbor::encode(body)),
+        "application/cbor",
+        request_id,
+    );
+    response.headers_mut().insert(
+        "smithy-protocol",
+        http::HeaderValue::from_static("rpc-v2-cbor"),
+    );
+    response
+}
+
+fn answer(body: Bytes, content_type: &'static str, request_id: &str) -> Response<Body> {
+    let mut response = Response::new(Body::from(body));
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/x-amz-json-1.1"),
+        http::HeaderValue::from_static(content_type),
     );
     if let Ok(v) = http::HeaderValue::from_str(request_id) {
-        response.headers_mut().insert("x-amzn-requestid", v);
+        response.headers_mut().insert("x-amzn-requestid", v.clone());
+        response.headers_mut().insert("x-amz-request-id", v);
     }
     response
 }

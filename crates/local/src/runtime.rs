@@ -64,7 +64,8 @@ fn seconds(
     }
 }
 
-fn new_id() -> String {
+/// A random id shaped like a UUID (inference ids, policy ARNs).
+pub(crate) fn new_id() -> String {
     use rand::Rng;
     let n: u128 = rand::rng().random();
     let h = format!("{n:032x}");

@@ -11,6 +11,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::autoscaling::AutoScaling;
+use crate::cloudwatch::{CloudWatch, cbor};
 use crate::faults::{Fault, Faults, Injected};
 use crate::protocol::{self, Body, Protocol};
 use crate::s3::LocalS3;
@@ -27,6 +29,8 @@ struct State {
     credentials: Credentials,
     s3: s3s::service::S3Service,
     sagemaker: Arc<SageMaker>,
+    cloudwatch: Arc<CloudWatch>,
+    autoscaling: AutoScaling,
     faults: Arc<Faults>,
 }
 
@@ -79,6 +83,9 @@ impl LocalCloud {
             .map_err(|e| data_error(std::io::Error::other(e)))?;
         let clock = Clock::new(config.speed);
         let sagemaker = SageMaker::open(&config.data_dir, store.clone(), clock, config.startup);
+        let cloudwatch = Arc::new(CloudWatch::open(&config.data_dir));
+        let autoscaling =
+            AutoScaling::open(&config.data_dir, cloudwatch.clone(), sagemaker.clone());
         let mut s3 = s3s::service::S3ServiceBuilder::new(LocalS3::new(store));
         s3.set_auth(s3s::auth::SimpleAuth::from_single(
             config.credentials.access_key_id.clone(),
@@ -90,6 +97,8 @@ impl LocalCloud {
             credentials: config.credentials,
             s3: s3.build(),
             sagemaker: sagemaker.clone(),
+            cloudwatch,
+            autoscaling,
             faults: faults.clone(),
         });
         let (shutdown, stopped) = watch::channel(false);
@@ -205,7 +214,8 @@ fn service_of(
                 "SageMaker" => "sagemaker",
                 "AnyScaleFrontendService" => "autoscaling",
                 "Logs_20140328" => "logs",
-                _ => "cloudwatch",
+                "GraniteServiceVersion20100801" => "cloudwatch",
+                _ => "unknown",
             };
             (service, op.to_string())
         }
@@ -304,7 +314,20 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
             )
             .await
         }
-        (Protocol::Json, service @ ("sagemaker" | "logs")) => {
+        (Protocol::Cbor, _) => match cbor::decode(&body) {
+            Ok(input) => match state.cloudwatch.handle(&operation, &input) {
+                Ok(output) => protocol::cbor(&output, &id),
+                Err(e) => protocol::error(protocol, e.status, e.code, &e.message, &id),
+            },
+            Err(e) => protocol::error(
+                protocol,
+                StatusCode::BAD_REQUEST,
+                "SerializationException",
+                &format!("the request body is not CBOR: {e}"),
+                &id,
+            ),
+        },
+        (Protocol::Json, service @ ("sagemaker" | "logs" | "autoscaling" | "cloudwatch")) => {
             let input: serde_json::Value = if body.is_empty() {
                 serde_json::json!({})
             } else {
@@ -321,12 +344,14 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
                     }
                 }
             };
-            let result = if service == "logs" {
-                state.sagemaker.logs().handle(&operation, &input)
-            } else {
-                state.sagemaker.handle(&operation, &input)
+            let result = match service {
+                "logs" => state.sagemaker.logs().handle(&operation, &input),
+                "autoscaling" => state.autoscaling.handle(&operation, &input),
+                "cloudwatch" => state.cloudwatch.handle(&operation, &input),
+                _ => state.sagemaker.handle(&operation, &input),
             };
             match result {
+                Ok(output) if service == "cloudwatch" => protocol::json10(&output, &id),
                 Ok(output) => protocol::json(&output, &id),
                 Err(e) => protocol::error(protocol, e.status, e.code, &e.message, &id),
             }

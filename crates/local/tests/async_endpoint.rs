@@ -5,124 +5,10 @@ mod common;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_sagemaker::types::{
-    AsyncInferenceClientConfig, AsyncInferenceConfig, AsyncInferenceOutputConfig,
-    ContainerDefinition, DesiredWeightAndCapacity, EndpointStatus, ProductionVariant,
-};
-use common::{Cloud, eventually};
+use aws_sdk_sagemaker::types::{DesiredWeightAndCapacity, EndpointStatus, ProductionVariant};
+use common::{Cloud, bucket, create, deploy, eventually, wait_status};
 
-const ROLE: &str = ebb_local::PLACEHOLDER_ROLE_ARN;
 const REQUEST: &str = r#"{"inputs": "What is the capital of the United States?", "parameters": {"early_stopping": true, "length_penalty": 2.0, "max_new_tokens": 50, "temperature": 1, "min_length": 10, "no_repeat_ngram_size": 3}}"#;
-
-fn bucket() -> String {
-    ebb_local::default_bucket()
-}
-
-/// Model + async endpoint config + endpoint, like the seed notebook; returns when InService.
-async fn deploy(c: &Cloud, name: &str, env: &[(&str, &str)], instances: i32, concurrency: i32) {
-    create(
-        c,
-        name,
-        env,
-        instances,
-        Some(concurrency),
-        EndpointStatus::InService,
-    )
-    .await;
-}
-
-/// Model + endpoint config (async when `concurrency` is given) + endpoint; waits for `want`.
-async fn create(
-    c: &Cloud,
-    name: &str,
-    env: &[(&str, &str)],
-    instances: i32,
-    concurrency: Option<i32>,
-    want: EndpointStatus,
-) {
-    let sm = c.sagemaker();
-    let mut container = ContainerDefinition::builder().image(
-        "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:2.0.1-tgi1.1.0-gpu-py39-cu118-ubuntu20.04",
-    );
-    container = container
-        .environment("HF_MODEL_ID", "google/flan-t5-xxl")
-        .environment("SM_NUM_GPUS", "4");
-    for (k, v) in env {
-        container = container.environment(*k, *v);
-    }
-    sm.create_model()
-        .model_name(name)
-        .execution_role_arn(ROLE)
-        .primary_container(container.build())
-        .send()
-        .await
-        .unwrap();
-    sm.create_endpoint_config()
-        .endpoint_config_name(name)
-        .production_variants(
-            ProductionVariant::builder()
-                .variant_name("AllTraffic")
-                .model_name(name)
-                .instance_type("ml.g5.12xlarge".into())
-                .initial_instance_count(instances)
-                .container_startup_health_check_timeout_in_seconds(300)
-                .build(),
-        )
-        .set_async_inference_config(concurrency.map(|n| {
-            AsyncInferenceConfig::builder()
-                .client_config(
-                    AsyncInferenceClientConfig::builder()
-                        .max_concurrent_invocations_per_instance(n)
-                        .build(),
-                )
-                .output_config(
-                    AsyncInferenceOutputConfig::builder()
-                        .s3_output_path(format!("s3://{}/async-llm-output/output", bucket()))
-                        .s3_failure_path(format!("s3://{}/async-llm-output/failure", bucket()))
-                        .build(),
-                )
-                .build()
-        }))
-        .send()
-        .await
-        .unwrap();
-    sm.create_endpoint()
-        .endpoint_name(name)
-        .endpoint_config_name(name)
-        .send()
-        .await
-        .unwrap();
-    let first = sm
-        .describe_endpoint()
-        .endpoint_name(name)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(first.endpoint_status(), Some(&EndpointStatus::Creating));
-    wait_status(c, name, want).await;
-}
-
-async fn wait_status(c: &Cloud, name: &str, want: EndpointStatus) {
-    let sm = c.sagemaker();
-    eventually(
-        &format!("{name} to be {want:?}"),
-        Duration::from_secs(20),
-        || {
-            let sm = sm.clone();
-            let want = want.clone();
-            async move {
-                let d = sm
-                    .describe_endpoint()
-                    .endpoint_name(name)
-                    .send()
-                    .await
-                    .unwrap();
-                (d.endpoint_status() == Some(&want)).then_some(())
-            }
-        },
-    )
-    .await
-}
 
 async fn read(c: &Cloud, uri: &str) -> Option<String> {
     let (bucket, key) = uri.strip_prefix("s3://")?.split_once('/')?;
@@ -440,18 +326,18 @@ async fn expired_and_timed_out_requests_become_failures() {
     let c = common::start(100.0).await;
     deploy(&c, "slow", &[("EBB_LOCAL_TOKEN_LATENCY_MS", "10000")], 1, 1).await;
     let rt = c.runtime();
-    // 50 tokens x 10 s = 500 s of work against a 60 s timeout.
+    // 50 tokens x 10 s = 500 s of work against a 120 s timeout.
     let timed_out = rt
         .invoke_endpoint_async()
         .endpoint_name("slow")
         .body(aws_sdk_sagemakerruntime::primitives::Blob::new(
             REQUEST.as_bytes(),
         ))
-        .invocation_timeout_seconds(60)
+        .invocation_timeout_seconds(120)
         .send()
         .await
         .unwrap();
-    // Queued behind it with a 60 s TTL: expires before a slot frees up.
+    // Queued behind it with a 60 s TTL: expires well before the slot frees up at 120 s.
     let expired = rt
         .invoke_endpoint_async()
         .endpoint_name("slow")
@@ -463,7 +349,7 @@ async fn expired_and_timed_out_requests_become_failures() {
         .await
         .unwrap();
     let t = wait_object(&c, timed_out.failure_location().unwrap()).await;
-    assert!(t.contains("InvocationTimeoutSeconds=60"), "{t}");
+    assert!(t.contains("InvocationTimeoutSeconds=120"), "{t}");
     let e = wait_object(&c, expired.failure_location().unwrap()).await;
     assert!(e.contains("RequestTTLSeconds"), "{e}");
     c.cloud.stop().await;

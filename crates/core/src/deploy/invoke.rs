@@ -40,7 +40,8 @@ pub struct InvokeResult {
     pub failure: Option<String>,
 }
 
-fn split(uri: &str) -> Option<(&str, &str)> {
+/// `s3://bucket/key` -> (bucket, key).
+pub(crate) fn split(uri: &str) -> Option<(&str, &str)> {
     uri.strip_prefix("s3://")?.split_once('/')
 }
 

@@ -1,5 +1,6 @@
 //! Deploy, list, invoke and tear down async LLM endpoints.
 
+pub mod data;
 pub mod endpoints;
 pub mod invoke;
 pub mod logs;

@@ -101,11 +101,21 @@ pub fn arn(kind: &str, name: &str) -> String {
 
 /// Paging for List* calls: `NextToken` is the offset into the sorted list.
 pub fn page(items: Vec<Value>, input: &Value, default_max: usize) -> (Vec<Value>, Option<String>) {
+    page_by(items, input, "MaxResults", default_max)
+}
+
+/// [`page`] for services that call the page size something else (CloudWatch: `MaxRecords`).
+pub fn page_by(
+    items: Vec<Value>,
+    input: &Value,
+    max_field: &str,
+    default_max: usize,
+) -> (Vec<Value>, Option<String>) {
     let start = optional_str(input, "NextToken")
         .and_then(|t| t.parse::<usize>().ok())
         .unwrap_or(0);
     let max = input
-        .get("MaxResults")
+        .get(max_field)
         .and_then(Value::as_u64)
         .map_or(default_max, |m| m.clamp(1, 100) as usize);
     let end = (start + max).min(items.len());

@@ -850,6 +850,15 @@ impl SageMaker {
         })
     }
 
+    /// Whether `endpoint` exists and has a variant named `variant` (Application Auto Scaling).
+    pub fn has_variant(&self, endpoint: &str, variant: &str) -> bool {
+        self.state.lock().is_ok_and(|s| {
+            s.endpoints
+                .get(endpoint)
+                .is_some_and(|e| e.variants.iter().any(|v| v.name == variant))
+        })
+    }
+
     /// Queue and instance figures of a running endpoint (tests, part 2's metrics).
     pub fn stats(&self, name: &str) -> Option<EndpointStats> {
         self.sims.lock().ok()?.get(name).map(|s| s.stats())

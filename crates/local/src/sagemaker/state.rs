@@ -64,21 +64,10 @@ pub struct State {
 
 impl State {
     pub fn load(path: &Path) -> State {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                tracing::warn!(file = %path.display(), "ignoring unreadable SageMaker state: {e}");
-                State::default()
-            }),
-            Err(_) => State::default(),
-        }
+        crate::persist::load(path, "SageMaker")
     }
 
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?,
-        )?;
-        std::fs::rename(tmp, path)
+        crate::persist::save(path, self)
     }
 }

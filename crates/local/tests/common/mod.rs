@@ -4,6 +4,10 @@
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sagemaker::types::{
+    AsyncInferenceClientConfig, AsyncInferenceConfig, AsyncInferenceOutputConfig,
+    ContainerDefinition, EndpointStatus, ProductionVariant,
+};
 use ebb_local::{Config, Credentials, LocalCloud};
 
 pub struct Cloud {
@@ -55,6 +59,14 @@ impl Cloud {
         aws_sdk_sagemaker::Client::new(&self.sdk)
     }
 
+    pub fn autoscaling(&self) -> aws_sdk_applicationautoscaling::Client {
+        aws_sdk_applicationautoscaling::Client::new(&self.sdk)
+    }
+
+    pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(&self.sdk)
+    }
+
     pub fn runtime(&self) -> aws_sdk_sagemakerruntime::Client {
         aws_sdk_sagemakerruntime::Client::new(&self.sdk)
     }
@@ -92,4 +104,116 @@ where
         assert!(start.elapsed() < limit, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+pub const ROLE: &str = ebb_local::PLACEHOLDER_ROLE_ARN;
+
+pub fn bucket() -> String {
+    ebb_local::default_bucket()
+}
+
+/// Model + async endpoint config + endpoint, like the seed notebook; returns when InService.
+pub async fn deploy(c: &Cloud, name: &str, env: &[(&str, &str)], instances: i32, concurrency: i32) {
+    create(
+        c,
+        name,
+        env,
+        instances,
+        Some(concurrency),
+        EndpointStatus::InService,
+    )
+    .await;
+}
+
+/// Model + endpoint config (async when `concurrency` is given) + endpoint; waits for `want`.
+pub async fn create(
+    c: &Cloud,
+    name: &str,
+    env: &[(&str, &str)],
+    instances: i32,
+    concurrency: Option<i32>,
+    want: EndpointStatus,
+) {
+    let sm = c.sagemaker();
+    let mut container = ContainerDefinition::builder().image(
+        "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:2.0.1-tgi1.1.0-gpu-py39-cu118-ubuntu20.04",
+    );
+    container = container
+        .environment("HF_MODEL_ID", "google/flan-t5-xxl")
+        .environment("SM_NUM_GPUS", "4");
+    for (k, v) in env {
+        container = container.environment(*k, *v);
+    }
+    sm.create_model()
+        .model_name(name)
+        .execution_role_arn(ROLE)
+        .primary_container(container.build())
+        .send()
+        .await
+        .unwrap();
+    sm.create_endpoint_config()
+        .endpoint_config_name(name)
+        .production_variants(
+            ProductionVariant::builder()
+                .variant_name("AllTraffic")
+                .model_name(name)
+                .instance_type("ml.g5.12xlarge".into())
+                .initial_instance_count(instances)
+                .container_startup_health_check_timeout_in_seconds(300)
+                .build(),
+        )
+        .set_async_inference_config(concurrency.map(|n| {
+            AsyncInferenceConfig::builder()
+                .client_config(
+                    AsyncInferenceClientConfig::builder()
+                        .max_concurrent_invocations_per_instance(n)
+                        .build(),
+                )
+                .output_config(
+                    AsyncInferenceOutputConfig::builder()
+                        .s3_output_path(format!("s3://{}/async-llm-output/output", bucket()))
+                        .s3_failure_path(format!("s3://{}/async-llm-output/failure", bucket()))
+                        .build(),
+                )
+                .build()
+        }))
+        .send()
+        .await
+        .unwrap();
+    sm.create_endpoint()
+        .endpoint_name(name)
+        .endpoint_config_name(name)
+        .send()
+        .await
+        .unwrap();
+    let first = sm
+        .describe_endpoint()
+        .endpoint_name(name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.endpoint_status(), Some(&EndpointStatus::Creating));
+    wait_status(c, name, want).await;
+}
+
+pub async fn wait_status(c: &Cloud, name: &str, want: EndpointStatus) {
+    let sm = c.sagemaker();
+    eventually(
+        &format!("{name} to be {want:?}"),
+        Duration::from_secs(20),
+        || {
+            let sm = sm.clone();
+            let want = want.clone();
+            async move {
+                let d = sm
+                    .describe_endpoint()
+                    .endpoint_name(name)
+                    .send()
+                    .await
+                    .unwrap();
+                (d.endpoint_status() == Some(&want)).then_some(())
+            }
+        },
+    )
+    .await
 }

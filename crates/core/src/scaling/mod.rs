@@ -1,0 +1,9 @@
+//! Autoscaling around an endpoint: Application Auto Scaling targets and policies, and the
+//! CloudWatch alarms that drive them.
+
+pub mod inventory;
+
+/// Application Auto Scaling's name for a SageMaker endpoint variant.
+pub fn resource_id(endpoint: &str, variant: &str) -> String {
+    format!("endpoint/{endpoint}/variant/{variant}")
+}

@@ -1,0 +1,582 @@
+//! Application Auto Scaling (awsJson1_1, `AnyScaleFrontendService.*`) for SageMaker endpoint
+//! variants: scalable targets, scaling policies (target tracking creates its own CloudWatch
+//! alarms, as AWS does) and the activity history. Acting on alarms comes with the scaling
+//! simulation; this part keeps what is registered, validated as AWS validates it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::cloudwatch::{CloudWatch, alarm_arn};
+use crate::sagemaker::SageMaker;
+use crate::sagemaker::api::{ApiError, ApiResult, now_epoch, optional_str, required_str};
+
+pub const NAMESPACE: &str = "sagemaker";
+pub const DIMENSION: &str = "sagemaker:variant:DesiredInstanceCount";
+const SERVICE_ROLE: &str = "arn:aws:iam::000000000000:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint";
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    /// By resource id (one namespace and dimension here).
+    targets: BTreeMap<String, Value>,
+    /// By resource id, then policy name.
+    policies: BTreeMap<String, BTreeMap<String, Value>>,
+    #[serde(default)]
+    activities: Vec<Value>,
+}
+
+pub struct AutoScaling {
+    file: PathBuf,
+    state: Mutex<State>,
+    cloudwatch: Arc<CloudWatch>,
+    sagemaker: Arc<SageMaker>,
+}
+
+fn validation(message: impl Into<String>) -> ApiError {
+    ApiError::validation(message)
+}
+
+fn object_not_found(message: String) -> ApiError {
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        code: "ObjectNotFoundException",
+        message,
+    }
+}
+
+/// `endpoint/<name>/variant/<variant>` -> (name, variant).
+fn parse_resource_id(id: &str) -> Option<(&str, &str)> {
+    let rest = id.strip_prefix("endpoint/")?;
+    let (endpoint, variant) = rest.split_once("/variant/")?;
+    (!endpoint.is_empty() && !variant.is_empty() && !variant.contains('/'))
+        .then_some((endpoint, variant))
+}
+
+fn capacity(input: &Value, field: &str) -> Result<Option<i64>, ApiError> {
+    match input.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_i64() {
+            Some(n) if n >= 0 => Ok(Some(n)),
+            _ => Err(validation(format!(
+                "{field} must be a whole number of at least 0."
+            ))),
+        },
+    }
+}
+
+impl AutoScaling {
+    pub fn open(
+        data_dir: &std::path::Path,
+        cloudwatch: Arc<CloudWatch>,
+        sagemaker: Arc<SageMaker>,
+    ) -> AutoScaling {
+        let file = data_dir.join("autoscaling.json");
+        AutoScaling {
+            state: Mutex::new(crate::persist::load(&file, "Application Auto Scaling")),
+            file,
+            cloudwatch,
+            sagemaker,
+        }
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, State>, ApiError> {
+        self.state
+            .lock()
+            .map_err(|_| ApiError::internal("the local Application Auto Scaling lock is poisoned"))
+    }
+
+    fn save(&self, state: &State) -> Result<(), ApiError> {
+        crate::persist::save(&self.file, state)
+            .map_err(|e| ApiError::internal(format!("could not save {}: {e}", self.file.display())))
+    }
+
+    pub fn handle(&self, op: &str, input: &Value) -> ApiResult {
+        match op {
+            "RegisterScalableTarget" => self.register(input),
+            "DescribeScalableTargets" => self.describe_targets(input),
+            "DeregisterScalableTarget" => self.deregister(input),
+            "PutScalingPolicy" => self.put_policy(input),
+            "DescribeScalingPolicies" => self.describe_policies(input),
+            "DeleteScalingPolicy" => self.delete_policy(input),
+            "DescribeScalingActivities" => self.describe_activities(input),
+            other => Err(ApiError {
+                status: StatusCode::BAD_REQUEST,
+                code: "UnknownOperationException",
+                message: format!(
+                    "the local cloud does not implement Application Auto Scaling {other}"
+                ),
+            }),
+        }
+    }
+
+    /// Checks namespace, dimension and resource id, and returns the resource id.
+    fn target_key<'a>(&self, input: &'a Value) -> Result<&'a str, ApiError> {
+        let namespace = required_str(input, "ServiceNamespace")?;
+        if namespace != NAMESPACE {
+            return Err(validation(format!(
+                "The local cloud scales SageMaker endpoint variants only (ServiceNamespace `sagemaker`), not `{namespace}`."
+            )));
+        }
+        let id = required_str(input, "ResourceId")?;
+        if parse_resource_id(id).is_none() {
+            return Err(validation(format!(
+                "Unsupported resource ID `{id}`: a SageMaker variant is `endpoint/<endpoint name>/variant/<variant name>`."
+            )));
+        }
+        let dimension = required_str(input, "ScalableDimension")?;
+        if dimension != DIMENSION {
+            return Err(validation(format!(
+                "Unsupported scalable dimension `{dimension}` for namespace sagemaker: use `{DIMENSION}`."
+            )));
+        }
+        Ok(id)
+    }
+
+    fn no_target(id: &str) -> ApiError {
+        object_not_found(format!(
+            "No scalable target registered for service namespace: {NAMESPACE}, resource ID: {id}, scalable dimension: {DIMENSION}"
+        ))
+    }
+
+    fn register(&self, input: &Value) -> ApiResult {
+        let id = self.target_key(input)?;
+        let (endpoint, variant) = parse_resource_id(id).unwrap_or_default();
+        if !self.sagemaker.has_variant(endpoint, variant) {
+            return Err(validation(format!(
+                "The endpoint variant `{variant}` of endpoint `{endpoint}` does not exist."
+            )));
+        }
+        let min = capacity(input, "MinCapacity")?;
+        let max = capacity(input, "MaxCapacity")?;
+        let mut state = self.lock()?;
+        let existing = state.targets.get(id).cloned();
+        let (min, max) = match (&existing, min, max) {
+            (_, Some(min), Some(max)) => (min, max),
+            (Some(t), min, max) => (
+                min.unwrap_or(t["MinCapacity"].as_i64().unwrap_or(0)),
+                max.unwrap_or(t["MaxCapacity"].as_i64().unwrap_or(0)),
+            ),
+            (None, _, _) => {
+                return Err(validation(
+                    "MinCapacity and MaxCapacity are required to register a new scalable target.",
+                ));
+            }
+        };
+        if min > max {
+            return Err(validation(format!(
+                "Minimum capacity ({min}) cannot be greater than maximum capacity ({max})."
+            )));
+        }
+        let arn = existing
+            .as_ref()
+            .and_then(|t| t["ScalableTargetARN"].as_str().map(str::to_string))
+            .unwrap_or_else(|| {
+                format!(
+                    "arn:aws:application-autoscaling:{}:{}:scalable-target/{}",
+                    crate::REGION,
+                    crate::ACCOUNT_ID,
+                    crate::runtime::new_id().replace('-', "")
+                )
+            });
+        let target = json!({
+            "ServiceNamespace": NAMESPACE,
+            "ResourceId": id,
+            "ScalableDimension": DIMENSION,
+            "MinCapacity": min,
+            "MaxCapacity": max,
+            "RoleARN": SERVICE_ROLE,
+            "CreationTime": existing.as_ref().map_or(json!(now_epoch()), |t| t["CreationTime"].clone()),
+            "SuspendedState": input.get("SuspendedState").cloned().unwrap_or_else(|| json!({
+                "DynamicScalingInSuspended": false,
+                "DynamicScalingOutSuspended": false,
+                "ScheduledScalingSuspended": false,
+            })),
+            "ScalableTargetARN": arn,
+        });
+        state.targets.insert(id.to_string(), target);
+        self.save(&state)?;
+        Ok(json!({ "ScalableTargetARN": arn }))
+    }
+
+    fn describe_targets(&self, input: &Value) -> ApiResult {
+        let namespace = required_str(input, "ServiceNamespace")?;
+        let ids: Vec<&str> = input
+            .get("ResourceIds")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let state = self.lock()?;
+        let targets: Vec<Value> = state
+            .targets
+            .values()
+            .filter(|_| namespace == NAMESPACE)
+            .filter(|t| ids.is_empty() || ids.iter().any(|id| t["ResourceId"] == *id))
+            .cloned()
+            .collect();
+        Ok(paged("ScalableTargets", targets, input))
+    }
+
+    fn deregister(&self, input: &Value) -> ApiResult {
+        let id = self.target_key(input)?;
+        let mut state = self.lock()?;
+        if state.targets.remove(id).is_none() {
+            return Err(Self::no_target(id));
+        }
+        // Deregistering deletes the target's policies, and with them target tracking's alarms.
+        let policies = state.policies.remove(id).unwrap_or_default();
+        let owned: Vec<String> = policies.values().flat_map(owned_alarms).collect();
+        self.cloudwatch.remove_owned(&owned)?;
+        self.save(&state)?;
+        Ok(json!({}))
+    }
+
+    fn put_policy(&self, input: &Value) -> ApiResult {
+        let id = self.target_key(input)?;
+        let name = required_str(input, "PolicyName")?;
+        if name.len() > 256 || name.contains(':') || name.contains('/') {
+            return Err(validation(format!(
+                "PolicyName `{name}` must be at most 256 characters without `:` or `/`."
+            )));
+        }
+        let policy_type = optional_str(input, "PolicyType").unwrap_or("StepScaling");
+        let mut state = self.lock()?;
+        if !state.targets.contains_key(id) {
+            return Err(Self::no_target(id));
+        }
+        let previous = state.policies.get(id).and_then(|p| p.get(name)).cloned();
+        let arn = previous
+            .as_ref()
+            .and_then(|p| p["PolicyARN"].as_str().map(str::to_string))
+            .unwrap_or_else(|| {
+                format!(
+                    "arn:aws:autoscaling:{}:{}:scalingPolicy:{}:resource/{NAMESPACE}/{id}:policyName/{name}",
+                    crate::REGION,
+                    crate::ACCOUNT_ID,
+                    crate::runtime::new_id()
+                )
+            });
+        let mut policy = json!({
+            "PolicyARN": arn,
+            "PolicyName": name,
+            "ServiceNamespace": NAMESPACE,
+            "ResourceId": id,
+            "ScalableDimension": DIMENSION,
+            "PolicyType": policy_type,
+            "Alarms": [],
+            "CreationTime": previous.as_ref().map_or(json!(now_epoch()), |p| p["CreationTime"].clone()),
+        });
+        match policy_type {
+            "TargetTrackingScaling" => {
+                let config = input
+                    .get("TargetTrackingScalingPolicyConfiguration")
+                    .filter(|c| c.is_object())
+                    .ok_or_else(|| {
+                        validation("TargetTrackingScalingPolicyConfiguration is required for a TargetTrackingScaling policy.")
+                    })?;
+                check_target_tracking(config)?;
+                policy["TargetTrackingScalingPolicyConfiguration"] = config.clone();
+                let alarms = self.target_tracking_alarms(id, &arn, config)?;
+                policy["Alarms"] = json!(alarms);
+            }
+            "StepScaling" => {
+                let config = input
+                    .get("StepScalingPolicyConfiguration")
+                    .filter(|c| c.is_object())
+                    .ok_or_else(|| {
+                        validation(
+                            "StepScalingPolicyConfiguration is required for a StepScaling policy.",
+                        )
+                    })?;
+                check_step(config)?;
+                policy["StepScalingPolicyConfiguration"] = config.clone();
+            }
+            other => {
+                return Err(validation(format!(
+                    "PolicyType `{other}` is not supported for SageMaker: use TargetTrackingScaling or StepScaling."
+                )));
+            }
+        }
+        if let Some(old) = &previous {
+            self.cloudwatch.remove_owned(&owned_alarms(old))?;
+        }
+        let alarms = policy["Alarms"].clone();
+        state
+            .policies
+            .entry(id.to_string())
+            .or_default()
+            .insert(name.to_string(), policy);
+        self.save(&state)?;
+        Ok(json!({ "PolicyARN": arn, "Alarms": alarms }))
+    }
+
+    /// Target tracking's high and low alarms, named and shaped as AWS makes them.
+    fn target_tracking_alarms(
+        &self,
+        id: &str,
+        policy_arn: &str,
+        config: &Value,
+    ) -> Result<Vec<Value>, ApiError> {
+        let target = config["TargetValue"].as_f64().unwrap_or(0.0);
+        let (endpoint, variant) = parse_resource_id(id).unwrap_or_default();
+        let metric = match config
+            .get("CustomizedMetricSpecification")
+            .filter(|m| m.is_object())
+        {
+            Some(m) => json!({
+                "MetricName": m["MetricName"], "Namespace": m["Namespace"],
+                "Statistic": m.get("Statistic").cloned().unwrap_or(json!("Average")),
+                "Dimensions": m.get("Dimensions").cloned().unwrap_or(json!([])),
+            }),
+            None => json!({
+                "MetricName": "InvocationsPerInstance", "Namespace": "AWS/SageMaker",
+                "Statistic": "Sum",
+                "Dimensions": [
+                    { "Name": "EndpointName", "Value": endpoint },
+                    { "Name": "VariantName", "Value": variant },
+                ],
+            }),
+        };
+        let scale_in = !config["DisableScaleIn"].as_bool().unwrap_or(false);
+        let mut made = Vec::new();
+        let suffix = crate::runtime::new_id();
+        for (high, wanted) in [(true, true), (false, scale_in)] {
+            if !wanted {
+                continue;
+            }
+            let kind = if high { "AlarmHigh" } else { "AlarmLow" };
+            let name = format!("TargetTracking-{id}-{kind}-{suffix}");
+            let mut alarm = metric.clone();
+            alarm["AlarmName"] = json!(name);
+            alarm["AlarmDescription"] = json!(format!(
+                "DO NOT EDIT OR DELETE. For TargetTrackingScaling policy {policy_arn}."
+            ));
+            alarm["AlarmActions"] = json!([policy_arn]);
+            alarm["Period"] = json!(60);
+            alarm["EvaluationPeriods"] = json!(if high { 3 } else { 15 });
+            alarm["DatapointsToAlarm"] = alarm["EvaluationPeriods"].clone();
+            alarm["Threshold"] = json!(if high { target } else { target * 0.9 });
+            alarm["ComparisonOperator"] = json!(if high {
+                "GreaterThanThreshold"
+            } else {
+                "LessThanThreshold"
+            });
+            self.cloudwatch.put_metric_alarm(&alarm)?;
+            made.push(json!({ "AlarmName": name, "AlarmARN": alarm_arn(&name) }));
+        }
+        Ok(made)
+    }
+
+    fn describe_policies(&self, input: &Value) -> ApiResult {
+        let namespace = required_str(input, "ServiceNamespace")?;
+        let resource = optional_str(input, "ResourceId");
+        let names: Vec<&str> = input
+            .get("PolicyNames")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let state = self.lock()?;
+        let policies: Vec<Value> = state
+            .policies
+            .iter()
+            .filter(|_| namespace == NAMESPACE)
+            .filter(|(id, _)| resource.is_none_or(|r| r == id.as_str()))
+            .flat_map(|(_, p)| p.values())
+            .filter(|p| names.is_empty() || names.iter().any(|n| p["PolicyName"] == *n))
+            .map(|p| {
+                let mut p = p.clone();
+                // A step policy's alarms are those whose actions name it.
+                if p["PolicyType"] == "StepScaling" {
+                    let arn = p["PolicyARN"].as_str().unwrap_or_default().to_string();
+                    p["Alarms"] = json!(
+                        self.cloudwatch
+                            .alarms_acting_on(&arn)
+                            .into_iter()
+                            .map(|n| json!({ "AlarmName": n, "AlarmARN": alarm_arn(&n) }))
+                            .collect::<Vec<_>>()
+                    );
+                }
+                p
+            })
+            .collect();
+        Ok(paged("ScalingPolicies", policies, input))
+    }
+
+    fn delete_policy(&self, input: &Value) -> ApiResult {
+        let id = self.target_key(input)?;
+        let name = required_str(input, "PolicyName")?;
+        let mut state = self.lock()?;
+        let removed = state.policies.get_mut(id).and_then(|p| p.remove(name));
+        let Some(policy) = removed else {
+            return Err(object_not_found(format!(
+                "No scaling policy found for service namespace: {NAMESPACE}, resource ID: {id}, scalable dimension: {DIMENSION}, policy name: {name}"
+            )));
+        };
+        self.cloudwatch.remove_owned(&owned_alarms(&policy))?;
+        self.save(&state)?;
+        Ok(json!({}))
+    }
+
+    fn describe_activities(&self, input: &Value) -> ApiResult {
+        required_str(input, "ServiceNamespace")?;
+        let resource = optional_str(input, "ResourceId");
+        let state = self.lock()?;
+        let activities: Vec<Value> = state
+            .activities
+            .iter()
+            .rev()
+            .filter(|a| resource.is_none_or(|r| a["ResourceId"] == r))
+            .cloned()
+            .collect();
+        Ok(paged("ScalingActivities", activities, input))
+    }
+}
+
+/// Alarms that target tracking made for `policy` (a step policy owns none).
+fn owned_alarms(policy: &Value) -> Vec<String> {
+    if policy["PolicyType"] != "TargetTrackingScaling" {
+        return Vec::new();
+    }
+    policy["Alarms"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x["AlarmName"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn check_target_tracking(config: &Value) -> Result<(), ApiError> {
+    match config.get("TargetValue").and_then(Value::as_f64) {
+        Some(t) if t > 0.0 => {}
+        Some(_) => return Err(validation("TargetValue must be greater than 0.")),
+        None => {
+            return Err(validation(
+                "TargetValue is required for a target tracking policy.",
+            ));
+        }
+    }
+    let predefined = config
+        .get("PredefinedMetricSpecification")
+        .filter(|m| m.is_object());
+    let custom = config
+        .get("CustomizedMetricSpecification")
+        .filter(|m| m.is_object());
+    match (predefined, custom) {
+        (Some(p), None) => {
+            let t = required_str(p, "PredefinedMetricType")?;
+            if t != "SageMakerVariantInvocationsPerInstance" {
+                return Err(validation(format!(
+                    "PredefinedMetricType `{t}` is not valid for SageMaker variants."
+                )));
+            }
+        }
+        (None, Some(c)) => {
+            if c.get("Metrics").is_none() {
+                required_str(c, "MetricName")?;
+                required_str(c, "Namespace")?;
+                required_str(c, "Statistic")?;
+            }
+        }
+        _ => {
+            return Err(validation(
+                "Exactly one of PredefinedMetricSpecification and CustomizedMetricSpecification must be given.",
+            ));
+        }
+    }
+    for field in ["ScaleInCooldown", "ScaleOutCooldown"] {
+        if let Some(v) = config.get(field)
+            && !v.as_i64().is_some_and(|n| (0..=31_536_000).contains(&n))
+        {
+            return Err(validation(format!(
+                "{field} must be between 0 and 31536000 seconds."
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_step(config: &Value) -> Result<(), ApiError> {
+    let adjustment = required_str(config, "AdjustmentType")?;
+    if ![
+        "ChangeInCapacity",
+        "ExactCapacity",
+        "PercentChangeInCapacity",
+    ]
+    .contains(&adjustment)
+    {
+        return Err(validation(format!(
+            "AdjustmentType `{adjustment}` is not valid."
+        )));
+    }
+    let steps = config
+        .get("StepAdjustments")
+        .and_then(Value::as_array)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| validation("StepAdjustments must list at least one step."))?;
+    for s in steps {
+        if s.get("ScalingAdjustment").and_then(Value::as_i64).is_none() {
+            return Err(validation(
+                "Every step needs a whole-number ScalingAdjustment.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `NextToken` is the offset into the list, as in the SageMaker handler.
+fn paged(key: &str, items: Vec<Value>, input: &Value) -> Value {
+    let (items, next) = crate::sagemaker::api::page(items, input, 50);
+    let mut out = json!({ key: items });
+    if let Some(t) = next {
+        out["NextToken"] = json!(t);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_ids_name_an_endpoint_and_a_variant() {
+        assert_eq!(
+            parse_resource_id("endpoint/flan/variant/AllTraffic"),
+            Some(("flan", "AllTraffic"))
+        );
+        for bad in [
+            "endpoint/flan",
+            "flan/variant/AllTraffic",
+            "endpoint//variant/x",
+            "endpoint/a/variant/b/c",
+        ] {
+            assert_eq!(parse_resource_id(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn policies_are_checked_as_aws_checks_them() {
+        let ok = json!({ "TargetValue": 5.0, "CustomizedMetricSpecification": {
+            "MetricName": "ApproximateBacklogSizePerInstance", "Namespace": "AWS/SageMaker",
+            "Statistic": "Average" }, "ScaleInCooldown": 600, "ScaleOutCooldown": 100 });
+        assert!(check_target_tracking(&ok).is_ok());
+        let mut zero = ok.clone();
+        zero["TargetValue"] = json!(0.0);
+        assert!(
+            check_target_tracking(&zero)
+                .unwrap_err()
+                .message
+                .contains("greater than 0")
+        );
+        assert!(check_step(&json!({ "AdjustmentType": "ChangeInCapacity" })).is_err());
+        assert!(
+            check_step(&json!({ "AdjustmentType": "ChangeInCapacity",
+            "StepAdjustments": [{ "MetricIntervalLowerBound": 0, "ScalingAdjustment": 1 }] }))
+            .is_ok()
+        );
+    }
+}
