@@ -111,3 +111,60 @@ pub const AWS_VARS: &[&str] = &[
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
 ];
+
+/// `ebb local serve` for an Ebb home, so that every `ebb` command of a test shares one running
+/// local cloud; killed when dropped. `ebb` is the binary (`env!("CARGO_BIN_EXE_ebb")`).
+pub struct LocalServe {
+    child: Child,
+    /// The JSON line it printed: endpoint_url, region, access_key_id, secret_access_key.
+    pub info: serde_json::Value,
+}
+
+impl LocalServe {
+    pub fn start(ebb: &std::path::Path, home: &std::path::Path, extra: &[&str]) -> LocalServe {
+        use std::io::{BufRead, BufReader};
+        let mut cmd = Command::new(ebb);
+        for var in AWS_VARS {
+            cmd.env_remove(var);
+        }
+        let mut child = cmd
+            .envs(isolated_env(home))
+            .args(["local", "serve", "--addr", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start ebb local serve");
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            BufReader::new(out)
+                .read_line(&mut line)
+                .expect("read the first line");
+        }
+        let info = serde_json::from_str(&line).expect("one JSON line");
+        LocalServe { child, info }
+    }
+
+    pub fn url(&self) -> String {
+        self.info["endpoint_url"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(killed.success());
+        self.child.wait().expect("wait for ebb local serve")
+    }
+}
+
+impl Drop for LocalServe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

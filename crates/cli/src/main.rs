@@ -1,10 +1,13 @@
 //! `ebb`: a thin command-line shell over Ebb's engine.
 
 mod endpoints;
+mod jobs;
 mod local;
 mod output;
 
 use std::process::ExitCode;
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use ebb_core::{Ebb, Overrides};
@@ -37,6 +40,12 @@ struct Cli {
     json: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Format {
+    Jsonl,
+    Csv,
 }
 
 #[derive(Subcommand, Debug)]
@@ -83,6 +92,30 @@ enum Command {
         /// except paths another endpoint writes to.
         #[arg(long)]
         delete_data: bool,
+    },
+    /// Submit a folder of JSONL requests to an async endpoint (one request per line): scanned
+    /// first, nothing sent while a line has a problem unless --valid-only.
+    Submit(Box<jobs::SubmitArgs>),
+    /// Continue a job after a pause, a crash or a restart: unsent requests are sent, results
+    /// collected.
+    Resume {
+        job: String,
+        /// Wait until every request has its output or failure.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Every job with its counts.
+    Jobs,
+    /// One job: state, counts, first failures.
+    Job { job: String },
+    /// Write a job's results, aligned with the input (file, line, input, output or error).
+    Results {
+        job: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// jsonl or csv (default: from the file's extension).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
     },
     /// The embedded local cloud (AWS wire protocols on 127.0.0.1, no AWS account).
     Local {
@@ -203,6 +236,33 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Local {
             action: LocalAction::Env,
         } => local::env(ebb.home()).await,
+        Command::Jobs => jobs::list(&ebb, cli.json).await,
+        Command::Job { job } => jobs::show(&ebb, &job, cli.json).await,
+        Command::Results { job, out, format } => {
+            let format = format.map(|f| match f {
+                Format::Jsonl => ebb_core::jobs::export::ExportFormat::Jsonl,
+                Format::Csv => ebb_core::jobs::export::ExportFormat::Csv,
+            });
+            jobs::results(&ebb, &job, &out, format).await
+        }
+        Command::Submit(_) | Command::Resume { .. } => {
+            let attached = match local::attach_if_local(&ebb).await {
+                Ok(a) => a,
+                Err(code) => return code,
+            };
+            let in_process = matches!(attached, Some(ebb_local::home::Attached::Started { .. }));
+            let code = match cli.command {
+                Command::Submit(args) => jobs::submit(&ebb, *args, cli.json, in_process).await,
+                Command::Resume { job, wait } => {
+                    jobs::resume(&ebb, &job, wait || in_process, cli.json).await
+                }
+                _ => ExitCode::FAILURE,
+            };
+            if let Some(a) = attached {
+                a.stop(ebb.home()).await;
+            }
+            code
+        }
         Command::Deploy(_)
         | Command::Endpoints
         | Command::Invoke { .. }

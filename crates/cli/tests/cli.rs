@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use ebb_testkit::{AWS_VARS, Moto, isolated_env};
+use ebb_testkit::{AWS_VARS, LocalServe, Moto, isolated_env};
 
 fn ebb(home: &Path, extra_env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ebb"));
@@ -225,53 +225,8 @@ fn local_mode_needs_no_setup_identity_bucket_and_role_come_ready() {
     );
 }
 
-/// `ebb local serve` in the background; killed when dropped.
-struct Serve {
-    child: std::process::Child,
-    info: serde_json::Value,
-}
-
-impl Serve {
-    fn start(home: &Path, extra: &[&str]) -> Serve {
-        use std::io::{BufRead, BufReader};
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ebb"));
-        for var in AWS_VARS {
-            cmd.env_remove(var);
-        }
-        let mut child = cmd
-            .envs(isolated_env(home))
-            .args(["local", "serve", "--addr", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("start ebb local serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let info = serde_json::from_str(&line).expect("one JSON line");
-        Serve { child, info }
-    }
-
-    fn url(&self) -> String {
-        self.info["endpoint_url"].as_str().unwrap().to_string()
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let killed = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn serve(home: &Path, extra: &[&str]) -> LocalServe {
+    LocalServe::start(Path::new(env!("CARGO_BIN_EXE_ebb")), home, extra)
 }
 
 /// `ebb local env` output as variables.
@@ -289,7 +244,7 @@ fn local_env(home: &Path) -> Vec<(String, String)> {
 #[test]
 fn boto3_runs_the_seed_workflow_against_local_serve() {
     let home = tempfile::tempdir().unwrap();
-    let serve = Serve::start(home.path(), &["--speed", "20"]);
+    let serve = serve(home.path(), &["--speed", "20"]);
     let vars = local_env(home.path());
     assert!(vars.contains(&("AWS_ENDPOINT_URL".to_string(), serve.url())));
     let python = ebb_testkit::venv_python();
@@ -403,7 +358,7 @@ fn boto3_runs_the_seed_workflow_against_local_serve() {
 fn local_serve_prints_its_keys_answers_signed_calls_and_stops_on_sigterm() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    let serve = Serve::start(h, &[]);
+    let serve = serve(h, &[]);
     let info = serve.info.clone();
     let url = serve.url();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");

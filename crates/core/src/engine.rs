@@ -1,5 +1,7 @@
 //! `Ebb`: the engine handle both shells hold.
 
+mod jobs;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -40,6 +42,10 @@ pub struct Ebb {
     poll: std::time::Duration,
     /// Clients are built once per target and reused until the target changes.
     clients: Mutex<Option<(Target, Arc<Clients>)>>,
+    /// The job store, opened on first use.
+    job_store: std::sync::OnceLock<crate::jobs::store::Store>,
+    /// Pause and cancel of the jobs running in this process.
+    running_jobs: std::sync::Mutex<std::collections::HashMap<String, Arc<crate::jobs::JobControl>>>,
 }
 
 impl Ebb {
@@ -55,6 +61,8 @@ impl Ebb {
             local: std::sync::RwLock::new(None),
             poll: std::time::Duration::from_secs(2),
             clients: Mutex::new(None),
+            job_store: std::sync::OnceLock::new(),
+            running_jobs: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 

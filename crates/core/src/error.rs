@@ -55,6 +55,8 @@ pub enum Error {
     Timeout(String),
     #[error("{0}")]
     InvalidRequest(String),
+    #[error("job store: {0}")]
+    Store(String),
     #[error(
         "local mode, but Ebb's local cloud is not running: open the app, run `ebb local serve`, or use `ebb --local`"
     )]

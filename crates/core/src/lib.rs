@@ -8,6 +8,7 @@ pub mod deploy;
 pub mod doctor;
 pub mod error;
 pub mod home;
+pub mod jobs;
 pub mod profiles;
 pub mod regions;
 pub mod scaling;

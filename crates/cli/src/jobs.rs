@@ -1,0 +1,277 @@
+//! `ebb submit`, `ebb resume`, `ebb jobs`, `ebb job`, `ebb results`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use ebb_core::Ebb;
+use ebb_core::jobs::export::ExportFormat;
+use ebb_core::jobs::scan::ScanOptions;
+use ebb_core::jobs::{JobProgress, JobSettings, JobState, JobSummary};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::output;
+
+#[derive(clap::Args, Debug)]
+pub struct SubmitArgs {
+    /// Folders (their `.jsonl` files) or `.jsonl` files.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The async endpoint to send to.
+    #[arg(long)]
+    pub endpoint: String,
+    /// Also read the folders' sub-folders.
+    #[arg(long)]
+    pub recursive: bool,
+    /// Send each file as it is, as one request (the article's way), not one request per line.
+    #[arg(long)]
+    pub per_file: bool,
+    /// Submit the valid requests even though some lines have problems.
+    #[arg(long)]
+    pub valid_only: bool,
+    /// Put every input in S3 (kept there), not only those too big to send inline.
+    #[arg(long)]
+    pub upload_all: bool,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: u32,
+    /// InvocationTimeoutSeconds: how long the model may work on one request (1-3600).
+    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    pub timeout: u32,
+    /// RequestTTLSeconds: how long a request may wait in the queue (60-21600; default 6 h).
+    #[arg(long, value_name = "SECONDS")]
+    pub ttl: Option<u32>,
+    /// Wait until every request has its output or failure.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+fn progress_bar(json: bool) -> ProgressBar {
+    if json {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} results  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn describe(p: &JobProgress) -> String {
+    let j = &p.job;
+    let eta = p
+        .eta_s
+        .map(|s| format!(" · ETA {s:.0} s"))
+        .unwrap_or_default();
+    format!(
+        "sent {} · ok {} · failed {} · {:.0} req/s{eta}",
+        j.total - j.pending,
+        j.succeeded,
+        j.failed,
+        p.invoke_rate
+    )
+}
+
+/// Runs (or resumes) a job with a progress bar; the first Ctrl-C pauses it.
+async fn run(ebb: &Ebb, id: &str, wait: bool, json: bool) -> ExitCode {
+    let bar = progress_bar(json);
+    let shown = bar.clone();
+    let progress = move |p: &JobProgress| {
+        shown.set_length(u64::from(p.job.total));
+        shown.set_position(u64::from(p.job.succeeded + p.job.failed));
+        shown.set_message(describe(p));
+    };
+    let running = ebb.run_job(id, &progress, wait);
+    tokio::pin!(running);
+    let result = tokio::select! {
+        r = &mut running => r,
+        _ = tokio::signal::ctrl_c() => {
+            ebb.pause_job(id);
+            bar.println("pausing: requests in flight finish, nothing else is sent…");
+            running.await
+        }
+    };
+    bar.finish_and_clear();
+    match result {
+        Err(e) => output::fail(&e.to_string()),
+        Ok(summary) if json => output::print_json(&summary),
+        Ok(summary) => {
+            print_summary(&summary);
+            match summary.state {
+                JobState::Paused
+                    if summary
+                        .note
+                        .as_deref()
+                        .is_some_and(|n| n.starts_with("stopped")) =>
+                {
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            }
+        }
+    }
+}
+
+fn print_summary(j: &JobSummary) {
+    println!(
+        "job {}: {} · {} requests: {} succeeded, {} failed, {} waiting for a result, {} not sent",
+        j.id,
+        j.state.as_str(),
+        j.total,
+        j.succeeded,
+        j.failed,
+        j.invoked,
+        j.pending
+    );
+    if let Some(note) = &j.note {
+        println!("  {note}");
+    }
+    match j.state {
+        JobState::Done => println!("  results: ebb results {} --out results.jsonl", j.id),
+        JobState::Collecting | JobState::Paused => {
+            println!("  continue: ebb resume {} --wait", j.id)
+        }
+        _ => {}
+    }
+}
+
+pub async fn submit(ebb: &Ebb, args: SubmitArgs, json: bool, in_process_cloud: bool) -> ExitCode {
+    let options = ScanOptions {
+        recursive: args.recursive,
+        per_file: args.per_file,
+    };
+    let scan = match ebb.scan_jobs(args.paths, options).await {
+        Ok(s) => Arc::new(s),
+        Err(e) => return output::fail(&e.to_string()),
+    };
+    let summary = scan.summary();
+    let shown = if args.valid_only { 20 } else { 50 };
+    for p in scan.problems.iter().take(shown) {
+        eprintln!("{p}");
+    }
+    if scan.problems.len() > shown {
+        eprintln!(
+            "… and {} more",
+            (scan.errors + scan.warnings) as usize - shown
+        );
+    }
+    if !json {
+        println!(
+            "scanned {} files: {} requests ({} bytes), {} errors, {} warnings",
+            summary.files,
+            summary.requests,
+            summary.request_bytes,
+            summary.errors,
+            summary.warnings
+        );
+    }
+    let settings = JobSettings {
+        upload_all: args.upload_all,
+        per_file: args.per_file,
+        concurrency: args.concurrency,
+        invocation_timeout_s: args.timeout,
+        request_ttl_s: args.ttl,
+    };
+    let id = match ebb
+        .create_job(scan, &args.endpoint, settings, args.valid_only)
+        .await
+    {
+        Ok(id) => id,
+        Err(e) => return output::fail(&e.to_string()),
+    };
+    if !json {
+        println!("job {id} → {}", args.endpoint);
+    }
+    // A local cloud started just for this command stops with it: wait for the results.
+    let wait = args.wait || in_process_cloud;
+    if in_process_cloud && !args.wait && !json {
+        println!("(the local cloud runs only as long as this command: waiting for every result)");
+    }
+    run(ebb, &id, wait, json).await
+}
+
+pub async fn resume(ebb: &Ebb, id: &str, wait: bool, json: bool) -> ExitCode {
+    run(ebb, id, wait, json).await
+}
+
+pub async fn list(ebb: &Ebb, json: bool) -> ExitCode {
+    match ebb.jobs().await {
+        Err(e) => output::fail(&e.to_string()),
+        Ok(jobs) if json => output::print_json(&jobs),
+        Ok(jobs) if jobs.is_empty() => {
+            println!("no jobs yet: `ebb submit FOLDER --endpoint NAME` starts one");
+            ExitCode::SUCCESS
+        }
+        Ok(jobs) => {
+            println!(
+                "{:<28} {:<11} {:>8} {:>9} {:>7} {:>8}  endpoint",
+                "job", "state", "requests", "succeeded", "failed", "waiting"
+            );
+            for j in jobs {
+                println!(
+                    "{:<28} {:<11} {:>8} {:>9} {:>7} {:>8}  {}",
+                    j.id,
+                    j.state.as_str(),
+                    j.total,
+                    j.succeeded,
+                    j.failed,
+                    j.invoked + j.pending,
+                    j.endpoint
+                );
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+pub async fn show(ebb: &Ebb, id: &str, json: bool) -> ExitCode {
+    match ebb.job(id).await {
+        Err(e) => output::fail(&e.to_string()),
+        Ok(j) if json => output::print_json(&j),
+        Ok(j) => {
+            print_summary(&j);
+            if j.failed > 0
+                && let Ok(rows) = ebb
+                    .job_results(id, Some(ebb_core::jobs::RequestState::Failed), None, (0, 5))
+                    .await
+            {
+                println!("  first failures:");
+                for r in rows {
+                    println!(
+                        "    {}:{}: {}",
+                        r.file,
+                        r.line,
+                        r.error.unwrap_or_default().trim()
+                    );
+                }
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+pub async fn results(
+    ebb: &Ebb,
+    id: &str,
+    out: &std::path::Path,
+    format: Option<ExportFormat>,
+) -> ExitCode {
+    let format = format.unwrap_or_else(|| {
+        if out
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+        {
+            ExportFormat::Csv
+        } else {
+            ExportFormat::Jsonl
+        }
+    });
+    match ebb.export_job(id, out, format).await {
+        Err(e) => output::fail(&e.to_string()),
+        Ok(n) => {
+            println!("{n} results written to {}", out.display());
+            ExitCode::SUCCESS
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! Folder-of-JSONL jobs as a user runs them: the article's 19 files end to end in local mode,
+//! exact problems for bad input, and a `kill -9` in the middle of a job followed by `resume`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ebb_testkit::{AWS_VARS, LocalServe, isolated_env};
+
+fn ebb_cmd(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ebb"));
+    for var in AWS_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.envs(isolated_env(home));
+    cmd
+}
+
+fn ebb(home: &Path, args: &[&str]) -> Output {
+    ebb_cmd(home).args(args).output().expect("run ebb")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn serve(home: &Path) -> LocalServe {
+    LocalServe::start(
+        Path::new(env!("CARGO_BIN_EXE_ebb")),
+        home,
+        &["--speed", "20"],
+    )
+}
+
+fn deploy(home: &Path, name: &str) {
+    let out = ok(&ebb(home, &["deploy", "--name", name]));
+    assert!(out.contains("InService"), "{out}");
+}
+
+fn export(home: &Path, job: &str, file: &Path) -> Vec<serde_json::Value> {
+    ok(&ebb(
+        home,
+        &["results", job, "--out", file.to_str().unwrap()],
+    ));
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_articles_nineteen_files_go_through_end_to_end() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let _serve = serve(h);
+    deploy(h, "jobs-demo");
+    let demo = ebb_testkit::repo_root().join("demo");
+    let out = ok(&ebb(
+        h,
+        &[
+            "--json",
+            "submit",
+            demo.to_str().unwrap(),
+            "--endpoint",
+            "jobs-demo",
+            "--wait",
+        ],
+    ));
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["state"], "done", "{summary}");
+    assert_eq!(
+        (summary["total"].as_u64(), summary["succeeded"].as_u64()),
+        (Some(19), Some(19))
+    );
+    let job = summary["id"].as_str().unwrap().to_string();
+
+    // Results are aligned with the input: one record per file and line, with the output text.
+    let records = export(h, &job, &home.path().join("results.jsonl"));
+    assert_eq!(records.len(), 19);
+    assert_eq!(records[0]["file"], "input_1.jsonl");
+    assert_eq!(records[0]["line"], 1);
+    assert_eq!(
+        records[0]["input"]["inputs"],
+        "What is the capital of the United States?"
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r["state"] == "succeeded"
+                && r["output"].as_str().is_some_and(|o| !o.is_empty()))
+    );
+    let csv_path = home.path().join("results.csv");
+    ok(&ebb(
+        h,
+        &["results", &job, "--out", csv_path.to_str().unwrap()],
+    ));
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    assert!(
+        csv.starts_with("file,line,state,input,output,error\ninput_1.jsonl,1,succeeded,\"{"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 20);
+
+    let listed = ok(&ebb(h, &["jobs"]));
+    assert!(listed.contains(&job) && listed.contains("done"), "{listed}");
+}
+
+#[test]
+fn bad_lines_are_named_exactly_and_nothing_is_sent_unless_asked() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let input = home.path().join("input");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("a.jsonl"), b"\xEF\xBB\xBF{\"inputs\": \"one\"}\r\n\r\n{\"inputs\": \"two\"}\r\n{\"inputs\": \"three\"\n").unwrap();
+    std::fs::write(
+        input.join("b.jsonl"),
+        b"[\"not\", \"an object\"]\n\n{\"inputs\": \"four\"}\n",
+    )
+    .unwrap();
+    let _serve = serve(h);
+    deploy(h, "jobs-bad");
+    let dir = input.to_str().unwrap();
+    let refused = ebb(h, &["submit", dir, "--endpoint", "jobs-bad"]);
+    assert!(!refused.status.success());
+    let err = text(&refused.stderr);
+    assert!(
+        err.contains("a.jsonl:4:18: invalid JSON: EOF while parsing an object"),
+        "{err}"
+    );
+    assert!(
+        err.contains("b.jsonl:1:1: not a JSON object but an array"),
+        "{err}"
+    );
+    assert!(
+        err.contains("fix the files, or submit the 3 valid requests only"),
+        "{err}"
+    );
+    assert!(ok(&ebb(h, &["jobs"])).contains("no jobs yet"));
+
+    let out = ok(&ebb(
+        h,
+        &[
+            "--json",
+            "submit",
+            dir,
+            "--endpoint",
+            "jobs-bad",
+            "--valid-only",
+            "--wait",
+        ],
+    ));
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (summary["total"].as_u64(), summary["succeeded"].as_u64()),
+        (Some(3), Some(3)),
+        "{summary}"
+    );
+    let records = export(
+        h,
+        summary["id"].as_str().unwrap(),
+        &home.path().join("r.jsonl"),
+    );
+    let at: Vec<(String, u64)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["file"].as_str().unwrap().to_string(),
+                r["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        at,
+        [
+            ("a.jsonl".into(), 1),
+            ("a.jsonl".into(), 3),
+            ("b.jsonl".into(), 3)
+        ]
+    );
+}
+
+#[test]
+fn a_killed_submit_resumes_with_every_request_accounted_for_once() {
+    const N: usize = 5_000;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let input = home.path().join("many");
+    std::fs::create_dir_all(&input).unwrap();
+    let mut lines = String::new();
+    for i in 0..N {
+        lines.push_str(&format!(
+            "{{\"inputs\": \"question {i}\", \"parameters\": {{\"max_new_tokens\": 4}}}}\n"
+        ));
+    }
+    std::fs::write(input.join("many.jsonl"), lines).unwrap();
+    let _serve = serve(h);
+    deploy(h, "jobs-kill");
+    let mut child = ebb_cmd(h)
+        .args([
+            "submit",
+            input.to_str().unwrap(),
+            "--endpoint",
+            "jobs-kill",
+            "--wait",
+            "--concurrency",
+            "16",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut job = None;
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap() > 0 {
+        if let Some(rest) = line.strip_prefix("job ") {
+            job = rest.split_whitespace().next().map(str::to_string);
+            break;
+        }
+        line.clear();
+    }
+    let job = job.expect("ebb submit printed the job id");
+    // Kill it hard once it is well into the job.
+    let start = Instant::now();
+    loop {
+        let j: serde_json::Value =
+            serde_json::from_str(&ok(&ebb(h, &["--json", "job", &job]))).unwrap();
+        let done = j["succeeded"].as_u64().unwrap_or(0);
+        if done >= 200 {
+            assert!(
+                done < N as u64,
+                "the job finished before it could be killed"
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no progress: {j}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let out = ok(&ebb(h, &["--json", "resume", &job, "--wait"]));
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["state"], "done", "{summary}");
+    assert_eq!(summary["succeeded"].as_u64(), Some(N as u64), "{summary}");
+    let records = export(h, &job, &home.path().join("all.jsonl"));
+    assert_eq!(records.len(), N);
+    let mut lines: Vec<u64> = records
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    lines.dedup();
+    assert_eq!(
+        lines,
+        (1..=N as u64).collect::<Vec<_>>(),
+        "every line exactly once, in order"
+    );
+    for r in &records {
+        let asked = r["input"]["inputs"].as_str().unwrap();
+        assert!(
+            r["output"].as_str().is_some_and(|o| !o.is_empty()),
+            "{asked}: {r}"
+        );
+    }
+}

@@ -1,0 +1,238 @@
+//! The engine's job operations: scan, create, run (submit + collect), list, results, export,
+//! pause and cancel.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{Ebb, context};
+use crate::error::Error;
+use crate::jobs::export::{self, ExportFormat};
+use crate::jobs::run::Runner;
+use crate::jobs::scan::{self, Scan, ScanOptions};
+use crate::jobs::store::{JobRow, RequestRow, Store};
+use crate::jobs::{
+    self as job, JobControl, JobProgress, JobSettings, JobState, JobSummary, RequestState,
+};
+
+fn no_job(id: &str) -> Error {
+    Error::InvalidRequest(format!("there is no job {id}; `ebb jobs` lists them"))
+}
+
+/// Removes a job's control when its run ends, however it ends.
+struct Running<'a> {
+    ebb: &'a Ebb,
+    id: String,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut jobs) = self.ebb.running_jobs.lock() {
+            jobs.remove(&self.id);
+        }
+    }
+}
+
+impl Ebb {
+    /// The job store in the Ebb home (`jobs.sqlite`).
+    pub fn job_store(&self) -> Result<&Store, Error> {
+        if let Some(s) = self.job_store.get() {
+            return Ok(s);
+        }
+        let store = Store::open(&self.home)?;
+        Ok(self.job_store.get_or_init(|| store))
+    }
+
+    /// Reads and checks every request in `paths`, sending nothing.
+    pub async fn scan_jobs(
+        &self,
+        paths: Vec<PathBuf>,
+        options: ScanOptions,
+    ) -> Result<Scan, Error> {
+        tokio::task::spawn_blocking(move || scan::scan(&paths, options))
+            .await
+            .map_err(|e| Error::InvalidRequest(format!("the scan stopped: {e}")))
+    }
+
+    /// Records a job for `endpoint` with the requests of `scan` (all pending). Refuses input
+    /// with errors unless `valid_only`, so nothing is half-submitted without the user's say.
+    pub async fn create_job(
+        &self,
+        scan: Arc<Scan>,
+        endpoint: &str,
+        settings: JobSettings,
+        valid_only: bool,
+    ) -> Result<String, Error> {
+        settings.check().map_err(Error::InvalidRequest)?;
+        if scan.errors > 0 && !valid_only {
+            return Err(Error::InvalidRequest(format!(
+                "{} problem{} in the input (first: {}); fix the files, or submit the {} valid requests only",
+                scan.errors,
+                if scan.errors == 1 { "" } else { "s" },
+                scan.problems
+                    .iter()
+                    .find(|p| p.severity == scan::Severity::Error)
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                scan.requests.len()
+            )));
+        }
+        if scan.requests.is_empty() {
+            return Err(Error::InvalidRequest(
+                "there is nothing to submit: no valid request was found".into(),
+            ));
+        }
+        let (target, _, clients) = self.connected().await?;
+        let region = clients.region();
+        let ctx = context(&target, region.as_deref(), "sagemaker:DescribeEndpoint");
+        let described = clients
+            .sagemaker
+            .describe_endpoint()
+            .endpoint_name(endpoint)
+            .send()
+            .await
+            .map_err(|e| crate::aws_errors::failed(&e, ctx, "sagemaker:DescribeEndpoint"))?;
+        let output = described
+            .async_inference_config()
+            .and_then(|a| a.output_config())
+            .ok_or_else(|| {
+                Error::InvalidRequest(format!(
+                    "endpoint {endpoint} is not asynchronous: jobs need an async endpoint (deploy one on the Endpoints screen or with `ebb deploy`)"
+                ))
+            })?;
+        let output_path = output.s3_output_path().unwrap_or_default().to_string();
+        let failure_path = output.s3_failure_path().map(str::to_string);
+        let id = job::new_job_id();
+        let filenames = scan
+            .requests
+            .iter()
+            .enumerate()
+            .map(|(seq, r)| {
+                let rel = scan
+                    .files
+                    .get(r.file as usize)
+                    .map_or("input", |f| f.rel.as_str());
+                job::result_filename(seq, rel, r.line, settings.per_file)
+            })
+            .collect();
+        let row = JobRow {
+            id: id.clone(),
+            endpoint: endpoint.to_string(),
+            settings,
+            output_path,
+            failure_path,
+            output_after: String::new(),
+            failure_after: String::new(),
+            state: JobState::Paused,
+            files: Vec::new(),
+        };
+        self.job_store()?.create(row, scan, filenames).await?;
+        tracing::info!(job = id, endpoint, "job created");
+        Ok(id)
+    }
+
+    /// Sends what is left of job `id` and collects its results (with `wait`, until every
+    /// request has its output or failure). Safe to call again after a crash: that is resume.
+    pub async fn run_job(
+        &self,
+        id: &str,
+        progress: &(dyn Fn(&JobProgress) + Send + Sync),
+        wait: bool,
+    ) -> Result<JobSummary, Error> {
+        let store = self.job_store()?;
+        let row = store.job(id).await?.ok_or_else(|| no_job(id))?;
+        if row.state.is_final() {
+            return store
+                .summary(id)
+                .await?
+                .ok_or_else(|| Error::Store(format!("job {id} has no summary")));
+        }
+        let control = Arc::new(JobControl::default());
+        {
+            let mut jobs = self
+                .running_jobs
+                .lock()
+                .map_err(|_| Error::Store("the running-jobs lock is poisoned".into()))?;
+            if jobs.contains_key(id) {
+                return Err(Error::InvalidRequest(format!(
+                    "job {id} is already running"
+                )));
+            }
+            jobs.insert(id.to_string(), control.clone());
+        }
+        let _running = Running {
+            ebb: self,
+            id: id.to_string(),
+        };
+        let (bucket, prefix) = self.bucket_and_prefix().await?;
+        let (target, _, clients) = self.connected().await?;
+        let region = clients.region();
+        let runner = Runner {
+            clients: &clients,
+            store,
+            ctx: context(&target, region.as_deref(), ""),
+            bucket: &bucket,
+            prefix: &prefix,
+        };
+        runner.run(&row, &control, progress, wait).await
+    }
+
+    /// Asks a running job to stop sending (it can be resumed); false when it is not running here.
+    pub fn pause_job(&self, id: &str) -> bool {
+        self.control(id).map(|c| c.pause()).is_some()
+    }
+
+    /// Stops a running job for good: requests not yet sent are not sent.
+    pub async fn cancel_job(&self, id: &str) -> Result<(), Error> {
+        match self.control(id) {
+            Some(c) => c.cancel(),
+            None => {
+                self.job_store()?
+                    .set_state(
+                        id,
+                        JobState::Cancelled,
+                        Some("cancelled while not running".into()),
+                    )
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    fn control(&self, id: &str) -> Option<Arc<JobControl>> {
+        self.running_jobs.lock().ok()?.get(id).cloned()
+    }
+
+    pub async fn jobs(&self) -> Result<Vec<JobSummary>, Error> {
+        self.job_store()?.jobs().await
+    }
+
+    pub async fn job(&self, id: &str) -> Result<JobSummary, Error> {
+        self.job_store()?
+            .summary(id)
+            .await?
+            .ok_or_else(|| no_job(id))
+    }
+
+    /// A page of results in input order, filtered by state and text.
+    pub async fn job_results(
+        &self,
+        id: &str,
+        state: Option<RequestState>,
+        search: Option<String>,
+        page: (u32, u32),
+    ) -> Result<Vec<RequestRow>, Error> {
+        self.job_store()?.results(id, state, search, page).await
+    }
+
+    /// Writes every result of job `id` to `out`, aligned with the input; returns the count.
+    pub async fn export_job(
+        &self,
+        id: &str,
+        out: &std::path::Path,
+        format: ExportFormat,
+    ) -> Result<u32, Error> {
+        let store = self.job_store()?;
+        let row = store.job(id).await?.ok_or_else(|| no_job(id))?;
+        export::export(store, &row, out, format).await
+    }
+}

@@ -1,0 +1,260 @@
+//! Collecting results: one listing of the job's output and failure prefixes finds many results
+//! at once (result names start with the request's position, so each listing starts after the
+//! oldest request still waiting), then one GET per result. Results written elsewhere (moto
+//! writes to its own bucket) are fetched from their own locations, with backoff.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+
+use super::store::{JobRow, Outcome, Store};
+use crate::aws_errors::{self, Context};
+use crate::deploy::invoke::split;
+use crate::error::Error;
+
+const GET_CONCURRENCY: usize = 32;
+/// Extra time past TTL + timeout before a request without any result is declared lost.
+const LOST_AFTER_S: i64 = 300;
+/// SageMaker's default RequestTTLSeconds.
+const DEFAULT_TTL_S: i64 = 6 * 3600;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Output,
+    Failure,
+}
+
+struct Waiting {
+    seq: i64,
+    output: String,
+    failure: Option<String>,
+    invoked_at: i64,
+}
+
+pub struct Collect<'a> {
+    pub s3: aws_sdk_s3::Client,
+    pub store: &'a Store,
+    pub job: &'a JobRow,
+    pub ctx: Context<'a>,
+    /// Results found by this run.
+    pub collected: AtomicU32,
+    /// S3 calls made by this run (LIST, GET), for the requests-per-result figure.
+    pub s3_calls: AtomicU32,
+    /// Next direct check of a result outside the job's prefixes: when, and the current gap.
+    direct: std::sync::Mutex<HashMap<i64, (Instant, Duration)>>,
+}
+
+/// `s3://bucket/path` -> (bucket, `path/<job>/`).
+fn job_prefix(path: &str, job: &str) -> Option<(String, String)> {
+    let (bucket, key) = split(path).or_else(|| path.strip_prefix("s3://").map(|b| (b, "")))?;
+    let key = key.trim_matches('/');
+    let prefix = if key.is_empty() {
+        format!("{job}/")
+    } else {
+        format!("{key}/{job}/")
+    };
+    Some((bucket.to_string(), prefix))
+}
+
+impl<'a> Collect<'a> {
+    pub fn new(
+        s3: aws_sdk_s3::Client,
+        store: &'a Store,
+        job: &'a JobRow,
+        ctx: Context<'a>,
+    ) -> Self {
+        Collect {
+            s3,
+            store,
+            job,
+            ctx,
+            collected: AtomicU32::new(0),
+            s3_calls: AtomicU32::new(0),
+            direct: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// One look for results; returns (found, still waiting).
+    pub async fn pass(&self) -> Result<(usize, usize), Error> {
+        let waiting = self.store.waiting(&self.job.id).await?;
+        if waiting.is_empty() {
+            return Ok((0, 0));
+        }
+        let by_name: HashMap<String, Waiting> = waiting
+            .into_iter()
+            .map(|(seq, name, output, failure, invoked_at)| {
+                (
+                    name,
+                    Waiting {
+                        seq,
+                        output,
+                        failure,
+                        invoked_at,
+                    },
+                )
+            })
+            .collect();
+        let oldest = by_name.values().map(|w| w.seq).min().unwrap_or(0);
+        let mut found: Vec<(i64, Kind, String, String)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let prefixes = [
+            (Kind::Output, Some(self.job.output_path.clone())),
+            (Kind::Failure, self.job.failure_path.clone()),
+        ];
+        for (kind, path) in prefixes {
+            let Some((bucket, prefix)) = path.as_deref().and_then(|p| job_prefix(p, &self.job.id))
+            else {
+                continue;
+            };
+            let start_after = format!("{prefix}{oldest:08}");
+            let mut pages = self
+                .s3
+                .list_objects_v2()
+                .bucket(&bucket)
+                .prefix(&prefix)
+                .start_after(start_after)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                self.s3_calls.fetch_add(1, Ordering::Relaxed);
+                let page = match page {
+                    Ok(p) => p,
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_bucket()) => break,
+                    Err(e) => return Err(aws_errors::failed(&e, self.ctx, "s3:ListBucket")),
+                };
+                for o in page.contents() {
+                    let Some(key) = o.key() else { continue };
+                    let name = key.rsplit('/').next().unwrap_or(key);
+                    if let Some(w) = by_name.get(name)
+                        && seen.insert(w.seq)
+                    {
+                        found.push((w.seq, kind, bucket.clone(), key.to_string()));
+                    }
+                }
+            }
+        }
+        let now = crate::deploy::now_s();
+        let mut outcomes = Vec::new();
+        // Results outside the job's prefixes, and requests that can no longer get one.
+        let lost_after = self
+            .job
+            .settings
+            .request_ttl_s
+            .map_or(DEFAULT_TTL_S, i64::from)
+            + i64::from(self.job.settings.invocation_timeout_s)
+            + LOST_AFTER_S;
+        let mut direct_checks = Vec::new();
+        {
+            let mut direct = self.direct.lock().unwrap_or_else(|p| p.into_inner());
+            for w in by_name.values() {
+                if seen.contains(&w.seq) {
+                    continue;
+                }
+                if w.invoked_at > 0 && now - w.invoked_at > lost_after {
+                    outcomes.push(Outcome::Failed {
+                        seq: w.seq,
+                        error: format!(
+                            "no output or failure appeared within {lost_after} s of the invocation (request TTL + invocation timeout + 5 min)"
+                        ),
+                    });
+                    continue;
+                }
+                let inside = |loc: &str, path: Option<&str>| {
+                    path.and_then(|p| job_prefix(p, &self.job.id))
+                        .is_some_and(|(b, p)| loc.starts_with(&format!("s3://{b}/{p}")))
+                };
+                if inside(&w.output, Some(&self.job.output_path)) {
+                    continue;
+                }
+                let entry = direct
+                    .entry(w.seq)
+                    .or_insert((Instant::now(), Duration::from_millis(500)));
+                if entry.0 <= Instant::now() {
+                    entry.1 = (entry.1 * 2).min(Duration::from_secs(30));
+                    entry.0 = Instant::now() + entry.1;
+                    for (kind, loc) in [
+                        (Kind::Output, Some(&w.output)),
+                        (Kind::Failure, w.failure.as_ref()),
+                    ] {
+                        if let Some((bucket, key)) = loc.and_then(|l| split(l)) {
+                            direct_checks.push((w.seq, kind, bucket.to_string(), key.to_string()));
+                        }
+                    }
+                }
+            }
+        }
+        // Direct checks: a missing object just means "not yet".
+        found.extend(direct_checks);
+        let fetched: Vec<Option<Outcome>> = futures::stream::iter(found)
+            .map(|(seq, kind, bucket, key)| self.fetch(seq, kind, bucket, key))
+            .buffer_unordered(GET_CONCURRENCY)
+            .collect()
+            .await;
+        let mut done = std::collections::HashSet::new();
+        for o in fetched.into_iter().flatten() {
+            let seq = match &o {
+                Outcome::Succeeded { seq, .. } | Outcome::Failed { seq, .. } => *seq,
+                _ => continue,
+            };
+            if done.insert(seq) {
+                if let Ok(mut d) = self.direct.lock() {
+                    d.remove(&seq);
+                }
+                outcomes.push(o);
+            }
+        }
+        let new = outcomes.len();
+        self.collected.fetch_add(new as u32, Ordering::Relaxed);
+        self.store.record(&self.job.id, outcomes).await?;
+        Ok((new, by_name.len().saturating_sub(new)))
+    }
+
+    async fn fetch(&self, seq: i64, kind: Kind, bucket: String, key: String) -> Option<Outcome> {
+        self.s3_calls.fetch_add(1, Ordering::Relaxed);
+        let got = self.s3.get_object().bucket(&bucket).key(&key).send().await;
+        let body = match got {
+            Ok(o) => o.body.collect().await.ok()?.into_bytes(),
+            Err(e) => {
+                if !e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                    tracing::warn!(
+                        seq,
+                        key,
+                        "could not read a result: {}",
+                        aws_smithy_types::error::display::DisplayErrorContext(&e)
+                    );
+                }
+                return None;
+            }
+        };
+        Some(match kind {
+            Kind::Output => Outcome::Succeeded {
+                seq,
+                result: super::result_text(&body),
+            },
+            Kind::Failure => Outcome::Failed {
+                seq,
+                error: String::from_utf8_lossy(&body).into_owned(),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jobs_results_sit_under_one_prefix_per_path() {
+        assert_eq!(
+            job_prefix("s3://b/async-llm-output/output", "job-1"),
+            Some(("b".into(), "async-llm-output/output/job-1/".into()))
+        );
+        assert_eq!(
+            job_prefix("s3://b/out/", "j"),
+            Some(("b".into(), "out/j/".into()))
+        );
+        assert_eq!(job_prefix("s3://b", "j"), Some(("b".into(), "j/".into())));
+    }
+}

@@ -1,0 +1,300 @@
+//! Folder-of-JSONL jobs: scan, submit every request asynchronously, collect each output or
+//! failure, survive restarts. See `run` for how the pieces fit.
+
+pub mod collect;
+pub mod export;
+pub mod run;
+pub mod scan;
+pub mod store;
+pub mod submit;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+/// InvokeEndpointAsync takes inline bodies up to this size; larger requests go through S3.
+pub const INLINE_LIMIT: u64 = 128_000;
+
+/// Per-job settings, chosen at submit time and kept with the job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct JobSettings {
+    /// Keep every input in S3 (the article's way), not only those too big to send inline.
+    #[serde(default)]
+    pub upload_all: bool,
+    /// Each file is one request, sent as it is.
+    #[serde(default)]
+    pub per_file: bool,
+    /// Requests in flight at once.
+    pub concurrency: u32,
+    /// InvocationTimeoutSeconds: how long the model may take (1..=3600).
+    pub invocation_timeout_s: u32,
+    /// RequestTTLSeconds: how long a request may wait in the queue (SageMaker's default: 6 h).
+    pub request_ttl_s: Option<u32>,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        JobSettings {
+            upload_all: false,
+            per_file: false,
+            concurrency: 64,
+            invocation_timeout_s: 900,
+            request_ttl_s: None,
+        }
+    }
+}
+
+impl JobSettings {
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=3600).contains(&self.invocation_timeout_s) {
+            return Err(format!(
+                "the invocation timeout must be 1 to 3600 seconds, not {}",
+                self.invocation_timeout_s
+            ));
+        }
+        if let Some(ttl) = self.request_ttl_s
+            && !(60..=21_600).contains(&ttl)
+        {
+            return Err(format!(
+                "the request TTL must be 60 to 21600 seconds, not {ttl}"
+            ));
+        }
+        if !(1..=1024).contains(&self.concurrency) {
+            return Err(format!(
+                "concurrency must be 1 to 1024 requests in flight, not {}",
+                self.concurrency
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Sending requests (results are collected meanwhile).
+    Submitting,
+    /// Everything sent; waiting for results.
+    Collecting,
+    /// Stopped by the user or by an error that needs the user (see the note); resumable.
+    Paused,
+    /// Every request has its output or failure.
+    Done,
+    Cancelled,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Submitting => "submitting",
+            JobState::Collecting => "collecting",
+            JobState::Paused => "paused",
+            JobState::Done => "done",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> JobState {
+        match s {
+            "submitting" => JobState::Submitting,
+            "collecting" => JobState::Collecting,
+            "done" => JobState::Done,
+            "cancelled" => JobState::Cancelled,
+            _ => JobState::Paused,
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, JobState::Done | JobState::Cancelled)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestState {
+    Pending,
+    /// Taken for sending; after a crash it is sent again.
+    Invoking,
+    /// Accepted by SageMaker; waiting for the result.
+    Invoked,
+    Succeeded,
+    Failed,
+}
+
+impl RequestState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestState::Pending => "pending",
+            RequestState::Invoking => "invoking",
+            RequestState::Invoked => "invoked",
+            RequestState::Succeeded => "succeeded",
+            RequestState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> RequestState {
+        match s {
+            "invoking" => RequestState::Invoking,
+            "invoked" => RequestState::Invoked,
+            "succeeded" => RequestState::Succeeded,
+            "failed" => RequestState::Failed,
+            _ => RequestState::Pending,
+        }
+    }
+}
+
+/// A job with its counts, for lists and progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct JobSummary {
+    pub id: String,
+    pub endpoint: String,
+    /// Seconds since the epoch.
+    pub created_at: f64,
+    pub finished_at: Option<f64>,
+    pub state: JobState,
+    /// Why a job is paused, or what went wrong.
+    pub note: Option<String>,
+    pub total: u32,
+    /// Not yet accepted by SageMaker.
+    pub pending: u32,
+    /// Accepted, result not yet seen.
+    pub invoked: u32,
+    pub succeeded: u32,
+    pub failed: u32,
+}
+
+/// Progress of a running job, sent a few times a second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct JobProgress {
+    pub job: JobSummary,
+    /// Requests accepted per second since this run started.
+    pub invoke_rate: f64,
+    /// Results collected per second since this run started.
+    pub result_rate: f64,
+    /// Inputs put in S3 by this run.
+    pub uploaded: u32,
+    /// Seconds until every result is in, at the current rate.
+    pub eta_s: Option<f64>,
+}
+
+/// Pause and cancel for a running job.
+#[derive(Debug, Default)]
+pub struct JobControl {
+    paused: AtomicBool,
+    cancelled: AtomicBool,
+}
+
+impl JobControl {
+    pub fn pause(&self) {
+        self.paused.store(true, Ordering::SeqCst);
+    }
+
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    fn stopping(&self) -> bool {
+        self.is_paused() || self.is_cancelled()
+    }
+}
+
+/// A job id that sorts by creation time: `job-YYYYMMDD-HHMMSS-xxxx`.
+pub fn new_job_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "job-{}-{:04x}",
+        crate::deploy::spec::stamp_now(),
+        (nanos ^ std::process::id()) & 0xffff
+    )
+}
+
+/// The result's file name: the request's position (so listings run in input order), then a
+/// name a person recognises: `00000042-input_7.jsonl.L3.out`.
+pub fn result_filename(seq: usize, rel: &str, line: u32, per_file: bool) -> String {
+    let safe: String = rel
+        .chars()
+        .map(|c| match c {
+            '/' | '\\' => '~',
+            c if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') => c,
+            _ => '_',
+        })
+        .collect();
+    let safe: String = safe
+        .chars()
+        .rev()
+        .take(120)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    if per_file {
+        format!("{seq:08}-{safe}.out")
+    } else {
+        format!("{seq:08}-{safe}.L{line}.out")
+    }
+}
+
+/// What a result body says: TGI's generated text, else the body as it is.
+pub fn result_text(body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Generation {
+        generated_text: String,
+    }
+    if let Ok(g) = serde_json::from_slice::<Vec<Generation>>(body)
+        && g.len() == 1
+        && let Some(first) = g.into_iter().next()
+    {
+        return first.generated_text;
+    }
+    if let Ok(g) = serde_json::from_slice::<Generation>(body) {
+        return g.generated_text;
+    }
+    String::from_utf8_lossy(body).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_names_sort_in_input_order_and_read_well() {
+        assert_eq!(
+            result_filename(42, "sub/input 7.jsonl", 3, false),
+            "00000042-sub~input_7.jsonl.L3.out"
+        );
+        assert_eq!(
+            result_filename(1, "a.jsonl", 1, true),
+            "00000001-a.jsonl.out"
+        );
+        assert!(result_filename(9, "a", 1, false) < result_filename(10, "a", 1, false));
+    }
+
+    #[test]
+    fn tgi_output_becomes_its_text_and_anything_else_stays_raw() {
+        assert_eq!(
+            result_text(br#"[{"generated_text": "Washington"}]"#),
+            "Washington"
+        );
+        assert_eq!(result_text(br#"{"generated_text": "x"}"#), "x");
+        assert_eq!(result_text(b"plain"), "plain");
+    }
+
+    #[test]
+    fn settings_out_of_range_are_refused_with_the_range() {
+        let mut s = JobSettings::default();
+        assert!(s.check().is_ok());
+        s.invocation_timeout_s = 7200;
+        assert!(s.check().unwrap_err().contains("1 to 3600"));
+    }
+}

@@ -1,0 +1,185 @@
+//! Running a job: submit and collect side by side, progress a few times a second, and the
+//! job's state written at the end (done, paused with the reason, cancelled, or collecting).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_config::retry::RetryConfig;
+
+use super::collect::Collect;
+use super::store::{JobRow, Store};
+use super::submit::Submit;
+use super::{JobControl, JobProgress, JobState, JobSummary};
+use crate::aws_errors::Context;
+use crate::cloud::Clients;
+use crate::error::Error;
+
+/// How often results are looked for while they arrive, and at most when none do.
+const POLL_FAST: Duration = Duration::from_millis(200);
+const POLL_SLOW: Duration = Duration::from_secs(5);
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+pub struct Runner<'a> {
+    pub clients: &'a Clients,
+    pub store: &'a Store,
+    pub ctx: Context<'a>,
+    /// Where uploaded inputs go: Ebb's bucket and prefix.
+    pub bucket: &'a str,
+    pub prefix: &'a str,
+}
+
+/// Why the run ended, decided in this order.
+fn final_state(
+    control: &JobControl,
+    fatal: Option<&Error>,
+    summary: &JobSummary,
+) -> (JobState, Option<String>) {
+    if control.is_cancelled() {
+        (
+            JobState::Cancelled,
+            Some("cancelled: requests not yet sent were not sent".into()),
+        )
+    } else if let Some(e) = fatal {
+        (
+            JobState::Paused,
+            Some(format!("stopped: {e}. Fix it, then resume the job.")),
+        )
+    } else if control.is_paused() {
+        (JobState::Paused, Some("paused".into()))
+    } else if summary.pending == 0 && summary.invoked == 0 {
+        (JobState::Done, None)
+    } else if summary.pending > 0 {
+        (
+            JobState::Paused,
+            Some(format!("{} requests are not sent yet", summary.pending)),
+        )
+    } else {
+        (JobState::Collecting, None)
+    }
+}
+
+impl Runner<'_> {
+    /// Sends what is left of `job` and collects results; with `wait`, until every request has
+    /// its output or failure, else until everything is sent.
+    pub async fn run(
+        &self,
+        job: &JobRow,
+        control: &JobControl,
+        progress: &(dyn Fn(&JobProgress) + Send + Sync),
+        wait: bool,
+    ) -> Result<JobSummary, Error> {
+        let requeued = self.store.requeue_in_flight(&job.id).await?;
+        if requeued > 0 {
+            tracing::info!(
+                job = job.id,
+                requeued,
+                "sending again requests that were in flight when the last run stopped"
+            );
+        }
+        self.store
+            .set_state(&job.id, JobState::Submitting, None)
+            .await?;
+        // The SDK's adaptive mode slows the client down when SageMaker throttles.
+        let runtime_config = aws_sdk_sagemakerruntime::config::Builder::from(&self.clients.sdk)
+            .retry_config(RetryConfig::adaptive().with_max_attempts(5))
+            .build();
+        let submit = Submit::new(
+            aws_sdk_sagemakerruntime::Client::from_conf(runtime_config),
+            self.clients.s3.clone(),
+            self.store,
+            job,
+            (
+                self.bucket.to_string(),
+                format!("{}/{}/input", self.prefix.trim_matches('/'), job.id),
+            ),
+            self.ctx,
+        );
+        let collect = Collect::new(self.clients.s3.clone(), self.store, job, self.ctx);
+        let sent_all = AtomicBool::new(false);
+        let finished = AtomicBool::new(false);
+        let started = Instant::now();
+
+        let submitting = async {
+            let r = submit.run(control).await;
+            sent_all.store(true, Ordering::SeqCst);
+            r
+        };
+        let collecting = async {
+            let mut pause = POLL_FAST;
+            loop {
+                // Read before the pass: once sending is over every invoked request is in the
+                // store, so a pass that then finds nothing waiting has truly seen the end.
+                let over = sent_all.load(Ordering::SeqCst);
+                let (found, waiting) = collect.pass().await?;
+                if control.is_cancelled()
+                    || (over && (waiting == 0 || !wait || control.is_paused()))
+                {
+                    return Ok::<_, Error>(collect.s3_calls.load(Ordering::Relaxed));
+                }
+                pause = if found > 0 {
+                    POLL_FAST
+                } else {
+                    (pause * 2).min(POLL_SLOW)
+                };
+                let until = Instant::now() + pause;
+                // Look again at once when sending ends, to finish promptly.
+                while Instant::now() < until && sent_all.load(Ordering::SeqCst) == over {
+                    tokio::time::sleep(POLL_FAST.min(until - Instant::now())).await;
+                }
+            }
+        };
+        let reporting = async {
+            while !finished.load(Ordering::SeqCst) {
+                if let Ok(Some(summary)) = self.store.summary(&job.id).await {
+                    progress(&progress_of(summary, started, &submit, &collect));
+                }
+                tokio::time::sleep(PROGRESS_EVERY).await;
+            }
+        };
+        let work = async {
+            let r = tokio::try_join!(submitting, collecting);
+            finished.store(true, Ordering::SeqCst);
+            r
+        };
+        let (worked, ()) = tokio::join!(work, reporting);
+        let (fatal, s3_calls) = worked?;
+        let summary = self
+            .store
+            .summary(&job.id)
+            .await?
+            .ok_or_else(|| Error::Store(format!("job {} vanished from the store", job.id)))?;
+        let (state, note) = final_state(control, fatal.as_ref(), &summary);
+        self.store.set_state(&job.id, state, note).await?;
+        let collected = collect.collected.load(Ordering::Relaxed);
+        tracing::info!(
+            job = job.id,
+            collected,
+            s3_calls,
+            "run ended: {}",
+            state.as_str()
+        );
+        let summary = self.store.summary(&job.id).await?.unwrap_or(summary);
+        progress(&progress_of(summary.clone(), started, &submit, &collect));
+        Ok(summary)
+    }
+}
+
+fn progress_of(
+    job: JobSummary,
+    started: Instant,
+    submit: &Submit<'_>,
+    collect: &Collect<'_>,
+) -> JobProgress {
+    let secs = started.elapsed().as_secs_f64().max(0.001);
+    let invoke_rate = f64::from(submit.invoked.load(Ordering::Relaxed)) / secs;
+    let result_rate = f64::from(collect.collected.load(Ordering::Relaxed)) / secs;
+    let remaining = f64::from(job.pending + job.invoked);
+    let eta_s = (result_rate > 0.0).then(|| remaining / result_rate);
+    JobProgress {
+        job,
+        invoke_rate,
+        result_rate,
+        uploaded: submit.uploaded.load(Ordering::Relaxed),
+        eta_s,
+    }
+}

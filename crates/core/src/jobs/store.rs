@@ -1,0 +1,531 @@
+//! The job store: SQLite (WAL) in the Ebb home. One row per job and per request; a request's
+//! state is written before and after each remote call, so a restart resumes every unfinished
+//! job with nothing lost.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::scan::Scan;
+use super::{JobSettings, JobState, JobSummary, RequestState};
+use crate::error::Error;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    endpoint TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    state TEXT NOT NULL,
+    note TEXT,
+    settings TEXT NOT NULL,
+    output_path TEXT NOT NULL,
+    failure_path TEXT,
+    output_after TEXT NOT NULL DEFAULT '',
+    failure_after TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS files (
+    job_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    rel TEXT NOT NULL,
+    PRIMARY KEY (job_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS requests (
+    job_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    file_idx INTEGER NOT NULL,
+    line INTEGER NOT NULL,
+    byte_offset INTEGER NOT NULL,
+    len INTEGER NOT NULL,
+    filename TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    input_location TEXT,
+    output_location TEXT,
+    failure_location TEXT,
+    invoked_at INTEGER,
+    completed_at INTEGER,
+    result TEXT,
+    error TEXT,
+    PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS requests_by_state ON requests (job_id, state, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS requests_by_filename ON requests (job_id, filename);
+";
+
+/// A shared handle; every call runs on the blocking pool.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+/// A request taken for sending.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub seq: i64,
+    pub file_idx: u32,
+    pub line: u32,
+    pub offset: u64,
+    pub len: u64,
+    pub filename: String,
+    pub attempts: u32,
+}
+
+/// What happened to one request.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Invoked {
+        seq: i64,
+        input_location: Option<String>,
+        output_location: String,
+        failure_location: Option<String>,
+    },
+    /// Back to pending for another try later.
+    Retry {
+        seq: i64,
+        error: String,
+    },
+    /// Claimed but never sent: back to pending, the claim not counted as a try.
+    Release {
+        seq: i64,
+    },
+    Succeeded {
+        seq: i64,
+        result: String,
+    },
+    Failed {
+        seq: i64,
+        error: String,
+    },
+}
+
+/// One row of the results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct RequestRow {
+    pub seq: u32,
+    pub file: String,
+    pub line: u32,
+    pub state: RequestState,
+    pub attempts: u32,
+    pub output_location: Option<String>,
+    pub failure_location: Option<String>,
+    /// The generated text (or the raw body when it is not TGI's shape).
+    pub result: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The job's own row.
+#[derive(Debug, Clone)]
+pub struct JobRow {
+    pub id: String,
+    pub endpoint: String,
+    pub settings: JobSettings,
+    pub output_path: String,
+    pub failure_path: Option<String>,
+    pub output_after: String,
+    pub failure_after: String,
+    pub state: JobState,
+    pub files: Vec<(PathBuf, String)>,
+}
+
+fn db_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Store(format!("{}: {e}", path.display()))
+}
+
+/// The first nine columns of a results query.
+fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
+    Ok(RequestRow {
+        seq: r.get(0)?,
+        file: r.get(1)?,
+        line: r.get(2)?,
+        state: RequestState::parse(&r.get::<_, String>(3)?),
+        attempts: r.get(4)?,
+        output_location: r.get(5)?,
+        failure_location: r.get(6)?,
+        result: r.get(7)?,
+        error: r.get(8)?,
+    })
+}
+
+fn now_s() -> i64 {
+    crate::deploy::now_s()
+}
+
+impl Store {
+    /// Opens (or creates, mode 0600) `jobs.sqlite` in `home`.
+    pub fn open(home: &Path) -> Result<Store, Error> {
+        std::fs::create_dir_all(home).map_err(|source| Error::Write {
+            path: home.to_path_buf(),
+            source,
+        })?;
+        let path = home.join("jobs.sqlite");
+        let conn = Connection::open(&path).map_err(|e| db_error(&path, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+        }
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(|e| db_error(&path, e))?;
+        conn.execute_batch(SCHEMA).map_err(|e| db_error(&path, e))?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Connection>, Error> {
+        self.conn
+            .lock()
+            .map_err(|_| Error::Store("the job store lock is poisoned".into()))
+    }
+
+    /// Runs `f` on the connection off the async threads.
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, Error> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = store.lock()?;
+            f(&mut conn).map_err(|e| db_error(&store.path, e))
+        })
+        .await
+        .map_err(|e| Error::Store(format!("job store task failed: {e}")))?
+    }
+
+    /// Records a new job with every valid request of `scan` as pending, in one transaction.
+    pub async fn create(
+        &self,
+        job: JobRow,
+        scan: Arc<Scan>,
+        filenames: Vec<String>,
+    ) -> Result<(), Error> {
+        self.with(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "INSERT INTO jobs (id, endpoint, created_at, state, settings, output_path, failure_path)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    job.id,
+                    job.endpoint,
+                    now_s(),
+                    job.state.as_str(),
+                    serde_json::to_string(&job.settings).unwrap_or_default(),
+                    job.output_path,
+                    job.failure_path
+                ],
+            )?;
+            {
+                let mut f = tx.prepare("INSERT INTO files (job_id, idx, path, rel) VALUES (?1, ?2, ?3, ?4)")?;
+                for (i, file) in scan.files.iter().enumerate() {
+                    f.execute(params![job.id, i as i64, file.path.to_string_lossy(), file.rel])?;
+                }
+                let mut r = tx.prepare(
+                    "INSERT INTO requests (job_id, seq, file_idx, line, byte_offset, len, filename, state)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending')",
+                )?;
+                for (seq, (req, name)) in scan.requests.iter().zip(&filenames).enumerate() {
+                    r.execute(params![
+                        job.id,
+                        seq as i64,
+                        req.file,
+                        req.line,
+                        req.offset as i64,
+                        req.len as i64,
+                        name
+                    ])?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    /// Takes up to `n` pending requests (lowest first) and marks them `invoking` before any
+    /// call is made.
+    pub async fn claim(&self, job: &str, n: usize) -> Result<Vec<Claimed>, Error> {
+        let job = job.to_string();
+        self.with(move |conn| {
+            let tx = conn.transaction()?;
+            let claimed: Vec<Claimed> = {
+                let mut q = tx.prepare(
+                    "SELECT seq, file_idx, line, byte_offset, len, filename, attempts FROM requests
+                     WHERE job_id = ?1 AND state = 'pending' ORDER BY seq LIMIT ?2",
+                )?;
+                q.query_map(params![job, n as i64], |row| {
+                    Ok(Claimed {
+                        seq: row.get(0)?,
+                        file_idx: row.get(1)?,
+                        line: row.get(2)?,
+                        offset: row.get::<_, i64>(3)? as u64,
+                        len: row.get::<_, i64>(4)? as u64,
+                        filename: row.get(5)?,
+                        attempts: row.get(6)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?
+            };
+            {
+                let mut u = tx.prepare(
+                    "UPDATE requests SET state = 'invoking', attempts = attempts + 1 WHERE job_id = ?1 AND seq = ?2",
+                )?;
+                for c in &claimed {
+                    u.execute(params![job, c.seq])?;
+                }
+            }
+            tx.commit()?;
+            Ok(claimed)
+        })
+        .await
+    }
+
+    /// Writes a batch of outcomes in one transaction.
+    pub async fn record(&self, job: &str, outcomes: Vec<Outcome>) -> Result<(), Error> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let job = job.to_string();
+        self.with(move |conn| {
+            let tx = conn.transaction()?;
+            let now = now_s();
+            for o in &outcomes {
+                match o {
+                    Outcome::Invoked { seq, input_location, output_location, failure_location } => tx.execute(
+                        "UPDATE requests SET state = 'invoked', input_location = ?3, output_location = ?4,
+                         failure_location = ?5, invoked_at = ?6, error = NULL WHERE job_id = ?1 AND seq = ?2",
+                        params![job, seq, input_location, output_location, failure_location, now],
+                    )?,
+                    Outcome::Release { seq } => tx.execute(
+                        "UPDATE requests SET state = 'pending', attempts = MAX(attempts - 1, 0)
+                         WHERE job_id = ?1 AND seq = ?2 AND state = 'invoking'",
+                        params![job, seq],
+                    )?,
+                    Outcome::Retry { seq, error } => tx.execute(
+                        "UPDATE requests SET state = 'pending', error = ?3 WHERE job_id = ?1 AND seq = ?2",
+                        params![job, seq, error],
+                    )?,
+                    // A result can land more than once (a re-sent request); the first one counts.
+                    Outcome::Succeeded { seq, result } => tx.execute(
+                        "UPDATE requests SET state = 'succeeded', result = ?3, error = NULL, completed_at = ?4
+                         WHERE job_id = ?1 AND seq = ?2 AND state NOT IN ('succeeded', 'failed')",
+                        params![job, seq, result, now],
+                    )?,
+                    Outcome::Failed { seq, error } => tx.execute(
+                        "UPDATE requests SET state = 'failed', error = ?3, completed_at = ?4
+                         WHERE job_id = ?1 AND seq = ?2 AND state NOT IN ('succeeded', 'failed')",
+                        params![job, seq, error, now],
+                    )?,
+                };
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    /// After a crash: requests caught `invoking` may or may not have been sent; send them again
+    /// (their output name is fixed, so a second result overwrites the first).
+    pub async fn requeue_in_flight(&self, job: &str) -> Result<u32, Error> {
+        let job = job.to_string();
+        self.with(move |conn| {
+            conn.execute(
+                "UPDATE requests SET state = 'pending' WHERE job_id = ?1 AND state = 'invoking'",
+                params![job],
+            )
+            .map(|n| n as u32)
+        })
+        .await
+    }
+
+    pub async fn set_state(
+        &self,
+        job: &str,
+        state: JobState,
+        note: Option<String>,
+    ) -> Result<(), Error> {
+        let job = job.to_string();
+        self.with(move |conn| {
+            let finished = state.is_final().then(now_s);
+            conn.execute(
+                "UPDATE jobs SET state = ?2, note = ?3, finished_at = COALESCE(?4, finished_at) WHERE id = ?1",
+                params![job, state.as_str(), note, finished],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    /// Remembers how far the result listings got.
+    pub async fn set_listing_marks(
+        &self,
+        job: &str,
+        output_after: String,
+        failure_after: String,
+    ) -> Result<(), Error> {
+        let job = job.to_string();
+        self.with(move |conn| {
+            conn.execute(
+                "UPDATE jobs SET output_after = ?2, failure_after = ?3 WHERE id = ?1",
+                params![job, output_after, failure_after],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    pub async fn job(&self, id: &str) -> Result<Option<JobRow>, Error> {
+        let id = id.to_string();
+        self.with(move |conn| {
+            let row = conn
+                .query_row(
+                    "SELECT id, endpoint, settings, output_path, failure_path, output_after, failure_after, state
+                     FROM jobs WHERE id = ?1",
+                    params![id],
+                    |r| {
+                        Ok(JobRow {
+                            id: r.get(0)?,
+                            endpoint: r.get(1)?,
+                            settings: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
+                            output_path: r.get(3)?,
+                            failure_path: r.get(4)?,
+                            output_after: r.get(5)?,
+                            failure_after: r.get(6)?,
+                            state: JobState::parse(&r.get::<_, String>(7)?),
+                            files: Vec::new(),
+                        })
+                    },
+                )
+                .optional()?;
+            let Some(mut row) = row else { return Ok(None) };
+            let mut q = conn.prepare("SELECT path, rel FROM files WHERE job_id = ?1 ORDER BY idx")?;
+            row.files = q
+                .query_map(params![id], |r| Ok((PathBuf::from(r.get::<_, String>(0)?), r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(Some(row))
+        })
+        .await
+    }
+
+    /// One job with its counts.
+    pub async fn summary(&self, id: &str) -> Result<Option<JobSummary>, Error> {
+        Ok(self
+            .summaries(Some(id.to_string()))
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Every job, newest first, with its counts.
+    pub async fn jobs(&self) -> Result<Vec<JobSummary>, Error> {
+        self.summaries(None).await
+    }
+
+    async fn summaries(&self, id: Option<String>) -> Result<Vec<JobSummary>, Error> {
+        self.with(move |conn| {
+            let mut q = conn.prepare(
+                "SELECT j.id, j.endpoint, j.created_at, j.finished_at, j.state, j.note,
+                    COUNT(r.seq),
+                    SUM(r.state = 'pending'), SUM(r.state = 'invoking'), SUM(r.state = 'invoked'),
+                    SUM(r.state = 'succeeded'), SUM(r.state = 'failed')
+                 FROM jobs j LEFT JOIN requests r ON r.job_id = j.id
+                 WHERE ?1 IS NULL OR j.id = ?1
+                 GROUP BY j.id ORDER BY j.created_at DESC, j.id DESC",
+            )?;
+            q.query_map(params![id], |r| {
+                let n = |i: usize| -> rusqlite::Result<u32> {
+                    Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0) as u32)
+                };
+                Ok(JobSummary {
+                    id: r.get(0)?,
+                    endpoint: r.get(1)?,
+                    created_at: r.get::<_, i64>(2)? as f64,
+                    finished_at: r.get::<_, Option<i64>>(3)?.map(|t| t as f64),
+                    state: JobState::parse(&r.get::<_, String>(4)?),
+                    note: r.get(5)?,
+                    total: n(6)?,
+                    pending: n(7)? + n(8)?,
+                    invoked: n(9)?,
+                    succeeded: n(10)?,
+                    failed: n(11)?,
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    /// Invoked requests still waiting for a result: (seq, filename, output, failure, invoked_at).
+    pub async fn waiting(
+        &self,
+        job: &str,
+    ) -> Result<Vec<(i64, String, String, Option<String>, i64)>, Error> {
+        let job = job.to_string();
+        self.with(move |conn| {
+            let mut q = conn.prepare(
+                "SELECT seq, filename, output_location, failure_location, COALESCE(invoked_at, 0) FROM requests
+                 WHERE job_id = ?1 AND state = 'invoked' ORDER BY seq",
+            )?;
+            q.query_map(params![job], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                .collect()
+        })
+        .await
+    }
+
+    /// Results in input order with where each input is: (file index, byte offset, length).
+    pub async fn results_with_input_spans(
+        &self,
+        job: &str,
+        (offset, limit): (u32, u32),
+    ) -> Result<Vec<(RequestRow, (u32, u64, u64))>, Error> {
+        let job = job.to_string();
+        self.with(move |conn| {
+            let mut q = conn.prepare(
+                "SELECT r.seq, f.rel, r.line, r.state, r.attempts, r.output_location, r.failure_location,
+                        r.result, r.error, r.file_idx, r.byte_offset, r.len
+                 FROM requests r JOIN files f ON f.job_id = r.job_id AND f.idx = r.file_idx
+                 WHERE r.job_id = ?1 ORDER BY r.file_idx, r.line LIMIT ?2 OFFSET ?3",
+            )?;
+            q.query_map(params![job, limit, offset], |r| {
+                Ok((
+                    request_row(r)?,
+                    (r.get(9)?, r.get::<_, i64>(10)? as u64, r.get::<_, i64>(11)? as u64),
+                ))
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    /// Results in input order; `state` filters, `search` matches file, result or error text.
+    pub async fn results(
+        &self,
+        job: &str,
+        state: Option<RequestState>,
+        search: Option<String>,
+        (offset, limit): (u32, u32),
+    ) -> Result<Vec<RequestRow>, Error> {
+        let job = job.to_string();
+        self.with(move |conn| {
+            let mut q = conn.prepare(
+                "SELECT r.seq, f.rel, r.line, r.state, r.attempts, r.output_location, r.failure_location, r.result, r.error
+                 FROM requests r JOIN files f ON f.job_id = r.job_id AND f.idx = r.file_idx
+                 WHERE r.job_id = ?1 AND (?2 IS NULL OR r.state = ?2)
+                   AND (?3 IS NULL OR f.rel LIKE ?3 OR r.result LIKE ?3 OR r.error LIKE ?3)
+                 ORDER BY r.file_idx, r.line LIMIT ?4 OFFSET ?5",
+            )?;
+            let pattern = search.map(|s| format!("%{s}%"));
+            q.query_map(
+                params![job, state.map(|s| s.as_str()), pattern, limit, offset],
+                request_row,
+            )?
+            .collect()
+        })
+        .await
+    }
+}
