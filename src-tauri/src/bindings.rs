@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use specta_typescript::Typescript;
 use tauri_specta::{collect_commands, collect_events};
 
-use crate::commands;
+use crate::{commands, job_commands};
 
 pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
@@ -24,10 +24,21 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             commands::teardown_plan,
             commands::teardown,
             commands::endpoint_logs,
+            job_commands::scan_jobs,
+            job_commands::submit_job,
+            job_commands::list_jobs,
+            job_commands::job_results,
+            job_commands::job_input,
+            job_commands::pause_job,
+            job_commands::resume_job,
+            job_commands::cancel_job,
+            job_commands::export_job,
         ])
         .events(collect_events![
             commands::DoctorProgress,
-            commands::DeployProgressEvent
+            commands::DeployProgressEvent,
+            job_commands::JobProgressEvent,
+            job_commands::JobErrorEvent
         ])
 }
 

@@ -2,6 +2,7 @@
 
 pub mod bindings;
 mod commands;
+mod job_commands;
 
 use ebb_core::{Ebb, Overrides};
 use ebb_local::home::{self, Attached};
@@ -51,6 +52,20 @@ pub fn run() {
                 ebb,
                 local: std::sync::Mutex::new(local),
                 deploy_cancel: std::sync::atomic::AtomicBool::new(false),
+            });
+            // Jobs a previous run left sending or collecting carry on by themselves.
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                let unfinished = handle.state::<AppState>().ebb.unfinished_jobs().await;
+                match unfinished {
+                    Ok(ids) => {
+                        for id in ids {
+                            tracing::info!(job = id, "resuming an unfinished job");
+                            job_commands::spawn_run(handle.clone(), id);
+                        }
+                    }
+                    Err(e) => tracing::warn!("could not look for unfinished jobs: {e}"),
+                }
             });
             Ok(())
         })

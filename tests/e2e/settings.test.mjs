@@ -3,11 +3,12 @@
 // E2E_ARTIFACTS.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { remote } from "webdriverio";
 
 const app = process.env.EBB_APP;
@@ -234,6 +235,53 @@ test("local mode: deploy the seed preset, see it InService, test it, tear it dow
     await waitText(browser, '[data-testid="endpoints-empty"]', /No endpoints/, 20_000);
   } finally {
     await browser.saveScreenshot(join(artifacts, "endpoints-after.png"));
+    await browser.deleteSession();
+  }
+});
+
+test("local mode: submit the demo folder and watch the results table fill", async () => {
+  const browser = await openApp();
+  try {
+    await waitText(browser, '[data-testid="status-connection"]', /connected — account 000000000000/);
+    // The CLI shares the app's local cloud: deploy the seed preset there.
+    const ebb = join(dirname(app), "ebb");
+    const deployed = execFileSync(ebb, ["deploy", "--name", "e2e-jobs"], { env: appEnv() }).toString();
+    assert.match(deployed, /InService/);
+    await (await browser.$('[data-testid="nav-jobs"]')).click();
+    const demo = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "demo");
+    // The same path a drop would give.
+    await (await browser.$('[data-testid="job-paths"]')).setValue(demo);
+    await (await browser.$('[data-testid="job-scan"]')).click();
+    const summary = await waitText(browser, '[data-testid="scan-summary"]', /19 files, 19 requests/);
+    assert.match(summary, /0 errors, 0 warnings/);
+    const endpoint = await browser.$('[data-testid="job-endpoint"]');
+    await endpoint.waitUntil(async () => (await endpoint.getValue()) === "e2e-jobs", {
+      timeout: 15_000,
+      timeoutMsg: "the async endpoint was not offered",
+    });
+    await (await browser.$('[data-testid="job-submit"]')).click();
+    await waitText(browser, '[data-testid="job-counts"]', /done · 19 requests: 19 succeeded, 0 failed/, 60_000);
+    const table = await browser.$('[data-testid="results-table"]');
+    await table.waitUntil(async () => (await table.getAttribute("data-total")) === "19", {
+      timeout: 15_000,
+      timeoutMsg: "the results table never held 19 rows",
+    });
+    await table.scrollIntoView();
+    const rows = await browser.$$('[data-testid="result-row"]');
+    assert.equal(rows.length, 19);
+    // Input order: file by file, line by line.
+    // (textContent: WebDriver's visible text leaves out the ellipsized cells.)
+    const firstRow = await browser.execute((el) => el.textContent, rows[0]);
+    assert.match(firstRow, /input_1\.jsonl\s*1\s*succeeded/);
+    await rows[0].click();
+    await waitText(browser, '[data-testid="side-by-side"]', /What is the capital of the United States\?/);
+    await browser.saveScreenshot(join(artifacts, "jobs.png"));
+    await (await browser.$('[data-testid="export-jsonl"]')).click();
+    const note = await waitText(browser, '[data-testid="job-note"]', /Results written to/);
+    const file = note.replace("Results written to ", "").trim();
+    assert.equal(readFileSync(file, "utf8").trim().split("\n").length, 19);
+  } finally {
+    await browser.saveScreenshot(join(artifacts, "jobs-after.png"));
     await browser.deleteSession();
   }
 });

@@ -114,6 +114,90 @@ async endpointLogs(endpoint: string, sinceMs: string) : Promise<Result<EndpointL
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * Reads and checks the requests in `paths` (folders or .jsonl files); sends nothing.
+ */
+async scanJobs(paths: string[], options: ScanOptions) : Promise<Result<ScanSummary, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("scan_jobs", { paths, options }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Scans again, records the job and starts it in the background; returns its id.
+ */
+async submitJob(paths: string[], options: ScanOptions, endpoint: string, settings: JobSettings, validOnly: boolean) : Promise<Result<string, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("submit_job", { paths, options, endpoint, settings, validOnly }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async listJobs() : Promise<Result<JobSummary[], CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_jobs") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async jobResults(id: string, filter: RequestState | null, search: string | null, offset: number, limit: number) : Promise<Result<ResultsPage, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("job_results", { id, filter, search, offset, limit }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * One request's input, read from its file.
+ */
+async jobInput(id: string, seq: number) : Promise<Result<string | null, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("job_input", { id, seq }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async pauseJob(id: string) : Promise<Result<boolean, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("pause_job", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async resumeJob(id: string) : Promise<Result<null, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("resume_job", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async cancelJob(id: string) : Promise<Result<null, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("cancel_job", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Writes the results to `exports/<job>.<jsonl|csv>` in the Ebb home; returns the file.
+ */
+async exportJob(id: string, format: ExportFormat) : Promise<Result<string, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("export_job", { id, format }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -122,10 +206,14 @@ async endpointLogs(endpoint: string, sinceMs: string) : Promise<Result<EndpointL
 
 export const events = __makeEvents__<{
 deployProgressEvent: DeployProgressEvent,
-doctorProgress: DoctorProgress
+doctorProgress: DoctorProgress,
+jobErrorEvent: JobErrorEvent,
+jobProgressEvent: JobProgressEvent
 }>({
 deployProgressEvent: "deploy-progress-event",
-doctorProgress: "doctor-progress"
+doctorProgress: "doctor-progress",
+jobErrorEvent: "job-error-event",
+jobProgressEvent: "job-progress-event"
 })
 
 /** user-defined constants **/
@@ -228,6 +316,7 @@ age_s: number;
  * Estimate: current instances x the instance type's hourly price, when known.
  */
 usd_per_hour: number | null; created_by_ebb: boolean }
+export type ExportFormat = "jsonl" | "csv"
 export type FieldError = { key: SettingKey; message: string }
 export type Identity = { account: string; arn: string; user_id: string }
 /**
@@ -266,6 +355,95 @@ export type InvokeResult = { inference_id: string | null; input_location: string
  * The result body, once it landed (when waiting).
  */
 output: string | null; failure: string | null }
+/**
+ * A run ended with an error before it could report progress.
+ */
+export type JobErrorEvent = { job_id: string; message: string }
+/**
+ * Progress of a running job, sent a few times a second.
+ */
+export type JobProgress = { job: JobSummary; 
+/**
+ * Requests accepted per second since this run started.
+ */
+invoke_rate: number; 
+/**
+ * Results collected per second since this run started.
+ */
+result_rate: number; 
+/**
+ * Inputs put in S3 by this run.
+ */
+uploaded: number; 
+/**
+ * Seconds until every result is in, at the current rate.
+ */
+eta_s: number | null }
+/**
+ * A running job's counts and rates (a few times a second, and once at the end).
+ */
+export type JobProgressEvent = { progress: JobProgress }
+/**
+ * Per-job settings, chosen at submit time and kept with the job.
+ */
+export type JobSettings = { 
+/**
+ * Keep every input in S3 (the article's way), not only those too big to send inline.
+ */
+upload_all?: boolean; 
+/**
+ * Each file is one request, sent as it is.
+ */
+per_file?: boolean; 
+/**
+ * Requests in flight at once.
+ */
+concurrency: number; 
+/**
+ * InvocationTimeoutSeconds: how long the model may take (1..=3600).
+ */
+invocation_timeout_s: number; 
+/**
+ * RequestTTLSeconds: how long a request may wait in the queue (SageMaker's default: 6 h).
+ */
+request_ttl_s: number | null }
+export type JobState = 
+/**
+ * Sending requests (results are collected meanwhile).
+ */
+"submitting" | 
+/**
+ * Everything sent; waiting for results.
+ */
+"collecting" | 
+/**
+ * Stopped by the user or by an error that needs the user (see the note); resumable.
+ */
+"paused" | 
+/**
+ * Every request has its output or failure.
+ */
+"done" | "cancelled"
+/**
+ * A job with its counts, for lists and progress.
+ */
+export type JobSummary = { id: string; endpoint: string; 
+/**
+ * Seconds since the epoch.
+ */
+created_at: number; finished_at: number | null; state: JobState; 
+/**
+ * Why a job is paused, or what went wrong.
+ */
+note: string | null; total: number; 
+/**
+ * Not yet accepted by SageMaker.
+ */
+pending: number; 
+/**
+ * Accepted, result not yet seen.
+ */
+invoked: number; succeeded: number; failed: number }
 export type LogLine = { 
 /**
  * Milliseconds since the epoch, as a string (JavaScript numbers cannot hold every i64).
@@ -293,6 +471,19 @@ policy_type: string;
  * Alarms target tracking made for this policy; they go when the policy goes.
  */
 managed_alarms: string[] }
+export type Problem = { 
+/**
+ * The file, as given or relative to the folder scanned.
+ */
+file: string; 
+/**
+ * 1-based; 0 for a problem with the file or folder itself.
+ */
+line: number; 
+/**
+ * 1-based byte column within the line.
+ */
+column: number; severity: Severity; message: string }
 export type RegionInfo = { code: string; name: string }
 export type Removed = { 
 /**
@@ -303,6 +494,44 @@ resource: string;
  * `deleted`, `already gone`, or what was kept and why.
  */
 outcome: string }
+/**
+ * One row of the results.
+ */
+export type RequestRow = { seq: number; file: string; line: number; state: RequestState; attempts: number; output_location: string | null; failure_location: string | null; 
+/**
+ * The generated text (or the raw body when it is not TGI's shape).
+ */
+result: string | null; error: string | null }
+export type RequestState = "pending" | 
+/**
+ * Taken for sending; after a crash it is sent again.
+ */
+"invoking" | 
+/**
+ * Accepted by SageMaker; waiting for the result.
+ */
+"invoked" | "succeeded" | "failed"
+/**
+ * A page of a job's results in input order, with the number of matching rows.
+ */
+export type ResultsPage = { total: number; rows: RequestRow[] }
+export type ScanOptions = { 
+/**
+ * Descend into sub-folders.
+ */
+recursive: boolean; 
+/**
+ * Each file is one request, sent as it is (the article's way).
+ */
+per_file: boolean }
+/**
+ * What the user sees before submitting.
+ */
+export type ScanSummary = { files: number; requests: number; request_bytes: number; errors: number; warnings: number; 
+/**
+ * Up to the first 200 problems.
+ */
+problems: Problem[] }
 /**
  * The keys, with the same names in the file, the form and `ebb settings set`.
  */
@@ -336,6 +565,15 @@ file: string; profiles: string[]; regions: RegionInfo[];
  * The effective target, after flags and environment variables.
  */
 target: Target }
+export type Severity = 
+/**
+ * The line cannot be sent.
+ */
+"error" | 
+/**
+ * Sent, but probably not what the model expects.
+ */
+"warning"
 /**
  * Where an effective value came from, so the UI can say why it is not what the form says.
  */

@@ -224,6 +224,48 @@ impl Ebb {
         self.job_store()?.results(id, state, search, page).await
     }
 
+    /// How many results match a filter.
+    pub async fn job_result_count(
+        &self,
+        id: &str,
+        state: Option<RequestState>,
+        search: Option<String>,
+    ) -> Result<u32, Error> {
+        self.job_store()?.count(id, state, search).await
+    }
+
+    /// Request `seq`'s input as it is in its file now (None when the file is gone or changed).
+    pub async fn job_input(&self, id: &str, seq: u32) -> Result<Option<String>, Error> {
+        let Some((path, offset, len)) = self.job_store()?.input_span(id, seq).await? else {
+            return Ok(None);
+        };
+        tokio::task::spawn_blocking(move || {
+            use std::os::unix::fs::FileExt;
+            let file = std::fs::File::open(path).ok()?;
+            let mut buf = vec![0u8; len.min(1 << 20) as usize];
+            file.read_exact_at(&mut buf, offset).ok()?;
+            Some(String::from_utf8_lossy(&buf).into_owned())
+        })
+        .await
+        .map_err(|e| Error::Store(format!("reading an input failed: {e}")))
+    }
+
+    /// Jobs a previous run left sending or collecting (the app resumes them at start).
+    pub async fn unfinished_jobs(&self) -> Result<Vec<String>, Error> {
+        Ok(self
+            .jobs()
+            .await?
+            .into_iter()
+            .filter(|j| matches!(j.state, JobState::Submitting | JobState::Collecting))
+            .map(|j| j.id)
+            .collect())
+    }
+
+    /// Where the app writes exports: `exports/` in the Ebb home.
+    pub fn exports_dir(&self) -> PathBuf {
+        self.home.join("exports")
+    }
+
     /// Writes every result of job `id` to `out`, aligned with the input; returns the count.
     pub async fn export_job(
         &self,

@@ -260,7 +260,7 @@ fn walk(
         }
     };
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
+    paths.sort_by(|a, b| natural_cmp(&a.to_string_lossy(), &b.to_string_lossy()));
     for p in paths {
         if p.is_dir() {
             if recursive {
@@ -273,6 +273,36 @@ fn walk(
             found.push((p.clone(), rel_of(&p)));
         }
     }
+}
+
+/// Orders names as a person would: `input_2` before `input_10`.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                out.push((bytes[start].is_ascii_digit(), &s[start..i]));
+                start = i;
+            }
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for (x, y) in ca.iter().zip(&cb) {
+        let ord = match (x, y) {
+            ((true, x), (true, y)) => {
+                let (tx, ty) = (x.trim_start_matches('0'), y.trim_start_matches('0'));
+                tx.len().cmp(&ty.len()).then_with(|| tx.cmp(ty))
+            }
+            ((_, x), (_, y)) => x.cmp(y),
+        };
+        if ord != std::cmp::Ordering::Equal {
+            return ord;
+        }
+    }
+    ca.len().cmp(&cb.len()).then_with(|| a.cmp(b))
 }
 
 /// Reads up to and including the next `\n`, keeping at most `limit` bytes in `buf`; returns
@@ -568,6 +598,28 @@ mod tests {
         assert_eq!(s.requests[1].len, 32);
         assert!(
             messages(&s)[0].starts_with("two.jsonl: warning: per-file mode sends the whole file")
+        );
+    }
+
+    #[test]
+    fn files_come_in_the_order_a_person_expects() {
+        let mut names = vec![
+            "input_10.jsonl",
+            "input_2.jsonl",
+            "input_1.jsonl",
+            "a.jsonl",
+            "input_02b.jsonl",
+        ];
+        names.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            names,
+            [
+                "a.jsonl",
+                "input_1.jsonl",
+                "input_2.jsonl",
+                "input_02b.jsonl",
+                "input_10.jsonl"
+            ]
         );
     }
 

@@ -477,6 +477,52 @@ impl Store {
         .await
     }
 
+    /// How many requests match a results filter (for the table's length).
+    pub async fn count(
+        &self,
+        job: &str,
+        state: Option<RequestState>,
+        search: Option<String>,
+    ) -> Result<u32, Error> {
+        let job = job.to_string();
+        self.with(move |conn| {
+            conn.query_row(
+                "SELECT COUNT(*) FROM requests r JOIN files f ON f.job_id = r.job_id AND f.idx = r.file_idx
+                 WHERE r.job_id = ?1 AND (?2 IS NULL OR r.state = ?2)
+                   AND (?3 IS NULL OR f.rel LIKE ?3 OR r.result LIKE ?3 OR r.error LIKE ?3)",
+                params![job, state.map(|s| s.as_str()), search.map(|s| format!("%{s}%"))],
+                |r| r.get(0),
+            )
+        })
+        .await
+    }
+
+    /// Where request `seq`'s input is: (file, byte offset, length).
+    pub async fn input_span(
+        &self,
+        job: &str,
+        seq: u32,
+    ) -> Result<Option<(PathBuf, u64, u64)>, Error> {
+        let job = job.to_string();
+        self.with(move |conn| {
+            conn.query_row(
+                "SELECT f.path, r.byte_offset, r.len FROM requests r
+                 JOIN files f ON f.job_id = r.job_id AND f.idx = r.file_idx
+                 WHERE r.job_id = ?1 AND r.seq = ?2",
+                params![job, seq],
+                |r| {
+                    Ok((
+                        PathBuf::from(r.get::<_, String>(0)?),
+                        r.get::<_, i64>(1)? as u64,
+                        r.get::<_, i64>(2)? as u64,
+                    ))
+                },
+            )
+            .optional()
+        })
+        .await
+    }
+
     /// Results in input order with where each input is: (file index, byte offset, length).
     pub async fn results_with_input_spans(
         &self,

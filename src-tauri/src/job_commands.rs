@@ -1,0 +1,184 @@
+//! The Jobs screen's commands: scan, submit (run in the background, progress as events), list,
+//! results, pause/resume/cancel, export.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ebb_core::jobs::export::ExportFormat;
+use ebb_core::jobs::scan::{ScanOptions, ScanSummary};
+use ebb_core::jobs::store::RequestRow;
+use ebb_core::jobs::{JobProgress, JobSettings, JobSummary, RequestState};
+use serde::{Deserialize, Serialize};
+use tauri::Manager;
+use tauri_specta::Event;
+
+use crate::AppState;
+use crate::commands::CommandError;
+
+/// A running job's counts and rates (a few times a second, and once at the end).
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
+pub struct JobProgressEvent {
+    pub progress: JobProgress,
+}
+
+/// A run ended with an error before it could report progress.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
+pub struct JobErrorEvent {
+    pub job_id: String,
+    pub message: String,
+}
+
+fn to_paths(list: Vec<String>) -> Vec<PathBuf> {
+    list.into_iter().map(PathBuf::from).collect()
+}
+
+/// Runs job `id` on the async runtime until every result is in (or it is paused/cancelled).
+pub fn spawn_run(app: tauri::AppHandle, id: String) {
+    tauri::async_runtime::spawn(async move {
+        let state = app.state::<AppState>();
+        let emitter = app.clone();
+        let progress = move |p: &JobProgress| {
+            if let Err(e) = (JobProgressEvent {
+                progress: p.clone(),
+            })
+            .emit(&emitter)
+            {
+                tracing::warn!("could not send job progress: {e}");
+            }
+        };
+        if let Err(e) = state.ebb.run_job(&id, &progress, true).await {
+            tracing::error!(job = id, "job run failed: {e}");
+            let _ = (JobErrorEvent {
+                job_id: id,
+                message: e.to_string(),
+            })
+            .emit(&app);
+        }
+    });
+}
+
+/// Reads and checks the requests in `paths` (folders or .jsonl files); sends nothing.
+#[tauri::command]
+#[specta::specta]
+pub async fn scan_jobs(
+    state: tauri::State<'_, AppState>,
+    paths: Vec<String>,
+    options: ScanOptions,
+) -> Result<ScanSummary, CommandError> {
+    Ok(state
+        .ebb
+        .scan_jobs(to_paths(paths), options)
+        .await?
+        .summary())
+}
+
+/// Scans again, records the job and starts it in the background; returns its id.
+#[tauri::command]
+#[specta::specta]
+pub async fn submit_job(
+    app: tauri::AppHandle,
+    state: tauri::State<'_, AppState>,
+    paths: Vec<String>,
+    options: ScanOptions,
+    endpoint: String,
+    settings: JobSettings,
+    valid_only: bool,
+) -> Result<String, CommandError> {
+    let scan = Arc::new(state.ebb.scan_jobs(to_paths(paths), options).await?);
+    let id = state
+        .ebb
+        .create_job(scan, &endpoint, settings, valid_only)
+        .await?;
+    spawn_run(app, id.clone());
+    Ok(id)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_jobs(state: tauri::State<'_, AppState>) -> Result<Vec<JobSummary>, CommandError> {
+    Ok(state.ebb.jobs().await?)
+}
+
+/// A page of a job's results in input order, with the number of matching rows.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct ResultsPage {
+    pub total: u32,
+    pub rows: Vec<RequestRow>,
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn job_results(
+    state: tauri::State<'_, AppState>,
+    id: String,
+    filter: Option<RequestState>,
+    search: Option<String>,
+    offset: u32,
+    limit: u32,
+) -> Result<ResultsPage, CommandError> {
+    let search = search.filter(|s| !s.trim().is_empty());
+    let total = state
+        .ebb
+        .job_result_count(&id, filter, search.clone())
+        .await?;
+    let rows = state
+        .ebb
+        .job_results(&id, filter, search, (offset, limit.min(1000)))
+        .await?;
+    Ok(ResultsPage { total, rows })
+}
+
+/// One request's input, read from its file.
+#[tauri::command]
+#[specta::specta]
+pub async fn job_input(
+    state: tauri::State<'_, AppState>,
+    id: String,
+    seq: u32,
+) -> Result<Option<String>, CommandError> {
+    Ok(state.ebb.job_input(&id, seq).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn pause_job(
+    state: tauri::State<'_, AppState>,
+    id: String,
+) -> Result<bool, CommandError> {
+    Ok(state.ebb.pause_job(&id))
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn resume_job(app: tauri::AppHandle, id: String) -> Result<(), CommandError> {
+    spawn_run(app, id);
+    Ok(())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn cancel_job(state: tauri::State<'_, AppState>, id: String) -> Result<(), CommandError> {
+    Ok(state.ebb.cancel_job(&id).await?)
+}
+
+/// Writes the results to `exports/<job>.<jsonl|csv>` in the Ebb home; returns the file.
+#[tauri::command]
+#[specta::specta]
+pub async fn export_job(
+    state: tauri::State<'_, AppState>,
+    id: String,
+    format: ExportFormat,
+) -> Result<String, CommandError> {
+    let dir = state.ebb.exports_dir();
+    std::fs::create_dir_all(&dir).map_err(|source| ebb_core::Error::Write {
+        path: dir.clone(),
+        source,
+    })?;
+    let ext = match format {
+        ExportFormat::Jsonl => "jsonl",
+        ExportFormat::Csv => "csv",
+    };
+    let out = dir.join(format!("{id}.{ext}"));
+    state.ebb.export_job(&id, &out, format).await?;
+    Ok(out.display().to_string())
+}

@@ -1,0 +1,47 @@
+import { describe, expect, it } from "vitest";
+import type { ScanSummary } from "../bindings";
+import { doneFraction, duration, scanVerdict, visibleRange } from "./jobs";
+
+const scan = (errors: number, requests: number): ScanSummary => ({
+  files: 2,
+  requests,
+  request_bytes: 4200,
+  errors,
+  warnings: 1,
+  problems: [],
+});
+
+describe("scan verdict", () => {
+  it("refuses input with errors unless the valid lines only are wanted", () => {
+    const v = scanVerdict(scan(2, 17), false);
+    expect(v.canSubmit).toBe(false);
+    expect(v.why).toContain("send the 17 valid requests");
+    expect(v.text).toBe("2 files, 17 requests (4.2 kB), 2 errors, 1 warning");
+    expect(scanVerdict(scan(2, 17), true).canSubmit).toBe(true);
+  });
+  it("has nothing to send when no line is valid", () => {
+    expect(scanVerdict(scan(3, 0), true)).toMatchObject({
+      canSubmit: false,
+      why: "No valid request to send.",
+    });
+  });
+});
+
+describe("virtualized rows", () => {
+  it("draws only what is visible, with overscan, within the table", () => {
+    expect(visibleRange(0, 280, 28, 100_000)).toEqual({ first: 0, last: 20 });
+    expect(visibleRange(28 * 50_000, 280, 28, 100_000, 5)).toEqual({ first: 49_995, last: 50_015 });
+    expect(visibleRange(28 * 99_999, 280, 28, 100_000)).toEqual({ first: 99_989, last: 100_000 });
+    expect(visibleRange(0, 280, 28, 0)).toEqual({ first: 0, last: 0 });
+  });
+});
+
+describe("formatting", () => {
+  it("counts finished results and speaks durations plainly", () => {
+    expect(doneFraction({ total: 4, succeeded: 2, failed: 1 })).toBe(0.75);
+    expect(doneFraction({ total: 0, succeeded: 0, failed: 0 })).toBe(0);
+    expect(duration(42)).toBe("42 s");
+    expect(duration(600)).toBe("10 min");
+    expect(duration(null)).toBe("—");
+  });
+});

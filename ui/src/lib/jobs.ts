@@ -1,0 +1,54 @@
+// Pure helpers for the Jobs screen (unit-tested without a webview).
+import type { JobSummary, ScanSummary } from "../bindings";
+
+export function bytes(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(1)} GB`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} kB`;
+  return `${n} bytes`;
+}
+
+/** Share of requests with a final result, 0..1. */
+export function doneFraction(j: Pick<JobSummary, "total" | "succeeded" | "failed">): number {
+  return j.total === 0 ? 0 : (j.succeeded + j.failed) / j.total;
+}
+
+/** One line about a scan, and whether (and how) it can be submitted. */
+export function scanVerdict(
+  s: ScanSummary,
+  validOnly: boolean,
+): { text: string; canSubmit: boolean; why: string } {
+  const text =
+    `${s.files} file${s.files === 1 ? "" : "s"}, ${s.requests} request${s.requests === 1 ? "" : "s"} ` +
+    `(${bytes(s.request_bytes)}), ${s.errors} error${s.errors === 1 ? "" : "s"}, ` +
+    `${s.warnings} warning${s.warnings === 1 ? "" : "s"}`;
+  if (s.requests === 0) return { text, canSubmit: false, why: "No valid request to send." };
+  if (s.errors > 0 && !validOnly)
+    return {
+      text,
+      canSubmit: false,
+      why: `Fix the ${s.errors} problem${s.errors === 1 ? "" : "s"} below, or tick “valid lines only” to send the ${s.requests} valid requests.`,
+    };
+  return { text, canSubmit: true, why: "" };
+}
+
+/** Rows to draw for a virtualized list: the visible ones plus `overscan` on each side. */
+export function visibleRange(
+  scrollTop: number,
+  viewport: number,
+  rowHeight: number,
+  total: number,
+  overscan = 10,
+): { first: number; last: number } {
+  const first = Math.max(0, Math.floor(scrollTop / rowHeight) - overscan);
+  const last = Math.min(total, Math.ceil((scrollTop + viewport) / rowHeight) + overscan);
+  return { first, last: Math.max(first, last) };
+}
+
+/** Seconds as "42 s", "3 min", "1.5 h". */
+export function duration(s: number | null): string {
+  if (s === null || !Number.isFinite(s)) return "—";
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
