@@ -32,6 +32,36 @@ fn to_paths(list: Vec<String>) -> Vec<PathBuf> {
     list.into_iter().map(PathBuf::from).collect()
 }
 
+/// A desktop notification when a job is done or stopped by an error (not when the user paused
+/// or cancelled it: they know). Without a notification service it is only logged.
+fn notify_end(app: &tauri::AppHandle, job: &JobSummary) {
+    use tauri_plugin_notification::NotificationExt;
+    let body = match job.state {
+        ebb_core::jobs::JobState::Done => format!(
+            "{}: {} succeeded, {} failed of {} requests",
+            job.id, job.succeeded, job.failed, job.total
+        ),
+        ebb_core::jobs::JobState::Paused
+            if job
+                .note
+                .as_deref()
+                .is_some_and(|n| n.starts_with("stopped")) =>
+        {
+            format!("{} {}", job.id, job.note.as_deref().unwrap_or_default())
+        }
+        _ => return,
+    };
+    if let Err(e) = app
+        .notification()
+        .builder()
+        .title("Ebb job finished")
+        .body(&body)
+        .show()
+    {
+        tracing::info!("no desktop notification ({e}): {body}");
+    }
+}
+
 /// Runs job `id` on the async runtime until every result is in (or it is paused/cancelled).
 pub fn spawn_run(app: tauri::AppHandle, id: String) {
     tauri::async_runtime::spawn(async move {
@@ -46,13 +76,16 @@ pub fn spawn_run(app: tauri::AppHandle, id: String) {
                 tracing::warn!("could not send job progress: {e}");
             }
         };
-        if let Err(e) = state.ebb.run_job(&id, &progress, true).await {
-            tracing::error!(job = id, "job run failed: {e}");
-            let _ = (JobErrorEvent {
-                job_id: id,
-                message: e.to_string(),
-            })
-            .emit(&app);
+        match state.ebb.run_job(&id, &progress, true).await {
+            Ok(summary) => notify_end(&app, &summary),
+            Err(e) => {
+                tracing::error!(job = id, "job run failed: {e}");
+                let _ = (JobErrorEvent {
+                    job_id: id,
+                    message: e.to_string(),
+                })
+                .emit(&app);
+            }
         }
     });
 }

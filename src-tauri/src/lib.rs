@@ -41,6 +41,7 @@ pub fn run() {
         .init();
     let builder = bindings::builder();
     let app = tauri::Builder::default()
+        .plugin(tauri_plugin_notification::init())
         .invoke_handler(builder.invoke_handler())
         .setup(move |app| {
             builder.mount_events(app);

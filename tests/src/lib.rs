@@ -73,6 +73,28 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// A plain unsigned request: moto's own API (POST `/moto-api/static/...`), or a bucket (PUT).
+    pub fn request(&self, method: &str, path: &str, body: &str) {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        let mut s = TcpStream::connect(addr).expect("connect to moto_server");
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("send to moto_server");
+        let mut answer = String::new();
+        s.read_to_string(&mut answer)
+            .expect("read moto_server's answer");
+        assert!(
+            answer.starts_with("HTTP/1.1 2") || answer.starts_with("HTTP/1.0 2"),
+            "moto_server refused {path}: {answer}"
+        );
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -376,6 +376,10 @@ result_rate: number;
  */
 uploaded: number; 
 /**
+ * S3 calls made to find and read results in this run (LIST and GET).
+ */
+result_s3_calls: number; 
+/**
  * Seconds until every result is in, at the current rate.
  */
 eta_s: number | null }

@@ -1,5 +1,6 @@
 //! `ebb`: a thin command-line shell over Ebb's engine.
 
+mod bench;
 mod endpoints;
 mod jobs;
 mod local;
@@ -40,6 +41,13 @@ struct Cli {
     json: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchWhat {
+    /// Submit throughput (inline and with uploads) against the boto3 baselines, S3 requests per
+    /// result, result latency and peak memory, on a fresh local cloud.
+    Submit(bench::BenchArgs),
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -116,6 +124,11 @@ enum Command {
         /// jsonl or csv (default: from the file's extension).
         #[arg(long, value_enum)]
         format: Option<Format>,
+    },
+    /// Benchmarks, with their baselines run in the same run.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
     },
     /// The embedded local cloud (AWS wire protocols on 127.0.0.1, no AWS account).
     Local {
@@ -236,6 +249,9 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Local {
             action: LocalAction::Env,
         } => local::env(ebb.home()).await,
+        Command::Bench {
+            what: BenchWhat::Submit(args),
+        } => bench::submit(args).await,
         Command::Jobs => jobs::list(&ebb, cli.json).await,
         Command::Job { job } => jobs::show(&ebb, &job, cli.json).await,
         Command::Results { job, out, format } => {

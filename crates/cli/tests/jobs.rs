@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ebb_testkit::{AWS_VARS, LocalServe, isolated_env};
+use ebb_testkit::{AWS_VARS, LocalServe, Moto, isolated_env};
 
 fn ebb_cmd(home: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ebb"));
@@ -277,4 +277,78 @@ fn a_killed_submit_resumes_with_every_request_accounted_for_once() {
             "{asked}: {r}"
         );
     }
+}
+
+#[test]
+fn against_moto_failures_are_recorded_as_failures() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_ENDPOINT_URL", moto.url.as_str()),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let run = |args: &[&str]| ebb_cmd(h).envs(env).args(args).output().expect("run ebb");
+    ok(&run(&[
+        "settings",
+        "set",
+        "role_arn",
+        "arn:aws:iam::123456789012:role/SmRole",
+    ]));
+    ok(&run(&["settings", "set", "bucket", "ebb-jobs-moto"]));
+    moto.request("PUT", "/ebb-jobs-moto", "");
+    ok(&run(&[
+        "deploy",
+        "--name",
+        "jobs-moto",
+        "--instance-type",
+        "ml.g4dn.12xlarge",
+        "--env",
+        "SM_NUM_GPUS=4",
+    ]));
+    // moto answers each input location with the next result of this queue.
+    moto.request(
+        "POST",
+        "/moto-api/static/sagemaker/async-endpoint-results",
+        r#"{"results": [
+            {"data": "[{\"generated_text\": \"Washington, D.C.\"}]"},
+            {"is_failure": true, "data": "CUDA out of memory"},
+            {"data": "[{\"generated_text\": \"Paris\"}]"}
+        ]}"#,
+    );
+    let input = h.join("three.jsonl");
+    std::fs::write(
+        &input,
+        "{\"inputs\": \"a\"}\n{\"inputs\": \"b\"}\n{\"inputs\": \"c\"}\n",
+    )
+    .unwrap();
+    // Inline bodies have no input location for moto to tell apart: upload them.
+    let out = ok(&run(&[
+        "--json",
+        "submit",
+        input.to_str().unwrap(),
+        "--endpoint",
+        "jobs-moto",
+        "--upload-all",
+        "--concurrency",
+        "1",
+        "--wait",
+    ]));
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (summary["succeeded"].as_u64(), summary["failed"].as_u64()),
+        (Some(2), Some(1)),
+        "{summary}"
+    );
+    let shown = ok(&run(&["job", summary["id"].as_str().unwrap()]));
+    assert!(
+        shown.contains("three.jsonl:2: CUDA out of memory"),
+        "{shown}"
+    );
+    let records = export(h, summary["id"].as_str().unwrap(), &h.join("r.jsonl"));
+    assert_eq!(records[0]["output"], "Washington, D.C.");
+    assert_eq!(records[1]["error"], "CUDA out of memory");
+    assert_eq!(records[2]["output"], "Paris");
 }

@@ -91,8 +91,26 @@ impl Ebb {
             .send()
             .await
             .map_err(|e| crate::aws_errors::failed(&e, ctx, "sagemaker:DescribeEndpoint"))?;
-        let output = described
-            .async_inference_config()
+        // The endpoint's description carries its async config; some servers (moto) only keep
+        // it on the endpoint config, so look there too.
+        let mut async_config = described.async_inference_config().cloned();
+        if async_config.is_none()
+            && let Some(config) = described.endpoint_config_name()
+        {
+            async_config = clients
+                .sagemaker
+                .describe_endpoint_config()
+                .endpoint_config_name(config)
+                .send()
+                .await
+                .map_err(|e| {
+                    crate::aws_errors::failed(&e, ctx, "sagemaker:DescribeEndpointConfig")
+                })?
+                .async_inference_config()
+                .cloned();
+        }
+        let output = async_config
+            .as_ref()
             .and_then(|a| a.output_config())
             .ok_or_else(|| {
                 Error::InvalidRequest(format!(

@@ -173,6 +173,8 @@ pub struct JobProgress {
     pub result_rate: f64,
     /// Inputs put in S3 by this run.
     pub uploaded: u32,
+    /// S3 calls made to find and read results in this run (LIST and GET).
+    pub result_s3_calls: u32,
     /// Seconds until every result is in, at the current rate.
     pub eta_s: Option<f64>,
 }

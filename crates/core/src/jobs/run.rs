@@ -15,7 +15,7 @@ use crate::cloud::Clients;
 use crate::error::Error;
 
 /// How often results are looked for while they arrive, and at most when none do.
-const POLL_FAST: Duration = Duration::from_millis(200);
+const POLL_FAST: Duration = Duration::from_millis(100);
 const POLL_SLOW: Duration = Duration::from_secs(5);
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
@@ -129,11 +129,16 @@ impl Runner<'_> {
             }
         };
         let reporting = async {
+            let step = Duration::from_millis(25);
             while !finished.load(Ordering::SeqCst) {
                 if let Ok(Some(summary)) = self.store.summary(&job.id).await {
                     progress(&progress_of(summary, started, &submit, &collect));
                 }
-                tokio::time::sleep(PROGRESS_EVERY).await;
+                // Short naps, so that a finished run is not kept waiting for the next report.
+                let next = Instant::now() + PROGRESS_EVERY;
+                while Instant::now() < next && !finished.load(Ordering::SeqCst) {
+                    tokio::time::sleep(step).await;
+                }
             }
         };
         let work = async {
@@ -180,6 +185,7 @@ fn progress_of(
         invoke_rate,
         result_rate,
         uploaded: submit.uploaded.load(Ordering::Relaxed),
+        result_s3_calls: collect.s3_calls.load(Ordering::Relaxed),
         eta_s,
     }
 }
