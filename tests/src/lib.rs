@@ -74,6 +74,16 @@ impl Moto {
 }
 
 impl Moto {
+    /// What `ebb` needs to talk to this moto_server: its URL, a region and moto's test keys.
+    pub fn env(&self) -> [(&'static str, &str); 4] {
+        [
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_ENDPOINT_URL", self.url.as_str()),
+            ("AWS_REGION", "us-east-1"),
+        ]
+    }
+
     /// A plain unsigned request: moto's own API (POST `/moto-api/static/...`), or a bucket (PUT).
     pub fn request(&self, method: &str, path: &str, body: &str) {
         use std::io::{Read, Write};

@@ -151,12 +151,7 @@ fn moto_sees_exactly_the_seed_preset() {
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    let env = [
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_ENDPOINT_URL", moto.url.as_str()),
-        ("AWS_REGION", "us-east-1"),
-    ];
+    let env = moto.env();
     ok(&ebb(
         h,
         &env,

@@ -284,12 +284,7 @@ fn against_moto_failures_are_recorded_as_failures() {
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    let env = [
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_ENDPOINT_URL", moto.url.as_str()),
-        ("AWS_REGION", "us-east-1"),
-    ];
+    let env = moto.env();
     let run = |args: &[&str]| ebb_cmd(h).envs(env).args(args).output().expect("run ebb");
     ok(&run(&[
         "settings",
