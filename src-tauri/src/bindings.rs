@@ -24,6 +24,7 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             commands::teardown_plan,
             commands::teardown,
             commands::endpoint_logs,
+            job_commands::choose_folder,
             job_commands::scan_jobs,
             job_commands::submit_job,
             job_commands::list_jobs,

@@ -90,6 +90,22 @@ pub fn spawn_run(app: tauri::AppHandle, id: String) {
     });
 }
 
+/// The system's folder chooser; None when the user closes it.
+#[tauri::command]
+#[specta::specta]
+pub async fn choose_folder(app: tauri::AppHandle) -> Result<Option<String>, CommandError> {
+    use tauri_plugin_dialog::DialogExt;
+    // Blocking is fine here: async commands run off the main (UI) thread.
+    let picked = app
+        .dialog()
+        .file()
+        .set_title("Folder of JSONL requests")
+        .blocking_pick_folder();
+    Ok(picked
+        .and_then(|p| p.into_path().ok())
+        .map(|p| p.display().to_string()))
+}
+
 /// Reads and checks the requests in `paths` (folders or .jsonl files); sends nothing.
 #[tauri::command]
 #[specta::specta]

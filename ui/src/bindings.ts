@@ -116,6 +116,17 @@ async endpointLogs(endpoint: string, sinceMs: string) : Promise<Result<EndpointL
 }
 },
 /**
+ * The system's folder chooser; None when the user closes it.
+ */
+async chooseFolder() : Promise<Result<string | null, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("choose_folder") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * Reads and checks the requests in `paths` (folders or .jsonl files); sends nothing.
  */
 async scanJobs(paths: string[], options: ScanOptions) : Promise<Result<ScanSummary, CommandError>> {

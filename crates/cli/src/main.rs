@@ -112,6 +112,9 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Stop a job for good: requests not yet sent are not sent (results already on their way
+    /// are not collected).
+    Cancel { job: String },
     /// Every job with its counts.
     Jobs,
     /// One job: state, counts, first failures.
@@ -253,6 +256,13 @@ async fn run(cli: Cli) -> ExitCode {
             what: BenchWhat::Submit(args),
         } => bench::submit(args).await,
         Command::Jobs => jobs::list(&ebb, cli.json).await,
+        Command::Cancel { job } => match ebb.cancel_job(&job).await {
+            Ok(()) => {
+                println!("job {job} cancelled");
+                ExitCode::SUCCESS
+            }
+            Err(e) => output::fail(&e.to_string()),
+        },
         Command::Job { job } => jobs::show(&ebb, &job, cli.json).await,
         Command::Results { job, out, format } => {
             let format = format.map(|f| match f {

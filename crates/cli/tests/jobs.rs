@@ -347,3 +347,52 @@ fn against_moto_failures_are_recorded_as_failures() {
     assert_eq!(records[1]["error"], "CUDA out of memory");
     assert_eq!(records[2]["output"], "Paris");
 }
+
+#[test]
+fn a_job_can_be_cancelled_for_good() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let _serve = serve(h);
+    // A model that never answers in time: results stay pending.
+    let out = ok(&ebb(
+        h,
+        &[
+            "deploy",
+            "--name",
+            "jobs-slow",
+            "--env",
+            "EBB_LOCAL_TOKEN_LATENCY_MS=600000",
+        ],
+    ));
+    assert!(out.contains("InService"), "{out}");
+    let demo = ebb_testkit::repo_root().join("demo");
+    let out = ok(&ebb(
+        h,
+        &[
+            "--json",
+            "submit",
+            demo.to_str().unwrap(),
+            "--endpoint",
+            "jobs-slow",
+        ],
+    ));
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["state"], "collecting", "{summary}");
+    let job = summary["id"].as_str().unwrap();
+    assert!(ok(&ebb(h, &["cancel", job])).contains("cancelled"));
+    let again = ebb(h, &["cancel", job]);
+    assert!(
+        text(&again.stderr).contains("is already cancelled"),
+        "{}",
+        text(&again.stderr)
+    );
+    let resumed: serde_json::Value =
+        serde_json::from_str(&ok(&ebb(h, &["--json", "resume", job]))).unwrap();
+    assert_eq!(resumed["state"], "cancelled");
+    let missing = ebb(h, &["cancel", "job-nope"]);
+    assert!(
+        text(&missing.stderr).contains("there is no job job-nope"),
+        "{}",
+        text(&missing.stderr)
+    );
+}

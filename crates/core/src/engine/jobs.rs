@@ -201,15 +201,19 @@ impl Ebb {
 
     /// Stops a running job for good: requests not yet sent are not sent.
     pub async fn cancel_job(&self, id: &str) -> Result<(), Error> {
+        let job = self.job(id).await?;
+        if job.state.is_final() {
+            return Err(Error::InvalidRequest(format!(
+                "job {id} is already {}",
+                job.state.as_str()
+            )));
+        }
         match self.control(id) {
             Some(c) => c.cancel(),
+            // Not running here: mark it; a run in another process sees the mark and stops.
             None => {
                 self.job_store()?
-                    .set_state(
-                        id,
-                        JobState::Cancelled,
-                        Some("cancelled while not running".into()),
-                    )
+                    .set_state(id, JobState::Cancelled, Some("cancelled".into()))
                     .await?
             }
         }

@@ -110,6 +110,10 @@ impl Runner<'_> {
                 // Read before the pass: once sending is over every invoked request is in the
                 // store, so a pass that then finds nothing waiting has truly seen the end.
                 let over = sent_all.load(Ordering::SeqCst);
+                // `ebb cancel` from another process marks the job in the store.
+                if self.store.state(&job.id).await? == Some(JobState::Cancelled) {
+                    control.cancel();
+                }
                 let (found, waiting) = collect.pass().await?;
                 if control.is_cancelled()
                     || (over && (waiting == 0 || !wait || control.is_paused()))

@@ -343,6 +343,19 @@ impl Store {
         .await
     }
 
+    /// The job's state as stored (another process may have cancelled it).
+    pub async fn state(&self, job: &str) -> Result<Option<JobState>, Error> {
+        let job = job.to_string();
+        self.with(move |conn| {
+            conn.query_row("SELECT state FROM jobs WHERE id = ?1", params![job], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()
+            .map(|s| s.map(|s| JobState::parse(&s)))
+        })
+        .await
+    }
+
     pub async fn set_state(
         &self,
         job: &str,
