@@ -15,6 +15,14 @@ use crate::deploy::invoke::split;
 use crate::error::Error;
 
 const GET_CONCURRENCY: usize = 32;
+/// How far behind the newest result a listing starts: results land roughly in order, within
+/// about the endpoint's concurrency of each other.
+const LOOKBACK: i64 = 2_000;
+/// A full listing from the oldest waiting request, for stragglers: at first this often, then
+/// less and less while it finds nothing (a request that never gets a result — no failure path
+/// — must not make every listing start from the beginning).
+const SWEEP_FIRST: Duration = Duration::from_secs(30);
+const SWEEP_MOST: Duration = Duration::from_secs(30 * 60);
 /// Extra time past TTL + timeout before a request without any result is declared lost.
 const LOST_AFTER_S: i64 = 300;
 /// SageMaker's default RequestTTLSeconds.
@@ -44,6 +52,22 @@ pub struct Collect<'a> {
     pub s3_calls: AtomicU32,
     /// Next direct check of a result outside the job's prefixes: when, and the current gap.
     direct: std::sync::Mutex<HashMap<i64, (Instant, Duration)>>,
+    /// The newest request position with a result seen by this run.
+    newest: std::sync::atomic::AtomicI64,
+    /// When the next full listing is due, and the gap after it.
+    sweep: std::sync::Mutex<(Instant, Duration)>,
+}
+
+/// Where a listing starts (a request position; keys before it are skipped): on a sweep, the
+/// oldest waiting request; else the oldest waiting one within `LOOKBACK` of the newest result,
+/// or None when only stragglers are left (the sweeps look for those).
+fn listing_start(waiting: &[i64], newest: i64, sweep: bool) -> Option<i64> {
+    let oldest = waiting.iter().copied().min()?;
+    if sweep {
+        return Some(oldest);
+    }
+    let bound = newest - LOOKBACK;
+    waiting.iter().copied().filter(|&s| s >= bound).min()
 }
 
 /// `s3://bucket/path` -> (bucket, `path/<job>/`).
@@ -73,6 +97,9 @@ impl<'a> Collect<'a> {
             collected: AtomicU32::new(0),
             s3_calls: AtomicU32::new(0),
             direct: std::sync::Mutex::new(HashMap::new()),
+            newest: std::sync::atomic::AtomicI64::new(-1),
+            // The first pass of a run is a sweep.
+            sweep: std::sync::Mutex::new((Instant::now(), SWEEP_FIRST)),
         }
     }
 
@@ -96,7 +123,9 @@ impl<'a> Collect<'a> {
                 )
             })
             .collect();
-        let oldest = by_name.values().map(|w| w.seq).min().unwrap_or(0);
+        let seqs: Vec<i64> = by_name.values().map(|w| w.seq).collect();
+        let sweeping = self.sweep.lock().is_ok_and(|s| s.0 <= Instant::now());
+        let start = listing_start(&seqs, self.newest.load(Ordering::Relaxed), sweeping);
         let mut found: Vec<(i64, Kind, String, String)> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         let prefixes = [
@@ -108,7 +137,8 @@ impl<'a> Collect<'a> {
             else {
                 continue;
             };
-            let start_after = format!("{prefix}{oldest:08}");
+            let Some(start) = start else { continue };
+            let start_after = format!("{prefix}{start:08}");
             let mut pages = self
                 .s3
                 .list_objects_v2()
@@ -134,6 +164,20 @@ impl<'a> Collect<'a> {
                     }
                 }
             }
+        }
+        if let Some(max) = found.iter().map(|f| f.0).max() {
+            self.newest.fetch_max(max, Ordering::Relaxed);
+        }
+        if sweeping && let Ok(mut s) = self.sweep.lock() {
+            // A sweep that found stragglers (results before the usual start) comes back soon.
+            let usual = listing_start(&seqs, self.newest.load(Ordering::Relaxed), false);
+            let stragglers = found.iter().any(|f| usual.is_none_or(|u| f.0 < u));
+            s.1 = if stragglers {
+                SWEEP_FIRST
+            } else {
+                (s.1 * 2).min(SWEEP_MOST)
+            };
+            s.0 = Instant::now() + s.1;
         }
         let now = crate::deploy::now_s();
         let mut outcomes = Vec::new();
@@ -244,6 +288,19 @@ impl<'a> Collect<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listings_start_near_the_newest_result_except_on_a_sweep() {
+        // Request 3 never gets a result; results have arrived up to 10,000.
+        let waiting = [3, 9_500, 9_990, 10_001];
+        assert_eq!(listing_start(&waiting, 10_000, false), Some(9_500));
+        assert_eq!(listing_start(&waiting, 10_000, true), Some(3));
+        // Nothing seen yet: from the oldest.
+        assert_eq!(listing_start(&[0, 1, 2], -1, false), Some(0));
+        // Only a straggler is left: no listing until the next sweep.
+        assert_eq!(listing_start(&[3], 10_000, false), None);
+        assert_eq!(listing_start(&[], 10_000, true), None);
+    }
 
     #[test]
     fn a_jobs_results_sit_under_one_prefix_per_path() {
