@@ -169,6 +169,8 @@ def autoscale(session):
         TreatMissingData="missing",
         AlarmActions=[step["PolicyARN"]],
     )
+    cw.put_metric_data(Namespace="Ebb/Test", MetricData=[{"MetricName": "Depth", "Value": 3.0}])
+    listed = cw.list_metrics(Namespace="Ebb/Test")["Metrics"]
     policies = aas.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=resource)
     alarms = cw.describe_alarms()["MetricAlarms"]
     return {
@@ -181,6 +183,7 @@ def autoscale(session):
             for a in p["Alarms"]
         ],
         "alarms": len(alarms),
+        "metrics": [m["MetricName"] for m in listed],
     }
 
 

@@ -294,6 +294,7 @@ fn boto3_runs_the_seed_workflow_against_local_serve() {
         serde_json::json!(["flan-t5-xxl-async-HasBacklogWithoutCapacity"])
     );
     assert_eq!(seen["alarms"], 3, "{seen}");
+    assert_eq!(seen["metrics"], serde_json::json!(["Depth"]), "{seen}");
     // The engine sees what boto3 made, through the same running cloud.
     let doctor = ebb(home.path(), &[], &["--local", "doctor"]);
     let report = text(&doctor.stdout);

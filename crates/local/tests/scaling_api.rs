@@ -250,3 +250,93 @@ async fn scaling_state_survives_a_restart() {
     assert_eq!(targets.scalable_targets().len(), 1);
     c.cloud.stop().await;
 }
+
+#[tokio::test]
+async fn metrics_go_in_and_come_back_through_the_sdk() {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Metric, MetricDataQuery, MetricDatum, MetricStat};
+    let c = common::start(1.0).await;
+    let cw = c.cloudwatch();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let minute = now - now % 60 - 600;
+    let dim = Dimension::builder().name("Queue").value("q").build();
+    for (offset, v) in [(0, 2.0), (10, 6.0), (60, 1.0)] {
+        cw.put_metric_data()
+            .namespace("Ebb/Test")
+            .metric_data(
+                MetricDatum::builder()
+                    .metric_name("Depth")
+                    .dimensions(dim.clone())
+                    .timestamp(DateTime::from_secs(minute + offset))
+                    .value(v)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let stat = MetricStat::builder()
+        .metric(
+            Metric::builder()
+                .namespace("Ebb/Test")
+                .metric_name("Depth")
+                .dimensions(dim.clone())
+                .build(),
+        )
+        .period(60)
+        .stat("Average")
+        .build();
+    let out = cw
+        .get_metric_data()
+        .metric_data_queries(
+            MetricDataQuery::builder()
+                .id("depth")
+                .metric_stat(stat)
+                .build(),
+        )
+        .start_time(DateTime::from_secs(minute - 60))
+        .end_time(DateTime::from_secs(now))
+        .send()
+        .await
+        .unwrap();
+    let r = &out.metric_data_results()[0];
+    assert_eq!(r.id(), Some("depth"));
+    assert_eq!(r.values(), [1.0, 4.0], "newest first");
+    assert_eq!(
+        r.timestamps().iter().map(|t| t.secs()).collect::<Vec<_>>(),
+        [minute + 60, minute]
+    );
+    let stats = cw
+        .get_metric_statistics()
+        .namespace("Ebb/Test")
+        .metric_name("Depth")
+        .dimensions(dim)
+        .start_time(DateTime::from_secs(minute - 60))
+        .end_time(DateTime::from_secs(now))
+        .period(60)
+        .statistics(Statistic::Maximum)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stats.datapoints().len(), 2);
+    let listed = cw
+        .list_metrics()
+        .namespace("Ebb/Test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.metrics()[0].metric_name(), Some("Depth"));
+    // AWS/ namespaces belong to AWS.
+    let err = cw
+        .put_metric_data()
+        .namespace("AWS/SageMaker")
+        .metric_data(MetricDatum::builder().metric_name("X").value(1.0).build())
+        .send()
+        .await
+        .unwrap_err();
+    assert!(code(err.as_service_error().unwrap()).contains("reserved"));
+    c.cloud.stop().await;
+}

@@ -3,6 +3,7 @@
 //! The same handler answers Smithy RPC v2 CBOR (`aws-sdk-cloudwatch`) and awsJson1_0 (boto3).
 
 pub mod cbor;
+pub mod metrics;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -28,6 +29,8 @@ const STATISTICS: &[&str] = &["SampleCount", "Average", "Sum", "Minimum", "Maxim
 pub struct CloudWatch {
     file: PathBuf,
     alarms: Mutex<BTreeMap<String, Value>>,
+    /// Metric samples (in memory: a restart starts the charts afresh).
+    pub metrics: metrics::Metrics,
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
@@ -96,6 +99,7 @@ impl CloudWatch {
         CloudWatch {
             alarms: Mutex::new(crate::persist::load(&file, "CloudWatch")),
             file,
+            metrics: metrics::Metrics::default(),
         }
     }
 
@@ -116,10 +120,12 @@ impl CloudWatch {
             "PutMetricAlarm" => self.put_metric_alarm(input).map(|()| json!({})),
             "DescribeAlarms" => self.describe_alarms(input),
             "DeleteAlarms" => self.delete_alarms(input),
-            other => Err(ApiError {
-                status: StatusCode::BAD_REQUEST,
-                code: "InvalidAction",
-                message: format!("the local cloud does not implement CloudWatch {other} yet"),
+            other => self.metrics.handle(other, input).unwrap_or_else(|| {
+                Err(ApiError {
+                    status: StatusCode::BAD_REQUEST,
+                    code: "InvalidAction",
+                    message: format!("the local cloud does not implement CloudWatch {other} yet"),
+                })
             }),
         }
     }
