@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
+use super::{invalid, missing};
 use crate::sagemaker::api::{ApiError, ApiResult, now_epoch, optional_str};
 
 /// Samples kept per series (older ones are dropped first).
@@ -90,36 +91,27 @@ pub struct Metrics {
     series: Mutex<BTreeMap<MetricKey, Vec<Sample>>>,
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError {
-        status: http::StatusCode::BAD_REQUEST,
-        code: "InvalidParameterValue",
-        message: message.into(),
-    }
-}
-
-fn missing(field: &str) -> ApiError {
-    ApiError {
-        status: http::StatusCode::BAD_REQUEST,
-        code: "MissingParameter",
-        message: format!("The parameter {field} is required."),
-    }
-}
-
-fn dimensions_of(v: &Value) -> Vec<(String, String)> {
-    let mut d: Vec<(String, String)> = v
-        .as_array()
+/// `[{Name, Value}]` as pairs; a filter may leave the value out.
+fn dimension_pairs(v: &Value) -> Vec<(String, Option<String>)> {
+    v.as_array()
         .map(|a| {
             a.iter()
                 .filter_map(|d| {
                     Some((
                         d["Name"].as_str()?.to_string(),
-                        d["Value"].as_str()?.to_string(),
+                        d["Value"].as_str().map(str::to_string),
                     ))
                 })
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn dimensions_of(v: &Value) -> Vec<(String, String)> {
+    let mut d: Vec<(String, String)> = dimension_pairs(v)
+        .into_iter()
+        .filter_map(|(n, v)| Some((n, v?)))
+        .collect();
     d.sort();
     d
 }
@@ -366,19 +358,7 @@ impl Metrics {
     fn list_metrics(&self, input: &Value) -> ApiResult {
         let namespace = optional_str(input, "Namespace");
         let name = optional_str(input, "MetricName");
-        let filters: Vec<(String, Option<String>)> = input["Dimensions"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|d| {
-                        Some((
-                            d["Name"].as_str()?.to_string(),
-                            d["Value"].as_str().map(str::to_string),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let filters = dimension_pairs(&input["Dimensions"]);
         let series = self
             .series
             .lock()
