@@ -168,7 +168,8 @@ pub async fn submit(ebb: &Ebb, args: SubmitArgs, json: bool, in_process_cloud: b
     }
     let settings = JobSettings {
         upload_all: args.upload_all,
-        per_file: args.per_file,
+        // Taken from the scan by the engine.
+        per_file: false,
         concurrency: args.concurrency,
         invocation_timeout_s: args.timeout,
         request_ttl_s: args.ttl,

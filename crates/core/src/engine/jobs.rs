@@ -62,6 +62,11 @@ impl Ebb {
         settings: JobSettings,
         valid_only: bool,
     ) -> Result<String, Error> {
+        // How the requests were cut is the scan's to say, not the caller's.
+        let settings = JobSettings {
+            per_file: scan.per_file,
+            ..settings
+        };
         settings.check().map_err(Error::InvalidRequest)?;
         if scan.errors > 0 && !valid_only {
             return Err(Error::InvalidRequest(format!(
@@ -138,8 +143,6 @@ impl Ebb {
             settings,
             output_path,
             failure_path,
-            output_after: String::new(),
-            failure_after: String::new(),
             state: JobState::Paused,
             files: Vec::new(),
         };
@@ -262,10 +265,8 @@ impl Ebb {
             return Ok(None);
         };
         tokio::task::spawn_blocking(move || {
-            use std::os::unix::fs::FileExt;
             let file = std::fs::File::open(path).ok()?;
-            let mut buf = vec![0u8; len.min(1 << 20) as usize];
-            file.read_exact_at(&mut buf, offset).ok()?;
+            let buf = scan::read_span(&file, offset, len.min(1 << 20)).ok()?;
             Some(String::from_utf8_lossy(&buf).into_owned())
         })
         .await

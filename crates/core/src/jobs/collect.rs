@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
-use super::store::{JobRow, Outcome, Store};
+use super::store::{JobRow, Outcome, Store, Waiting};
 use crate::aws_errors::{self, Context};
 use crate::deploy::invoke::split;
 use crate::error::Error;
@@ -34,13 +34,6 @@ enum Kind {
     Failure,
 }
 
-struct Waiting {
-    seq: i64,
-    output: String,
-    failure: Option<String>,
-    invoked_at: i64,
-}
-
 pub struct Collect<'a> {
     pub s3: aws_sdk_s3::Client,
     pub store: &'a Store,
@@ -54,6 +47,8 @@ pub struct Collect<'a> {
     direct: std::sync::Mutex<HashMap<i64, (Instant, Duration)>>,
     /// The newest request position with a result seen by this run.
     newest: std::sync::atomic::AtomicI64,
+    /// Bucket and key prefix of the job's results: outputs, then failures (when configured).
+    prefixes: Vec<(Kind, String, String)>,
     /// When the next full listing is due, and the gap after it.
     sweep: std::sync::Mutex<(Instant, Duration)>,
 }
@@ -97,6 +92,16 @@ impl<'a> Collect<'a> {
             collected: AtomicU32::new(0),
             s3_calls: AtomicU32::new(0),
             direct: std::sync::Mutex::new(HashMap::new()),
+            prefixes: [
+                (Kind::Output, Some(job.output_path.as_str())),
+                (Kind::Failure, job.failure_path.as_deref()),
+            ]
+            .into_iter()
+            .filter_map(|(kind, path)| {
+                let (bucket, prefix) = job_prefix(path?, &job.id)?;
+                Some((kind, bucket, prefix))
+            })
+            .collect(),
             newest: std::sync::atomic::AtomicI64::new(-1),
             // The first pass of a run is a sweep.
             sweep: std::sync::Mutex::new((Instant::now(), SWEEP_FIRST)),
@@ -111,39 +116,21 @@ impl<'a> Collect<'a> {
         }
         let by_name: HashMap<String, Waiting> = waiting
             .into_iter()
-            .map(|(seq, name, output, failure, invoked_at)| {
-                (
-                    name,
-                    Waiting {
-                        seq,
-                        output,
-                        failure,
-                        invoked_at,
-                    },
-                )
-            })
+            .map(|w| (w.filename.clone(), w))
             .collect();
         let seqs: Vec<i64> = by_name.values().map(|w| w.seq).collect();
         let sweeping = self.sweep.lock().is_ok_and(|s| s.0 <= Instant::now());
         let start = listing_start(&seqs, self.newest.load(Ordering::Relaxed), sweeping);
         let mut found: Vec<(i64, Kind, String, String)> = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        let prefixes = [
-            (Kind::Output, Some(self.job.output_path.clone())),
-            (Kind::Failure, self.job.failure_path.clone()),
-        ];
-        for (kind, path) in prefixes {
-            let Some((bucket, prefix)) = path.as_deref().and_then(|p| job_prefix(p, &self.job.id))
-            else {
-                continue;
-            };
-            let Some(start) = start else { continue };
+        for (kind, bucket, prefix) in &self.prefixes {
+            let Some(start) = start else { break };
             let start_after = format!("{prefix}{start:08}");
             let mut pages = self
                 .s3
                 .list_objects_v2()
-                .bucket(&bucket)
-                .prefix(&prefix)
+                .bucket(bucket)
+                .prefix(prefix)
                 .start_after(start_after)
                 .into_paginator()
                 .send();
@@ -160,7 +147,7 @@ impl<'a> Collect<'a> {
                     if let Some(w) = by_name.get(name)
                         && seen.insert(w.seq)
                     {
-                        found.push((w.seq, kind, bucket.clone(), key.to_string()));
+                        found.push((w.seq, *kind, bucket.clone(), key.to_string()));
                     }
                 }
             }
@@ -205,11 +192,14 @@ impl<'a> Collect<'a> {
                     });
                     continue;
                 }
-                let inside = |loc: &str, path: Option<&str>| {
-                    path.and_then(|p| job_prefix(p, &self.job.id))
-                        .is_some_and(|(b, p)| loc.starts_with(&format!("s3://{b}/{p}")))
-                };
-                if inside(&w.output, Some(&self.job.output_path)) {
+                // Listed above when it is under the job's output prefix.
+                if let Some((_, b, p)) = self.prefixes.iter().find(|p| p.0 == Kind::Output)
+                    && w.output.strip_prefix("s3://").is_some_and(|l| {
+                        l.strip_prefix(b.as_str())
+                            .and_then(|l| l.strip_prefix('/'))
+                            .is_some_and(|l| l.starts_with(p.as_str()))
+                    })
+                {
                     continue;
                 }
                 let entry = direct

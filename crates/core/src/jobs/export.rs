@@ -58,14 +58,10 @@ pub async fn export(
         }
         offset += rows.len() as u32;
         for (row, (file_idx, byte_offset, len)) in rows {
-            use std::os::unix::fs::FileExt;
             let input = files
                 .get(file_idx as usize)
                 .and_then(Option::as_ref)
-                .and_then(|f| {
-                    let mut buf = vec![0u8; len as usize];
-                    f.read_exact_at(&mut buf, byte_offset).ok().map(|()| buf)
-                });
+                .and_then(|f| super::scan::read_span(f, byte_offset, len).ok());
             let input_text = input.map(|b| String::from_utf8_lossy(&b).into_owned());
             match format {
                 ExportFormat::Jsonl => {

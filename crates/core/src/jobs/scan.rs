@@ -86,6 +86,8 @@ pub struct Scan {
     pub warnings: u32,
     /// Bytes of the valid requests.
     pub request_bytes: u64,
+    /// Whole files are the requests (`ScanOptions::per_file`).
+    pub per_file: bool,
 }
 
 /// What the user sees before submitting.
@@ -139,7 +141,10 @@ pub struct ScanOptions {
 
 /// Scans files and folders; problems never abort the scan, they are all reported.
 pub fn scan(paths: &[PathBuf], options: ScanOptions) -> Scan {
-    let mut out = Scan::default();
+    let mut out = Scan {
+        per_file: options.per_file,
+        ..Scan::default()
+    };
     let mut found = Vec::new();
     for path in paths {
         let shown = path.display().to_string();
@@ -273,6 +278,14 @@ fn walk(
             found.push((p.clone(), rel_of(&p)));
         }
     }
+}
+
+/// The `len` bytes at `offset` of `file`: a request's text, read again where it was scanned.
+pub fn read_span(file: &File, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; len as usize];
+    file.read_exact_at(&mut buf, offset)?;
+    Ok(buf)
 }
 
 /// Orders names as a person would: `input_2` before `input_10`.

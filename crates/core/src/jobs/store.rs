@@ -22,9 +22,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     note TEXT,
     settings TEXT NOT NULL,
     output_path TEXT NOT NULL,
-    failure_path TEXT,
-    output_after TEXT NOT NULL DEFAULT '',
-    failure_after TEXT NOT NULL DEFAULT ''
+    failure_path TEXT
 );
 CREATE TABLE IF NOT EXISTS files (
     job_id TEXT NOT NULL,
@@ -61,6 +59,25 @@ CREATE UNIQUE INDEX IF NOT EXISTS requests_by_filename ON requests (job_id, file
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+}
+
+/// The joins and filter shared by the results queries: ?1 job, ?2 state or NULL, ?3 LIKE
+/// pattern or NULL.
+const RESULTS_FROM: &str =
+    "FROM requests r JOIN files f ON f.job_id = r.job_id AND f.idx = r.file_idx
+     WHERE r.job_id = ?1 AND (?2 IS NULL OR r.state = ?2)
+       AND (?3 IS NULL OR f.rel LIKE ?3 OR r.result LIKE ?3 OR r.error LIKE ?3)";
+
+/// An invoked request still waiting for its result.
+#[derive(Debug, Clone)]
+pub struct Waiting {
+    pub seq: i64,
+    /// The result's file name (the last part of its key).
+    pub filename: String,
+    pub output: String,
+    pub failure: Option<String>,
+    /// Epoch seconds; 0 when unknown.
+    pub invoked_at: i64,
 }
 
 /// A request taken for sending.
@@ -126,8 +143,6 @@ pub struct JobRow {
     pub settings: JobSettings,
     pub output_path: String,
     pub failure_path: Option<String>,
-    pub output_after: String,
-    pub failure_after: String,
     pub state: JobState,
     pub files: Vec<(PathBuf, String)>,
 }
@@ -374,51 +389,35 @@ impl Store {
         .await
     }
 
-    /// Remembers how far the result listings got.
-    pub async fn set_listing_marks(
-        &self,
-        job: &str,
-        output_after: String,
-        failure_after: String,
-    ) -> Result<(), Error> {
-        let job = job.to_string();
-        self.with(move |conn| {
-            conn.execute(
-                "UPDATE jobs SET output_after = ?2, failure_after = ?3 WHERE id = ?1",
-                params![job, output_after, failure_after],
-            )
-            .map(|_| ())
-        })
-        .await
-    }
-
     pub async fn job(&self, id: &str) -> Result<Option<JobRow>, Error> {
         let id = id.to_string();
         self.with(move |conn| {
             let row = conn
                 .query_row(
-                    "SELECT id, endpoint, settings, output_path, failure_path, output_after, failure_after, state
+                    "SELECT id, endpoint, settings, output_path, failure_path, state
                      FROM jobs WHERE id = ?1",
                     params![id],
                     |r| {
                         Ok(JobRow {
                             id: r.get(0)?,
                             endpoint: r.get(1)?,
-                            settings: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
+                            settings: serde_json::from_str(&r.get::<_, String>(2)?)
+                                .unwrap_or_default(),
                             output_path: r.get(3)?,
                             failure_path: r.get(4)?,
-                            output_after: r.get(5)?,
-                            failure_after: r.get(6)?,
-                            state: JobState::parse(&r.get::<_, String>(7)?),
+                            state: JobState::parse(&r.get::<_, String>(5)?),
                             files: Vec::new(),
                         })
                     },
                 )
                 .optional()?;
             let Some(mut row) = row else { return Ok(None) };
-            let mut q = conn.prepare("SELECT path, rel FROM files WHERE job_id = ?1 ORDER BY idx")?;
+            let mut q =
+                conn.prepare("SELECT path, rel FROM files WHERE job_id = ?1 ORDER BY idx")?;
             row.files = q
-                .query_map(params![id], |r| Ok((PathBuf::from(r.get::<_, String>(0)?), r.get(1)?)))?
+                .query_map(params![id], |r| {
+                    Ok((PathBuf::from(r.get::<_, String>(0)?), r.get(1)?))
+                })?
                 .collect::<rusqlite::Result<_>>()?;
             Ok(Some(row))
         })
@@ -474,18 +473,23 @@ impl Store {
     }
 
     /// Invoked requests still waiting for a result: (seq, filename, output, failure, invoked_at).
-    pub async fn waiting(
-        &self,
-        job: &str,
-    ) -> Result<Vec<(i64, String, String, Option<String>, i64)>, Error> {
+    pub async fn waiting(&self, job: &str) -> Result<Vec<Waiting>, Error> {
         let job = job.to_string();
         self.with(move |conn| {
             let mut q = conn.prepare(
                 "SELECT seq, filename, output_location, failure_location, COALESCE(invoked_at, 0) FROM requests
                  WHERE job_id = ?1 AND state = 'invoked' ORDER BY seq",
             )?;
-            q.query_map(params![job], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
-                .collect()
+            q.query_map(params![job], |r| {
+                Ok(Waiting {
+                    seq: r.get(0)?,
+                    filename: r.get(1)?,
+                    output: r.get(2)?,
+                    failure: r.get(3)?,
+                    invoked_at: r.get(4)?,
+                })
+            })?
+            .collect()
         })
         .await
     }
@@ -500,10 +504,12 @@ impl Store {
         let job = job.to_string();
         self.with(move |conn| {
             conn.query_row(
-                "SELECT COUNT(*) FROM requests r JOIN files f ON f.job_id = r.job_id AND f.idx = r.file_idx
-                 WHERE r.job_id = ?1 AND (?2 IS NULL OR r.state = ?2)
-                   AND (?3 IS NULL OR f.rel LIKE ?3 OR r.result LIKE ?3 OR r.error LIKE ?3)",
-                params![job, state.map(|s| s.as_str()), search.map(|s| format!("%{s}%"))],
+                &format!("SELECT COUNT(*) {RESULTS_FROM}"),
+                params![
+                    job,
+                    state.map(|s| s.as_str()),
+                    search.map(|s| format!("%{s}%"))
+                ],
                 |r| r.get(0),
             )
         })
@@ -571,13 +577,10 @@ impl Store {
     ) -> Result<Vec<RequestRow>, Error> {
         let job = job.to_string();
         self.with(move |conn| {
-            let mut q = conn.prepare(
+            let mut q = conn.prepare(&format!(
                 "SELECT r.seq, f.rel, r.line, r.state, r.attempts, r.output_location, r.failure_location, r.result, r.error
-                 FROM requests r JOIN files f ON f.job_id = r.job_id AND f.idx = r.file_idx
-                 WHERE r.job_id = ?1 AND (?2 IS NULL OR r.state = ?2)
-                   AND (?3 IS NULL OR f.rel LIKE ?3 OR r.result LIKE ?3 OR r.error LIKE ?3)
-                 ORDER BY r.file_idx, r.line LIMIT ?4 OFFSET ?5",
-            )?;
+                 {RESULTS_FROM} ORDER BY r.file_idx, r.line LIMIT ?4 OFFSET ?5"
+            ))?;
             let pattern = search.map(|s| format!("%{s}%"));
             q.query_map(
                 params![job, state.map(|s| s.as_str()), pattern, limit, offset],

@@ -99,7 +99,6 @@ impl<'a> Submit<'a> {
 
     /// The request's bytes, as scanned; a file that changed since is a failure of that request.
     fn read(&self, c: &Claimed) -> Result<Vec<u8>, String> {
-        use std::os::unix::fs::FileExt;
         let rel = self
             .job
             .files
@@ -111,8 +110,7 @@ impl<'a> Submit<'a> {
             .ok_or_else(|| format!("input file #{} is not part of the job", c.file_idx))?
             .as_ref()
             .map_err(Clone::clone)?;
-        let mut body = vec![0u8; c.len as usize];
-        file.read_exact_at(&mut body, c.offset).map_err(|e| {
+        let body = super::scan::read_span(file, c.offset, c.len).map_err(|e| {
             format!(
                 "{rel}:{}: the file changed since it was scanned ({e})",
                 c.line

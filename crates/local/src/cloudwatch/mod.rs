@@ -49,6 +49,15 @@ fn missing(field: &str) -> ApiError {
     }
 }
 
+/// The ARNs in one of an alarm's action lists.
+fn actions<'a>(alarm: &'a Value, list: &str) -> impl Iterator<Item = &'a str> {
+    alarm[list]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
 pub fn alarm_arn(name: &str) -> String {
     format!(
         "arn:aws:cloudwatch:{}:{}:alarm:{name}",
@@ -255,12 +264,7 @@ impl CloudWatch {
                 action_prefix.is_none_or(|p| {
                     ["OKActions", "AlarmActions", "InsufficientDataActions"]
                         .iter()
-                        .any(|f| {
-                            a[*f].as_array().is_some_and(|acts| {
-                                acts.iter()
-                                    .any(|x| x.as_str().is_some_and(|x| x.starts_with(p)))
-                            })
-                        })
+                        .any(|f| actions(a, f).any(|x| x.starts_with(p)))
                 })
             })
             .cloned()
@@ -313,11 +317,7 @@ impl CloudWatch {
             .map(|alarms| {
                 alarms
                     .values()
-                    .filter(|a| {
-                        a["AlarmActions"]
-                            .as_array()
-                            .is_some_and(|acts| acts.iter().any(|x| x == action))
-                    })
+                    .filter(|a| actions(a, "AlarmActions").any(|x| x == action))
                     .filter_map(|a| a["AlarmName"].as_str().map(str::to_string))
                     .collect()
             })
