@@ -37,23 +37,26 @@ def wait_for(what, check, limit=60.0):
         time.sleep(0.2)
 
 
-def main():
-    demo, role = pathlib.Path(sys.argv[1]), sys.argv[2]
-    session = boto3.Session()
-    region = session.region_name
+def default_bucket(session):
     account = session.client("sts").get_caller_identity()["Account"]
-    bucket = f"sagemaker-{region}-{account}"
-    s3 = session.client("s3")
-    sm = session.client("sagemaker")
-    runtime = session.client("sagemaker-runtime")
-    s3.head_bucket(Bucket=bucket)
+    return f"sagemaker-{session.region_name}-{account}"
 
+
+def deploy(session, role, extra_env=None):
+    """The seed's model, async endpoint config and endpoint; returns once InService."""
+    bucket = default_bucket(session)
+    sm = session.client("sagemaker")
+    session.client("s3").head_bucket(Bucket=bucket)
     sm.create_model(
         ModelName=NAME,
         ExecutionRoleArn=role,
         PrimaryContainer={
             "Image": IMAGE,
-            "Environment": {"HF_MODEL_ID": "google/flan-t5-xxl", "SM_NUM_GPUS": "4"},
+            "Environment": {
+                "HF_MODEL_ID": "google/flan-t5-xxl",
+                "SM_NUM_GPUS": "4",
+                **(extra_env or {}),
+            },
         },
     )
     sm.create_endpoint_config(
@@ -76,6 +79,16 @@ def main():
     sm.get_waiter("endpoint_in_service").wait(
         EndpointName=NAME, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
     )
+    return bucket
+
+
+def main():
+    demo, role = pathlib.Path(sys.argv[1]), sys.argv[2]
+    session = boto3.Session()
+    s3 = session.client("s3")
+    sm = session.client("sagemaker")
+    runtime = session.client("sagemaker-runtime")
+    bucket = deploy(session, role)
 
     files = sorted(demo.glob("*.jsonl"))
     outputs = []

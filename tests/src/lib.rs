@@ -183,6 +183,18 @@ impl LocalServe {
             .to_string()
     }
 
+    /// Variables that point AWS tools (boto3) at this cloud, as `ebb local env` prints them.
+    pub fn aws_env(&self) -> Vec<(String, String)> {
+        let field = |k: &str| self.info[k].as_str().unwrap_or_default().to_string();
+        vec![
+            ("AWS_ENDPOINT_URL".into(), field("endpoint_url")),
+            ("AWS_ACCESS_KEY_ID".into(), field("access_key_id")),
+            ("AWS_SECRET_ACCESS_KEY".into(), field("secret_access_key")),
+            ("AWS_REGION".into(), field("region")),
+            ("AWS_DEFAULT_REGION".into(), field("region")),
+        ]
+    }
+
     /// SIGTERM, then the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let killed = Command::new("kill")

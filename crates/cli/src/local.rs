@@ -14,6 +14,8 @@ pub struct ServeOptions {
     pub addr: SocketAddr,
     pub data: Option<PathBuf>,
     pub speed: f64,
+    /// Simulated time an instance takes to start.
+    pub startup: std::time::Duration,
     pub faults: Vec<ebb_local::faults::Fault>,
 }
 
@@ -75,6 +77,7 @@ pub async fn serve(ebb_home: &Path, options: ServeOptions) -> ExitCode {
         credentials,
     );
     config.speed = options.speed;
+    config.startup = options.startup;
     config.faults = options.faults;
     let cloud = match LocalCloud::start(config).await {
         Ok(cloud) => cloud,

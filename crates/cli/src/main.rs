@@ -153,6 +153,9 @@ enum LocalAction {
         /// Simulated seconds per real second (e.g. 60 makes a minute of queueing take a second).
         #[arg(long, default_value_t = 1.0, value_name = "F")]
         speed: f64,
+        /// Simulated seconds a new instance takes to start (endpoint creation, scale-out).
+        #[arg(long, default_value_t = 3.0, value_name = "SECONDS", value_parser = parse_seconds)]
+        startup: f64,
         /// Inject faults, e.g. `runtime:InvokeEndpointAsync=throttle:0.2,latency:50` or
         /// `s3=error:0.05`. Services: s3, sagemaker, runtime, sts. Repeatable.
         #[arg(long = "fault", value_name = "SPEC", value_parser = parse_fault)]
@@ -161,6 +164,15 @@ enum LocalAction {
     /// Print shell `export` lines that point AWS tools (boto3, the aws CLI, notebooks) at the
     /// running local cloud: `eval "$(ebb local env)"`.
     Env,
+}
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => Ok(s),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds between 0 and 86400"
+        )),
+    }
 }
 
 fn parse_fault(spec: &str) -> Result<ebb_local::faults::Fault, String> {
@@ -238,6 +250,7 @@ async fn run(cli: Cli) -> ExitCode {
                     addr,
                     data,
                     speed,
+                    startup,
                     faults,
                 },
         } => {
@@ -245,6 +258,7 @@ async fn run(cli: Cli) -> ExitCode {
                 addr,
                 data,
                 speed,
+                startup: std::time::Duration::from_secs_f64(startup),
                 faults,
             };
             local::serve(ebb.home(), options).await

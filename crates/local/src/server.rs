@@ -20,6 +20,7 @@ use crate::s3::store::Store;
 use crate::sagemaker::SageMaker;
 use crate::sim::clock::Clock;
 use crate::sim::endpoint::EndpointStats;
+use crate::sim::heartbeat::Heartbeat;
 use crate::{Config, ConnectionInfo, Credentials, Error, runtime, sigv4, sts};
 
 /// Requests other than S3 uploads are small; refuse anything larger than this.
@@ -30,7 +31,7 @@ struct State {
     s3: s3s::service::S3Service,
     sagemaker: Arc<SageMaker>,
     cloudwatch: Arc<CloudWatch>,
-    autoscaling: AutoScaling,
+    autoscaling: Arc<AutoScaling>,
     faults: Arc<Faults>,
 }
 
@@ -42,6 +43,7 @@ pub struct LocalCloud {
     addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+    heartbeat: JoinHandle<()>,
 }
 
 impl LocalCloud {
@@ -83,9 +85,17 @@ impl LocalCloud {
             .map_err(|e| data_error(std::io::Error::other(e)))?;
         let clock = Clock::new(config.speed);
         let sagemaker = SageMaker::open(&config.data_dir, store.clone(), clock, config.startup);
-        let cloudwatch = Arc::new(CloudWatch::open(&config.data_dir));
-        let autoscaling =
-            AutoScaling::open(&config.data_dir, cloudwatch.clone(), sagemaker.clone());
+        let cloudwatch = Arc::new(CloudWatch::open(
+            &config.data_dir,
+            sagemaker.clock().clone(),
+        ));
+        let autoscaling = Arc::new(AutoScaling::open(
+            &config.data_dir,
+            cloudwatch.clone(),
+            sagemaker.clone(),
+        ));
+        let heartbeat =
+            Heartbeat::spawn(sagemaker.clone(), cloudwatch.clone(), autoscaling.clone());
         let mut s3 = s3s::service::S3ServiceBuilder::new(LocalS3::new(store));
         s3.set_auth(s3s::auth::SimpleAuth::from_single(
             config.credentials.access_key_id.clone(),
@@ -111,6 +121,7 @@ impl LocalCloud {
             addr,
             shutdown,
             task: Some(task),
+            heartbeat,
         })
     }
 
@@ -139,6 +150,7 @@ impl LocalCloud {
 
     /// Stops accepting and waits for the accept loop to end.
     pub async fn stop(mut self) {
+        self.heartbeat.abort();
         let _ = self.shutdown.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
@@ -148,6 +160,7 @@ impl LocalCloud {
 
 impl Drop for LocalCloud {
     fn drop(&mut self) {
+        self.heartbeat.abort();
         let _ = self.shutdown.send(true);
     }
 }

@@ -1,6 +1,9 @@
 //! CloudWatch metrics: PutMetricData, GetMetricStatistics, GetMetricData and ListMetrics over an
 //! in-memory store of samples, aggregated per period with the usual statistics. The simulated
 //! endpoints publish their AWS/SageMaker metrics here directly.
+//!
+//! Samples are stamped in simulated seconds (see [`Clock`]); clients' epoch timestamps are
+//! converted at this boundary, so periods and "the last hour" mean simulated time.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -8,7 +11,8 @@ use std::sync::Mutex;
 use serde_json::{Value, json};
 
 use super::{invalid, missing};
-use crate::sagemaker::api::{ApiError, ApiResult, now_epoch, optional_str};
+use crate::sagemaker::api::{ApiError, ApiResult, optional_str};
+use crate::sim::clock::Clock;
 
 /// Samples kept per series (older ones are dropped first).
 const MAX_SAMPLES: usize = 200_000;
@@ -48,7 +52,7 @@ impl MetricKey {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sample {
-    /// Epoch seconds.
+    /// Simulated seconds (see [`Clock::now`]).
     pub at: f64,
     pub count: f64,
     pub sum: f64,
@@ -74,7 +78,7 @@ impl Sample {
         self.max = self.max.max(o.max);
     }
 
-    fn stat(&self, name: &str) -> Option<f64> {
+    pub fn stat(&self, name: &str) -> Option<f64> {
         Some(match name {
             "SampleCount" => self.count,
             "Average" => self.sum / self.count.max(f64::MIN_POSITIVE),
@@ -86,9 +90,10 @@ impl Sample {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     series: Mutex<BTreeMap<MetricKey, Vec<Sample>>>,
+    clock: Clock,
 }
 
 /// `[{Name, Value}]` as pairs; a filter may leave the value out.
@@ -107,7 +112,7 @@ fn dimension_pairs(v: &Value) -> Vec<(String, Option<String>)> {
         .unwrap_or_default()
 }
 
-fn dimensions_of(v: &Value) -> Vec<(String, String)> {
+pub(super) fn dimensions_of(v: &Value) -> Vec<(String, String)> {
     let mut d: Vec<(String, String)> = dimension_pairs(v)
         .into_iter()
         .filter_map(|(n, v)| Some((n, v?)))
@@ -148,6 +153,13 @@ fn period(input: &Value) -> Result<f64, ApiError> {
 }
 
 impl Metrics {
+    pub fn new(clock: Clock) -> Metrics {
+        Metrics {
+            series: Mutex::default(),
+            clock,
+        }
+    }
+
     /// Records one sample (the simulation publishes through this).
     pub fn put(&self, key: MetricKey, sample: Sample) {
         if let Ok(mut series) = self.series.lock() {
@@ -160,7 +172,25 @@ impl Metrics {
         }
     }
 
-    /// Samples of `key` in [start, end) merged per `period`, oldest first.
+    /// Samples of `key` taken in the simulated span [start, end), merged into one.
+    pub fn window(&self, key: &MetricKey, start: f64, end: f64) -> Option<Sample> {
+        let series = self.series.lock().ok()?;
+        let mut merged: Option<Sample> = None;
+        for s in series
+            .get(key)?
+            .iter()
+            .filter(|s| s.at >= start && s.at < end)
+        {
+            match &mut merged {
+                Some(m) => m.merge(s),
+                None => merged = Some(*s),
+            }
+        }
+        merged
+    }
+
+    /// Samples of `key` shown in the epoch span [start, end), merged per `period` of the
+    /// client's timeline, oldest first; each with its period's epoch start.
     pub fn aggregate(
         &self,
         key: &MetricKey,
@@ -168,12 +198,18 @@ impl Metrics {
         end: f64,
         period: f64,
     ) -> Vec<(f64, Sample)> {
+        // Simulated instant -> the epoch a client sees it at.
+        let offset = self.clock.epoch_of(0.0);
         let mut buckets: BTreeMap<i64, Sample> = BTreeMap::new();
         if let Ok(series) = self.series.lock()
             && let Some(samples) = series.get(key)
         {
-            for s in samples.iter().filter(|s| s.at >= start && s.at < end) {
-                let b = (s.at / period).floor() as i64;
+            for s in samples {
+                let at = s.at + offset;
+                if at < start || at >= end {
+                    continue;
+                }
+                let b = (at / period).floor() as i64;
                 buckets
                     .entry(b)
                     .and_modify(|m| m.merge(s))
@@ -215,7 +251,7 @@ impl Metrics {
             let at = m
                 .get("Timestamp")
                 .and_then(Value::as_f64)
-                .unwrap_or_else(now_epoch);
+                .map_or_else(|| self.clock.now(), |t| self.clock.sim_of(t));
             if let Some(v) = m.get("Value").and_then(Value::as_f64) {
                 samples.push((key, Sample::value(at, v)));
             } else if let Some(values) = m.get("Values").and_then(Value::as_array) {
@@ -389,31 +425,36 @@ mod tests {
 
     #[test]
     fn samples_are_merged_per_period_with_every_statistic() {
-        let m = Metrics::default();
+        let clock = Clock::new(1.0);
+        let m = Metrics::new(clock.clone());
         let key = MetricKey::new(
             "AWS/SageMaker",
             "ApproximateBacklogSize",
             &[("EndpointName", "seed")],
         );
-        for (at, v) in [(60.0, 4.0), (90.0, 8.0), (130.0, 1.0)] {
-            m.put(key.clone(), Sample::value(at, v));
+        // Two periods of the client's timeline, ten minutes ago.
+        let base = (crate::sagemaker::api::now_epoch() / 60.0).floor() * 60.0 - 600.0;
+        for (at, v) in [(5.0, 4.0), (35.0, 8.0), (70.0, 1.0)] {
+            m.put(key.clone(), Sample::value(clock.sim_of(base + at), v));
         }
-        let points = m.aggregate(&key, 0.0, 1000.0, 60.0);
+        let points = m.aggregate(&key, base, base + 300.0, 60.0);
         assert_eq!(points.len(), 2);
         let (at, first) = points[0];
-        assert_eq!(at, 60.0);
+        assert_eq!(at, base);
         assert_eq!(
             ["SampleCount", "Average", "Sum", "Minimum", "Maximum"].map(|s| first.stat(s).unwrap()),
             [2.0, 6.0, 12.0, 4.0, 8.0]
         );
-        assert_eq!(points[1].0, 120.0);
+        assert_eq!(points[1].0, base + 60.0);
+        let whole = m.window(&key, clock.sim_of(base), clock.sim_of(base + 120.0));
+        assert_eq!(whole.map(|w| w.max), Some(8.0));
     }
 
     #[test]
     fn get_metric_data_answers_newest_first_and_refuses_what_it_cannot() {
-        let m = Metrics::default();
+        let m = Metrics::new(Clock::new(1.0));
         let input = json!({ "Namespace": "Ebb/Test", "MetricData": [
-            { "MetricName": "Depth", "Dimensions": [{ "Name": "Queue", "Value": "q" }], "Timestamp": 120.0, "Value": 3.0 },
+            { "MetricName": "Depth", "Dimensions": [{ "Name": "Queue", "Value": "q" }], "Timestamp": 130.0, "Value": 3.0 },
             { "MetricName": "Depth", "Dimensions": [{ "Name": "Queue", "Value": "q" }], "Timestamp": 200.0, "Values": [1.0, 5.0], "Counts": [1.0, 1.0] },
         ]});
         m.put_metric_data(&input).unwrap();

@@ -1,11 +1,13 @@
-//! CloudWatch (`GraniteServiceVersion20100801`), the alarms Ebb's scaling uses: PutMetricAlarm,
-//! DescribeAlarms, DeleteAlarms. Metrics and alarm evaluation come with the scaling simulation.
-//! The same handler answers Smithy RPC v2 CBOR (`aws-sdk-cloudwatch`) and awsJson1_0 (boto3).
+//! CloudWatch (`GraniteServiceVersion20100801`), what Ebb's scaling uses: metric alarms
+//! (PutMetricAlarm, DescribeAlarms, DeleteAlarms, evaluated every period in `evaluate`) and
+//! metrics (`metrics`). The same handler answers Smithy RPC v2 CBOR (`aws-sdk-cloudwatch`) and
+//! awsJson1_0 (boto3).
 
 pub mod cbor;
+pub mod evaluate;
 pub mod metrics;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
@@ -13,6 +15,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::sagemaker::api::{ApiError, ApiResult, now_epoch, optional_str, page_by, required_str};
+use crate::sim::clock::Clock;
 
 const COMPARISONS: &[&str] = &[
     "GreaterThanOrEqualToThreshold",
@@ -31,6 +34,8 @@ pub struct CloudWatch {
     alarms: Mutex<BTreeMap<String, Value>>,
     /// Metric samples (in memory: a restart starts the charts afresh).
     pub metrics: metrics::Metrics,
+    /// The period (simulated instant / period) each alarm was last evaluated for.
+    evaluated: Mutex<HashMap<String, i64>>,
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
@@ -50,7 +55,7 @@ fn missing(field: &str) -> ApiError {
 }
 
 /// The ARNs in one of an alarm's action lists.
-fn actions<'a>(alarm: &'a Value, list: &str) -> impl Iterator<Item = &'a str> {
+pub(crate) fn actions<'a>(alarm: &'a Value, list: &str) -> impl Iterator<Item = &'a str> {
     alarm[list]
         .as_array()
         .into_iter()
@@ -103,12 +108,13 @@ const ECHOED: &[&str] = &[
 ];
 
 impl CloudWatch {
-    pub fn open(data_dir: &std::path::Path) -> CloudWatch {
+    pub fn open(data_dir: &std::path::Path, clock: Clock) -> CloudWatch {
         let file = data_dir.join("cloudwatch.json");
         CloudWatch {
             alarms: Mutex::new(crate::persist::load(&file, "CloudWatch")),
             file,
-            metrics: metrics::Metrics::default(),
+            metrics: metrics::Metrics::new(clock),
+            evaluated: Mutex::default(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! endpoint configs and endpoints, whose life cycle drives the simulated endpoints.
 
 pub mod api;
+pub mod capacity;
 mod state;
 
 use std::collections::{BTreeMap, HashMap};
@@ -21,7 +22,7 @@ use state::{Endpoint, EndpointConfig, Model, State, Variant};
 
 /// SageMaker's default when an async config sets no per-instance concurrency.
 const DEFAULT_MAX_CONCURRENCY: u32 = 4;
-const IN_SERVICE: &str = "InService";
+pub(crate) const IN_SERVICE: &str = "InService";
 
 /// Where an async endpoint writes results.
 #[derive(Debug, Clone)]
@@ -635,101 +636,6 @@ impl SageMaker {
                 }),
             input,
         ))
-    }
-
-    /// Changes instance counts: Updating, then InService once new instances have started.
-    fn update_capacities(self: &Arc<Self>, input: &Value) -> ApiResult {
-        let name = required_str(input, "EndpointName")?;
-        let desired = input
-            .get("DesiredWeightsAndCapacities")
-            .and_then(Value::as_array)
-            .filter(|d| !d.is_empty())
-            .ok_or_else(|| {
-                ApiError::validation("DesiredWeightsAndCapacities must not be empty.")
-            })?;
-        let mut state = lock(&self.state)?;
-        let e = state
-            .endpoints
-            .get_mut(name)
-            .ok_or_else(|| not_found("endpoint", name))?;
-        if e.status != IN_SERVICE {
-            return Err(ApiError::validation(format!(
-                "Cannot update in-progress endpoint \"{}\" (status {}).",
-                e.arn, e.status
-            )));
-        }
-        let is_async = e.async_config.is_some();
-        for d in desired {
-            let variant_name = required_str(d, "VariantName")?;
-            let v = e
-                .variants
-                .iter_mut()
-                .find(|v| v.name == variant_name)
-                .ok_or_else(|| {
-                    ApiError::validation(format!(
-                        "The variant {variant_name} does not exist in endpoint {name}."
-                    ))
-                })?;
-            if let Some(n) = d.get("DesiredInstanceCount") {
-                let n = n.as_u64().ok_or_else(|| {
-                    ApiError::validation("DesiredInstanceCount must be a whole number.")
-                })? as u32;
-                if n == 0 && !is_async {
-                    return Err(ApiError::validation(
-                        "DesiredInstanceCount can be 0 only for asynchronous endpoints.",
-                    ));
-                }
-                v.desired_instances = n;
-            }
-            if let Some(w) = d.get("DesiredWeight").and_then(Value::as_f64) {
-                v.weight = w;
-            }
-        }
-        e.status = "Updating".into();
-        e.modified = now_epoch();
-        let endpoint_arn = e.arn.clone();
-        self.save(&state)?;
-        drop(state);
-        tokio::spawn(self.clone().apply_capacity(name.to_string()));
-        Ok(json!({ "EndpointArn": endpoint_arn }))
-    }
-
-    async fn apply_capacity(self: Arc<Self>, name: String) {
-        let sim = self.sims.lock().ok().and_then(|s| s.get(&name).cloned());
-        let desired: u32 = self
-            .state
-            .lock()
-            .ok()
-            .and_then(|s| {
-                s.endpoints
-                    .get(&name)
-                    .map(|e| e.variants.iter().map(|v| v.desired_instances).sum())
-            })
-            .unwrap_or(0);
-        let current = sim.as_ref().map_or(0, |s| s.instances());
-        // New instances must start; removing instances is quick.
-        let wait = if desired > current {
-            self.startup
-        } else {
-            Duration::from_secs(1)
-        };
-        self.clock.sleep(wait).await;
-        if let Some(sim) = &sim {
-            sim.set_instances(desired);
-        }
-        let Ok(mut state) = self.state.lock() else {
-            return;
-        };
-        if let Some(e) = state.endpoints.get_mut(&name) {
-            for v in &mut e.variants {
-                v.current_instances = v.desired_instances;
-            }
-            e.status = IN_SERVICE.into();
-            e.modified = now_epoch();
-        }
-        if let Err(e) = self.save(&state) {
-            tracing::warn!("{}", e.message);
-        }
     }
 
     fn find_arn(state: &State, resource_arn: &str) -> bool {

@@ -59,7 +59,8 @@ impl EndpointStats {
 
 pub struct EndpointSim {
     name: String,
-    queue: Mutex<VecDeque<Job>>,
+    /// Waiting requests with the simulated instant they arrived.
+    queue: Mutex<VecDeque<(f64, Job)>>,
     instances: AtomicU32,
     max_concurrency: u32,
     in_flight: AtomicU32,
@@ -119,6 +120,12 @@ impl EndpointSim {
         }
     }
 
+    /// Simulated seconds the oldest queued request has waited (ApproximateAgeOfOldestRequest).
+    pub fn oldest_wait(&self) -> Option<f64> {
+        let since = self.queue.lock().ok()?.front().map(|(at, _)| *at)?;
+        Some((self.clock.now() - since).max(0.0))
+    }
+
     pub fn instances(&self) -> u32 {
         self.instances.load(Ordering::SeqCst)
     }
@@ -129,8 +136,9 @@ impl EndpointSim {
     }
 
     pub fn enqueue(&self, job: Job) {
+        let now = self.clock.now();
         if let Ok(mut q) = self.queue.lock() {
-            q.push_back(job);
+            q.push_back((now, job));
         }
         self.wake.notify_one();
     }
@@ -146,9 +154,9 @@ impl EndpointSim {
         let Ok(mut q) = self.queue.lock() else {
             return Vec::new();
         };
-        let (expired, kept): (Vec<Job>, Vec<Job>) = q.drain(..).partition(|j| j.expires_at <= now);
+        let (expired, kept): (Vec<_>, Vec<_>) = q.drain(..).partition(|(_, j)| j.expires_at <= now);
         q.extend(kept);
-        expired
+        expired.into_iter().map(|(_, j)| j).collect()
     }
 
     fn next_job(&self) -> Option<Job> {
@@ -156,7 +164,7 @@ impl EndpointSim {
         if self.in_flight.load(Ordering::SeqCst) >= capacity {
             return None;
         }
-        let job = self.queue.lock().ok()?.pop_front()?;
+        let (_, job) = self.queue.lock().ok()?.pop_front()?;
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         Some(job)
     }

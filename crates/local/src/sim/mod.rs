@@ -1,7 +1,8 @@
-//! The simulated asynchronous endpoint: queue, instances, inference backends, and the clock
-//! they all run on.
+//! The simulated asynchronous endpoint: queue, instances, inference backends, the clock they
+//! all run on, and the heartbeat that publishes their metrics and drives alarms and scaling.
 
 pub mod backend;
 pub mod clock;
 pub mod endpoint;
+pub mod heartbeat;
 pub mod s3uri;

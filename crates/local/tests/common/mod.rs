@@ -10,6 +10,8 @@ use aws_sdk_sagemaker::types::{
 };
 use ebb_local::{Config, Credentials, LocalCloud};
 
+pub mod scaling;
+
 pub struct Cloud {
     pub cloud: LocalCloud,
     pub sdk: SdkConfig,
@@ -21,14 +23,35 @@ pub async fn start(speed: f64) -> Cloud {
     restart(speed, tempfile::tempdir().unwrap(), Credentials::generate()).await
 }
 
+/// A sped-up local cloud whose instances take `startup` (simulated) to start.
+pub async fn start_with_startup(speed: f64, startup: Duration) -> Cloud {
+    launch(
+        speed,
+        startup,
+        tempfile::tempdir().unwrap(),
+        Credentials::generate(),
+    )
+    .await
+}
+
 /// A local cloud on an existing data folder (as after a restart).
 pub async fn restart(speed: f64, data: tempfile::TempDir, credentials: Credentials) -> Cloud {
+    launch(speed, Duration::from_secs(3), data, credentials).await
+}
+
+async fn launch(
+    speed: f64,
+    startup: Duration,
+    data: tempfile::TempDir,
+    credentials: Credentials,
+) -> Cloud {
     let mut config = Config::new(
         "127.0.0.1:0".parse().unwrap(),
         data.path().to_path_buf(),
         credentials,
     );
     config.speed = speed;
+    config.startup = startup;
     let cloud = LocalCloud::start(config).await.unwrap();
     let info = cloud.info().clone();
     let sdk = aws_config::defaults(BehaviorVersion::latest())

@@ -1,7 +1,9 @@
 //! Application Auto Scaling (awsJson1_1, `AnyScaleFrontendService.*`) for SageMaker endpoint
 //! variants: scalable targets, scaling policies (target tracking creates its own CloudWatch
-//! alarms, as AWS does) and the activity history. Acting on alarms comes with the scaling
-//! simulation; this part keeps what is registered, validated as AWS validates it.
+//! alarms, as AWS does) and the activity history, validated as AWS validates them. The
+//! policies act in `scaler` when their alarms fire.
+
+mod scaler;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,6 +16,7 @@ use serde_json::{Value, json};
 use crate::cloudwatch::{CloudWatch, alarm_arn};
 use crate::sagemaker::SageMaker;
 use crate::sagemaker::api::{ApiError, ApiResult, now_epoch, optional_str, required_str};
+use crate::sim::clock::Clock;
 
 pub const NAMESPACE: &str = "sagemaker";
 pub const DIMENSION: &str = "sagemaker:variant:DesiredInstanceCount";
@@ -25,8 +28,13 @@ struct State {
     targets: BTreeMap<String, Value>,
     /// By resource id, then policy name.
     policies: BTreeMap<String, BTreeMap<String, Value>>,
+    /// StartTime/EndTime in simulated seconds (see [`Clock`]).
     #[serde(default)]
     activities: Vec<Value>,
+    /// The epoch simulated instant 0 was shown at when saved, to carry activity times over a
+    /// restart (whose simulated time starts again at 0).
+    #[serde(default)]
+    sim_epoch: f64,
 }
 
 pub struct AutoScaling {
@@ -34,6 +42,8 @@ pub struct AutoScaling {
     state: Mutex<State>,
     cloudwatch: Arc<CloudWatch>,
     sagemaker: Arc<SageMaker>,
+    clock: Clock,
+    cooldowns: Mutex<scaler::Cooldowns>,
 }
 
 fn validation(message: impl Into<String>) -> ApiError {
@@ -75,11 +85,24 @@ impl AutoScaling {
         sagemaker: Arc<SageMaker>,
     ) -> AutoScaling {
         let file = data_dir.join("autoscaling.json");
+        let clock = sagemaker.clock().clone();
+        let mut state: State = crate::persist::load(&file, "Application Auto Scaling");
+        // Earlier activities keep the epoch times they were last shown at.
+        let shift = state.sim_epoch - clock.epoch_of(0.0);
+        for a in &mut state.activities {
+            for field in ["StartTime", "EndTime"] {
+                if let Some(t) = a[field].as_f64() {
+                    a[field] = json!(t + shift);
+                }
+            }
+        }
         AutoScaling {
-            state: Mutex::new(crate::persist::load(&file, "Application Auto Scaling")),
+            state: Mutex::new(state),
             file,
             cloudwatch,
             sagemaker,
+            clock,
+            cooldowns: Mutex::default(),
         }
     }
 
@@ -89,7 +112,8 @@ impl AutoScaling {
             .map_err(|_| ApiError::internal("the local Application Auto Scaling lock is poisoned"))
     }
 
-    fn save(&self, state: &State) -> Result<(), ApiError> {
+    fn save(&self, state: &mut State) -> Result<(), ApiError> {
+        state.sim_epoch = self.clock.epoch_of(0.0);
         crate::persist::save(&self.file, state)
             .map_err(|e| ApiError::internal(format!("could not save {}: {e}", self.file.display())))
     }
@@ -198,7 +222,7 @@ impl AutoScaling {
             "ScalableTargetARN": arn,
         });
         state.targets.insert(id.to_string(), target);
-        self.save(&state)?;
+        self.save(&mut state)?;
         Ok(json!({ "ScalableTargetARN": arn }))
     }
 
@@ -230,7 +254,7 @@ impl AutoScaling {
         let policies = state.policies.remove(id).unwrap_or_default();
         let owned: Vec<String> = policies.values().flat_map(owned_alarms).collect();
         self.cloudwatch.remove_owned(&owned)?;
-        self.save(&state)?;
+        self.save(&mut state)?;
         Ok(json!({}))
     }
 
@@ -309,7 +333,7 @@ impl AutoScaling {
             .entry(id.to_string())
             .or_default()
             .insert(name.to_string(), policy);
-        self.save(&state)?;
+        self.save(&mut state)?;
         Ok(json!({ "PolicyARN": arn, "Alarms": alarms }))
     }
 
@@ -416,7 +440,7 @@ impl AutoScaling {
             )));
         };
         self.cloudwatch.remove_owned(&owned_alarms(&policy))?;
-        self.save(&state)?;
+        self.save(&mut state)?;
         Ok(json!({}))
     }
 
@@ -429,7 +453,18 @@ impl AutoScaling {
             .iter()
             .rev()
             .filter(|a| resource.is_none_or(|r| a["ResourceId"] == r))
-            .cloned()
+            .map(|a| {
+                let mut shown = a.clone();
+                if let Some(fields) = shown.as_object_mut() {
+                    fields.retain(|k, _| !k.starts_with('_'));
+                    for field in ["StartTime", "EndTime"] {
+                        if let Some(t) = fields.get(field).and_then(Value::as_f64) {
+                            fields.insert(field.into(), json!(self.clock.epoch_of(t)));
+                        }
+                    }
+                }
+                shown
+            })
             .collect();
         Ok(paged("ScalingActivities", activities, input))
     }
