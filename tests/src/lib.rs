@@ -1,6 +1,10 @@
 //! Shared test harness: temp Ebb homes and a `moto_server` (third-party AWS emulator) on a free
 //! loopback port, stopped when dropped.
 
+mod cbor_shim;
+
+pub use cbor_shim::CborShim;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -139,6 +143,7 @@ pub const AWS_VARS: &[&str] = &[
     "AWS_ENDPOINT_URL_S3",
     "AWS_ENDPOINT_URL_STS",
     "AWS_ENDPOINT_URL_SAGEMAKER",
+    "AWS_ENDPOINT_URL_CLOUDWATCH",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",

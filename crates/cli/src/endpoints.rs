@@ -107,7 +107,7 @@ impl DeployArgs {
 }
 
 /// Ctrl-C stops waiting (the endpoint keeps starting in the cloud).
-fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
+pub fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
     tokio::spawn(async move {

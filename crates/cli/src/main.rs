@@ -5,6 +5,7 @@ mod endpoints;
 mod jobs;
 mod local;
 mod output;
+mod scaling;
 
 use std::process::ExitCode;
 
@@ -101,6 +102,20 @@ enum Command {
         #[arg(long)]
         delete_data: bool,
     },
+    /// Autoscale an endpoint on its queue: the seed preset (min 0, max 5, 5 per instance,
+    /// cooldowns 600/100) plus a step policy that wakes it from zero; flags change fields.
+    /// `--show` reads what is in place, `--remove` takes it away.
+    Autoscale(Box<scaling::AutoscaleArgs>),
+    /// The endpoint's queue metrics, instance count and Ebb job throughput, with sparklines.
+    Metrics {
+        endpoint: String,
+        /// How far back, e.g. 30m, 3h, 2d.
+        #[arg(long, default_value = "1h", value_parser = scaling::parse_span)]
+        since: std::time::Duration,
+    },
+    /// Send requests at a steady rate for a while (bounded: ≤ 50/s, ≤ 1 h, ≤ 20,000 in all)
+    /// and watch the endpoint scale; Ctrl-C stops sending.
+    Loadtest(Box<scaling::LoadTestArgs>),
     /// Submit a folder of JSONL requests to an async endpoint (one request per line): scanned
     /// first, nothing sent while a line has a problem unless --valid-only.
     Submit(Box<jobs::SubmitArgs>),
@@ -307,6 +322,9 @@ async fn run(cli: Cli) -> ExitCode {
         | Command::Endpoints
         | Command::Invoke { .. }
         | Command::Logs { .. }
+        | Command::Autoscale(_)
+        | Command::Metrics { .. }
+        | Command::Loadtest(_)
         | Command::Teardown { .. } => {
             let attached = match local::attach_if_local(&ebb).await {
                 Ok(a) => a,
@@ -338,6 +356,11 @@ async fn run(cli: Cli) -> ExitCode {
                     yes,
                     delete_data,
                 } => endpoints::teardown(&ebb, &endpoint, (yes, delete_data), json).await,
+                Command::Autoscale(args) => scaling::autoscale(&ebb, *args, json).await,
+                Command::Metrics { endpoint, since } => {
+                    scaling::metrics(&ebb, &endpoint, since, json).await
+                }
+                Command::Loadtest(args) => scaling::loadtest(&ebb, *args, json).await,
                 _ => ExitCode::FAILURE,
             };
             if let Some(a) = attached {

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use ebb_testkit::{AWS_VARS, Moto, isolated_env};
+use ebb_testkit::{AWS_VARS, CborShim, Moto, isolated_env};
 
 fn ebb(home: &Path, extra_env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ebb"));
@@ -208,44 +208,139 @@ fn moto_sees_exactly_the_seed_preset() {
         assert_eq!(e.endpoint_config_name(), Some("seed-moto-cfg"));
         let tags = sm.list_tags().resource_arn(e.endpoint_arn().unwrap()).send().await.unwrap();
         assert!(tags.tags().iter().any(|t| t.key() == Some("ebb:created-by")));
-        // The seed's part 3, registered by hand until `ebb autoscale` exists.
-        use aws_sdk_applicationautoscaling::types::*;
-        let aas = aws_sdk_applicationautoscaling::Client::new(&sdk);
-        aas.register_scalable_target()
-            .service_namespace(ServiceNamespace::Sagemaker)
-            .resource_id(RESOURCE)
-            .scalable_dimension(ScalableDimension::SageMakerVariantDesiredInstanceCount)
-            .min_capacity(0)
-            .max_capacity(5)
-            .send()
-            .await
-            .unwrap();
-        let metric = CustomizedMetricSpecification::builder()
-            .metric_name("ApproximateBacklogSizePerInstance")
-            .namespace("AWS/SageMaker")
-            .statistic(MetricStatistic::Average)
-            .build();
-        aas.put_scaling_policy()
-            .policy_name("Invocations-ScalingPolicy")
-            .service_namespace(ServiceNamespace::Sagemaker)
-            .resource_id(RESOURCE)
-            .scalable_dimension(ScalableDimension::SageMakerVariantDesiredInstanceCount)
-            .policy_type(PolicyType::TargetTrackingScaling)
-            .target_tracking_scaling_policy_configuration(
-                TargetTrackingScalingPolicyConfiguration::builder()
-                    .target_value(5.0)
-                    .customized_metric_specification(metric)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
     });
+    // The seed's part 3 through `ebb autoscale`; CloudWatch goes through the CBOR shim.
+    let shim = CborShim::start(&moto.url);
+    let mut env = env.to_vec();
+    env.push(("AWS_ENDPOINT_URL_CLOUDWATCH", shim.url.as_str()));
+    let applied = ok(&ebb(
+        h,
+        &env,
+        &["autoscale", "seed-moto", "--preset", "seed"],
+    ));
+    assert!(
+        applied.contains("alarm seed-moto-HasBacklogWithoutCapacity"),
+        "{applied}"
+    );
+    rt.block_on(async {
+        use aws_sdk_applicationautoscaling::types::*;
+        let sdk = moto_sdk(&moto.url).await;
+        let aas = aws_sdk_applicationautoscaling::Client::new(&sdk);
+        let targets = aas
+            .describe_scalable_targets()
+            .service_namespace(ServiceNamespace::Sagemaker)
+            .send()
+            .await
+            .unwrap();
+        let t = &targets.scalable_targets()[0];
+        assert_eq!(
+            (
+                t.resource_id(),
+                t.scalable_dimension(),
+                t.min_capacity(),
+                t.max_capacity()
+            ),
+            (
+                RESOURCE,
+                &ScalableDimension::SageMakerVariantDesiredInstanceCount,
+                0,
+                5
+            )
+        );
+        let policies = aas
+            .describe_scaling_policies()
+            .service_namespace(ServiceNamespace::Sagemaker)
+            .resource_id(RESOURCE)
+            .send()
+            .await
+            .unwrap();
+        let by_name = |n: &str| {
+            policies
+                .scaling_policies()
+                .iter()
+                .find(|p| p.policy_name() == n)
+                .unwrap_or_else(|| panic!("no policy {n} in {policies:?}"))
+        };
+        let tracking = by_name("Invocations-ScalingPolicy");
+        assert_eq!(tracking.policy_type(), &PolicyType::TargetTrackingScaling);
+        let c = tracking
+            .target_tracking_scaling_policy_configuration()
+            .unwrap();
+        assert_eq!(c.target_value(), 5.0);
+        assert_eq!(
+            (c.scale_in_cooldown(), c.scale_out_cooldown()),
+            (Some(600), Some(100))
+        );
+        let m = c.customized_metric_specification().unwrap();
+        assert_eq!(m.metric_name(), Some("ApproximateBacklogSizePerInstance"));
+        assert_eq!(m.namespace(), Some("AWS/SageMaker"));
+        assert_eq!(m.statistic(), Some(&MetricStatistic::Average));
+        assert_eq!(m.dimensions()[0].name(), "EndpointName");
+        assert_eq!(m.dimensions()[0].value(), "seed-moto");
+        let wake = by_name("HasBacklogWithoutCapacity-ScalingPolicy");
+        assert_eq!(wake.policy_type(), &PolicyType::StepScaling);
+        let s = wake.step_scaling_policy_configuration().unwrap();
+        assert_eq!(s.adjustment_type(), Some(&AdjustmentType::ChangeInCapacity));
+        assert_eq!(
+            s.metric_aggregation_type(),
+            Some(&MetricAggregationType::Average)
+        );
+        assert_eq!(s.cooldown(), Some(300));
+        let step = &s.step_adjustments()[0];
+        assert_eq!(
+            (
+                step.metric_interval_lower_bound(),
+                step.metric_interval_upper_bound(),
+                step.scaling_adjustment()
+            ),
+            (Some(0.0), None, 1)
+        );
+        // The alarm, read back from moto through the shim.
+        let cw = aws_sdk_cloudwatch::Client::from_conf(
+            aws_sdk_cloudwatch::config::Builder::from(&sdk)
+                .endpoint_url(&shim.url)
+                .build(),
+        );
+        let alarms = cw
+            .describe_alarms()
+            .alarm_names("seed-moto-HasBacklogWithoutCapacity")
+            .send()
+            .await
+            .unwrap();
+        let a = &alarms.metric_alarms()[0];
+        assert_eq!(a.metric_name(), Some("HasBacklogWithoutCapacity"));
+        assert_eq!(a.namespace(), Some("AWS/SageMaker"));
+        assert_eq!(a.statistic().map(|s| s.as_str()), Some("Average"));
+        assert_eq!(a.dimensions()[0].name(), Some("EndpointName"));
+        assert_eq!(a.dimensions()[0].value(), Some("seed-moto"));
+        assert_eq!(
+            (a.period(), a.evaluation_periods(), a.datapoints_to_alarm()),
+            (Some(60), Some(2), Some(2))
+        );
+        assert_eq!(a.threshold(), Some(1.0));
+        assert_eq!(
+            a.comparison_operator().map(|c| c.as_str()),
+            Some("GreaterThanOrEqualToThreshold")
+        );
+        assert_eq!(a.treat_missing_data(), Some("missing"));
+        assert_eq!(a.alarm_actions(), [wake.policy_arn().to_string()]);
+    });
+    // What is in place, as `--show` tells it.
+    let shown = ok(&ebb(h, &env, &["autoscale", "seed-moto", "--show"]));
+    assert!(
+        shown.contains("scalable target: 0 to 5 instances"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Keeps ApproximateBacklogSizePerInstance (Average) near 5"),
+        "{shown}"
+    );
     let removed = ok(&ebb(h, &env, &["teardown", "seed-moto", "--yes"]));
     for line in [
         format!("scaling policy Invocations-ScalingPolicy on {RESOURCE}: deleted"),
+        format!("scaling policy HasBacklogWithoutCapacity-ScalingPolicy on {RESOURCE}: deleted"),
         format!("scalable target {RESOURCE}: deleted"),
+        "alarm seed-moto-HasBacklogWithoutCapacity: deleted".to_string(),
         "model seed-moto: deleted".to_string(),
     ] {
         assert!(removed.contains(&line), "{line:?} not in {removed}");

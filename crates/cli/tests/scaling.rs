@@ -105,3 +105,177 @@ fn boto3_watches_the_seed_endpoint_scale_from_zero_out_and_back_under_speed_up()
     );
     assert!(serve.terminate().success());
 }
+
+/// `ebb` against the running local cloud of `home`.
+fn ebb(home: &Path, args: &[&str]) -> serde_json::Value {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ebb"));
+    for var in AWS_VARS {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .envs(isolated_env(home))
+        .arg("--local")
+        .arg("--json")
+        .args(args)
+        .output()
+        .expect("run ebb");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ebb {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null)
+}
+
+fn wait_until(what: &str, limit: std::time::Duration, mut check: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !check() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn ebb_autoscale_loadtest_and_metrics_run_the_seed_scenario_in_local_mode() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let serve = LocalServe::start(
+        Path::new(env!("CARGO_BIN_EXE_ebb")),
+        h,
+        &["--speed", "40", "--startup", "120"],
+    );
+    let deployed = ebb(
+        h,
+        &[
+            "deploy",
+            "--name",
+            "seed",
+            "--env",
+            "EBB_LOCAL_TOKEN_LATENCY_MS=1000",
+        ],
+    );
+    assert_eq!(deployed["status"], "InService", "{deployed}");
+    let applied = ebb(h, &["autoscale", "seed", "--preset", "seed"]);
+    assert_eq!(
+        applied["lines"].as_array().map(Vec::len),
+        Some(4),
+        "{applied}"
+    );
+    let status = || ebb(h, &["autoscale", "seed", "--show"]);
+    let shown = status();
+    assert_eq!(shown["bounds"], serde_json::json!([0, 5]));
+    assert_eq!(shown["spec"]["scale_from_zero"], true, "{shown}");
+    assert_eq!(shown["findings"], serde_json::json!([]), "{shown}");
+
+    // Idle, target tracking takes it to zero (15 minutes under target).
+    let instances = |s: &serde_json::Value| s["endpoint"]["current_instances"].as_u64();
+    wait_until(
+        "the idle endpoint to reach zero",
+        std::time::Duration::from_secs(90),
+        || instances(&status()) == Some(0),
+    );
+    // The article's loop, bounded: 300 requests at 50 a second.
+    let sent = ebb(h, &["loadtest", "seed", "--rate", "50", "--duration", "6s"]);
+    assert_eq!(
+        (sent["sent"].as_u64(), sent["refused"].as_u64()),
+        (Some(300), Some(0)),
+        "{sent}"
+    );
+    let descriptions = |s: &serde_json::Value| -> Vec<String> {
+        s["activities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["description"].as_str().map(str::to_string))
+            .collect()
+    };
+    wait_until(
+        "scale out, drain and back to zero",
+        std::time::Duration::from_secs(150),
+        || {
+            let s = status();
+            let d = descriptions(&s);
+            instances(&s) == Some(0) && d.iter().any(|x| x.contains("to 5."))
+        },
+    );
+    // One more request wakes it.
+    let answered = ebb(
+        h,
+        &[
+            "invoke",
+            "seed",
+            "--prompt",
+            "Are you awake?",
+            "--wait",
+            "120",
+        ],
+    );
+    assert!(answered["output"].is_string(), "{answered}");
+
+    let m = ebb(h, &["metrics", "seed", "--since", "3h"]);
+    let series = m["series"].as_array().unwrap();
+    for s in series {
+        assert!(
+            !s["values"].as_array().unwrap().is_empty(),
+            "no points for {}",
+            s["name"]
+        );
+    }
+    let named = |n: &str| series.iter().find(|s| s["name"] == n).unwrap();
+    let sum = |n: &str| -> f64 {
+        named(n)["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_f64())
+            .sum()
+    };
+    let max = |n: &str| -> f64 {
+        named(n)["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_f64())
+            .fold(0.0, f64::max)
+    };
+    assert!(max("ApproximateBacklogSize") >= 200.0, "{m}");
+    assert_eq!(max("HasBacklogWithoutCapacity"), 1.0);
+    assert_eq!(sum("InvocationFailures"), 0.0);
+    // Every request completed (the last minute may not be published yet).
+    wait_until(
+        "InvocationsProcessed to count all 301",
+        std::time::Duration::from_secs(30),
+        || {
+            let m = ebb(h, &["metrics", "seed", "--since", "3h"]);
+            let processed: f64 = m["series"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["name"] == "InvocationsProcessed")
+                .flat_map(|s| {
+                    s["values"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter_map(|v| v.as_f64())
+                })
+                .sum();
+            processed == 301.0
+        },
+    );
+    // From the first scaling activity on, the count went 0 -> 1 -> 5 -> 0 -> 1.
+    let counts: Vec<u64> = m["instances"]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_f64().map(|f| f as u64))
+        .fold(Vec::new(), |mut acc, v| {
+            if acc.last() != Some(&v) {
+                acc.push(v);
+            }
+            acc
+        });
+    assert_eq!(counts, [0, 1, 5, 0, 1], "{}", m["instances"]);
+    drop(serve);
+}

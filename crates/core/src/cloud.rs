@@ -215,17 +215,27 @@ impl Clients {
         // Custom servers (moto, MinIO, Ebb's local cloud) rarely resolve virtual-host bucket names.
         let custom_s3 = sdk.endpoint_url().is_some()
             || process_env("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty());
-        let s3_config = aws_sdk_s3::config::Builder::from(&sdk)
+        // A service's own AWS_ENDPOINT_URL_<SERVICE> wins over the shared URL, as the AWS
+        // tools document (an endpoint set in code would otherwise hide it).
+        let own = |var: &str| match process_env(var).filter(|v| !v.is_empty()) {
+            Some(url) => sdk.to_builder().endpoint_url(url).build(),
+            None => sdk.clone(),
+        };
+        let s3_config = aws_sdk_s3::config::Builder::from(&own("AWS_ENDPOINT_URL_S3"))
             .force_path_style(custom_s3)
             .build();
         Clients {
-            sts: aws_sdk_sts::Client::new(&sdk),
+            sts: aws_sdk_sts::Client::new(&own("AWS_ENDPOINT_URL_STS")),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
-            sagemaker: aws_sdk_sagemaker::Client::new(&sdk),
-            runtime: aws_sdk_sagemakerruntime::Client::new(&sdk),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
-            autoscaling: aws_sdk_applicationautoscaling::Client::new(&sdk),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
+            sagemaker: aws_sdk_sagemaker::Client::new(&own("AWS_ENDPOINT_URL_SAGEMAKER")),
+            runtime: aws_sdk_sagemakerruntime::Client::new(&own(
+                "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+            )),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&own("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS")),
+            autoscaling: aws_sdk_applicationautoscaling::Client::new(&own(
+                "AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING",
+            )),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&own("AWS_ENDPOINT_URL_CLOUDWATCH")),
             sdk,
         }
     }

@@ -51,6 +51,8 @@ pub enum Error {
         /// Created before the failure; teardown removes them.
         left_behind: Vec<String>,
     },
+    #[error("the autoscaling settings have problems: {}", list_findings(.0))]
+    InvalidScaling(Vec<crate::scaling::spec::Finding>),
     #[error("{0}")]
     Timeout(String),
     #[error("{0}")]
@@ -61,6 +63,14 @@ pub enum Error {
         "local mode, but Ebb's local cloud is not running: open the app, run `ebb local serve`, or use `ebb --local`"
     )]
     NoLocalCloud,
+}
+
+fn list_findings(findings: &[crate::scaling::spec::Finding]) -> String {
+    findings
+        .iter()
+        .map(|f| format!("{}: {}", f.field, f.message))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn list_problems(problems: &[crate::deploy::spec::DeployProblem]) -> String {

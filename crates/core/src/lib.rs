@@ -9,6 +9,8 @@ pub mod doctor;
 pub mod error;
 pub mod home;
 pub mod jobs;
+pub mod loadtest;
+pub mod metrics;
 pub mod profiles;
 pub mod regions;
 pub mod scaling;

@@ -79,7 +79,21 @@ pub async fn describe(
         .and_then(|c| c.production_variants().first())
         .and_then(|v| v.instance_type())
         .map(|t| t.as_str().to_string());
-    let output = d.async_inference_config().and_then(|a| a.output_config());
+    // The endpoint's copy of the async config, else its config's (some emulators omit the
+    // former).
+    let output = d
+        .async_inference_config()
+        .and_then(|a| a.output_config())
+        .or_else(|| {
+            config
+                .as_ref()
+                .and_then(|c| c.async_inference_config())
+                .and_then(|a| a.output_config())
+        });
+    let is_async = d.async_inference_config().is_some()
+        || config
+            .as_ref()
+            .is_some_and(|c| c.async_inference_config().is_some());
     let tags = match d.endpoint_arn() {
         Some(arn) => sm.list_tags().resource_arn(arn).send().await.ok(),
         None => None,
@@ -110,7 +124,7 @@ pub async fn describe(
         instance_type,
         current_instances: current,
         desired_instances: desired,
-        is_async: d.async_inference_config().is_some(),
+        is_async,
         output_path: output.and_then(|o| o.s3_output_path()).map(str::to_string),
         failure_path: output.and_then(|o| o.s3_failure_path()).map(str::to_string),
         age_s,

@@ -187,7 +187,7 @@ where
     }
 }
 
-async fn remove_scaling(
+pub(crate) async fn remove_scaling(
     clients: &Clients,
     ctx: Context<'_>,
     scaling: &Inventory,

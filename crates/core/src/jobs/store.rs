@@ -424,6 +424,36 @@ impl Store {
         .await
     }
 
+    /// Requests of `endpoint`'s jobs completed since `since_s` (epoch seconds), counted per
+    /// `period_s`: (period start, succeeded, failed), oldest first.
+    pub async fn completions(
+        &self,
+        endpoint: &str,
+        since_s: i64,
+        period_s: i64,
+    ) -> Result<Vec<(i64, u64, u64)>, Error> {
+        let endpoint = endpoint.to_string();
+        let period = period_s.max(1);
+        self.with(move |c| {
+            let mut q = c.prepare(
+                "SELECT (r.completed_at / ?3) * ?3 AS at,
+                        SUM(r.state = 'succeeded'), SUM(r.state = 'failed')
+                 FROM requests r JOIN jobs j ON j.id = r.job_id
+                 WHERE j.endpoint = ?1 AND r.completed_at >= ?2
+                 GROUP BY at ORDER BY at",
+            )?;
+            q.query_map(params![endpoint, since_s, period], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, i64>(2)? as u64,
+                ))
+            })?
+            .collect()
+        })
+        .await
+    }
+
     /// One job with its counts.
     pub async fn summary(&self, id: &str) -> Result<Option<JobSummary>, Error> {
         Ok(self

@@ -26,6 +26,8 @@ pub struct Inventory {
     pub policies: Vec<PolicyRef>,
     /// Alarms on the endpoint's metrics or acting on its policies, other than the managed ones.
     pub alarms: Vec<String>,
+    /// Of `alarms`, those acting on its policies (removing autoscaling removes these only).
+    pub policy_alarms: Vec<String>,
     /// What could not be listed, so the user knows what may be left in place.
     pub warnings: Vec<String>,
 }
@@ -146,6 +148,9 @@ pub async fn of_endpoint(clients: &Clients, ctx: Context<'_>, endpoint: &str) ->
                         && !managed.iter().any(|m| m.as_str() == name)
                     {
                         inv.alarms.push(name.to_string());
+                        if acts_on_policy {
+                            inv.policy_alarms.push(name.to_string());
+                        }
                     }
                 }
             }
