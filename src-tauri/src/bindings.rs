@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use specta_typescript::Typescript;
 use tauri_specta::{collect_commands, collect_events};
 
-use crate::{commands, job_commands};
+use crate::{commands, job_commands, scaling_commands};
 
 pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
@@ -34,12 +34,22 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             job_commands::resume_job,
             job_commands::cancel_job,
             job_commands::export_job,
+            scaling_commands::scaling_preset,
+            scaling_commands::check_scaling,
+            scaling_commands::autoscale,
+            scaling_commands::scaling_status,
+            scaling_commands::remove_autoscaling,
+            scaling_commands::endpoint_metrics,
+            scaling_commands::start_load_test,
+            scaling_commands::cancel_load_test,
         ])
         .events(collect_events![
             commands::DoctorProgress,
             commands::DeployProgressEvent,
             job_commands::JobProgressEvent,
-            job_commands::JobErrorEvent
+            job_commands::JobErrorEvent,
+            scaling_commands::LoadTestProgressEvent,
+            scaling_commands::LoadTestErrorEvent
         ])
 }
 

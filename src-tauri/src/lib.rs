@@ -3,6 +3,7 @@
 pub mod bindings;
 mod commands;
 mod job_commands;
+mod scaling_commands;
 
 use ebb_core::{Ebb, Overrides};
 use ebb_local::home::{self, Attached};
@@ -14,6 +15,9 @@ pub struct AppState {
     local: std::sync::Mutex<Option<Attached>>,
     /// Set by `cancel_deploy` to stop waiting for the running deploy.
     deploy_cancel: std::sync::atomic::AtomicBool,
+    /// Set by `cancel_load_test`; `load_running` keeps it to one load test at a time.
+    load_cancel: std::sync::atomic::AtomicBool,
+    load_running: std::sync::atomic::AtomicBool,
 }
 
 /// Local mode is the default, so the local cloud runs whenever the app does (switching modes
@@ -54,6 +58,8 @@ pub fn run() {
                 ebb,
                 local: std::sync::Mutex::new(local),
                 deploy_cancel: std::sync::atomic::AtomicBool::new(false),
+                load_cancel: std::sync::atomic::AtomicBool::new(false),
+                load_running: std::sync::atomic::AtomicBool::new(false),
             });
             // Jobs a previous run left sending or collecting carry on by themselves.
             let handle = app.handle().clone();

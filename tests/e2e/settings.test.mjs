@@ -285,3 +285,68 @@ test("local mode: submit the demo folder and watch the results table fill", asyn
     await browser.deleteSession();
   }
 });
+
+test("local mode, sped up: autoscale an endpoint, load it, and watch the charts", async () => {
+  // A local cloud running 60x faster (a simulated minute per second) for this home; the app
+  // uses it instead of starting its own.
+  const ebb = join(dirname(app), "ebb");
+  const serve = spawn(ebb, ["local", "serve", "--speed", "60", "--startup", "30"], {
+    env: appEnv(),
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise((resolve, reject) => {
+    serve.stdout.once("data", resolve);
+    serve.once("exit", () => reject(new Error("ebb local serve exited")));
+  });
+  const browser = await openApp();
+  try {
+    await waitText(browser, '[data-testid="status-connection"]', /connected — account 000000000000/);
+    const deployed = execFileSync(
+      ebb,
+      ["deploy", "--name", "e2e-scale", "--env", "EBB_LOCAL_TOKEN_LATENCY_MS=1000"],
+      { env: appEnv() },
+    ).toString();
+    assert.match(deployed, /InService/);
+    await (await browser.$('[data-testid="nav-scaling"]')).click();
+    const picker = await browser.$('[data-testid="scaling-endpoint"]');
+    await picker.waitForExist({ timeout: 15_000 });
+    await picker.selectByAttribute("value", "e2e-scale");
+    // No autoscaling yet: the form opens with the seed preset; apply it.
+    await waitText(browser, '[data-testid="scaling-none"]', /No autoscaling/);
+    const max = await browser.$("#scaling-max");
+    await max.waitUntil(async () => (await max.getValue()) === "5", {
+      timeout: 15_000,
+      timeoutMsg: "the seed preset never filled the scaling form",
+    });
+    const apply = await browser.$('[data-testid="scaling-apply"]');
+    await apply.waitForEnabled({ timeout: 15_000 });
+    await apply.click();
+    await waitText(browser, '[data-testid="scaling-notice"]', /HasBacklogWithoutCapacity/);
+    const inPlace = await waitText(browser, '[data-testid="scaling-in-place"]', /scaling between 0 and 5/);
+    assert.match(inPlace, /Invocations-ScalingPolicy/);
+    // The bounded load test: 150 requests at 15 a second.
+    await (await browser.$("#load-rate")).setValue("15");
+    await (await browser.$("#load-duration")).setValue("10");
+    await (await browser.$('[data-testid="load-start"]')).click();
+    await waitText(browser, '[data-testid="load-progress"]', /Done: 150 of 150 sent/, 40_000);
+    // Target tracking scales out on the backlog; the history and the charts show it.
+    const activity = await browser.$('[data-testid="scaling-in-place"]');
+    await activity.waitUntil(
+      async () => {
+        await (await browser.$("button=Refresh")).click();
+        return /Setting desired instance count to [2-5]/.test(await activity.getText());
+      },
+      { timeout: 60_000, interval: 2_000, timeoutMsg: "no scale-out in the activity history" },
+    );
+    const chart = await browser.$('[data-testid="chart-backlog"]');
+    await chart.waitUntil(async () => Number(await chart.getAttribute("data-points")) > 3, {
+      timeout: 30_000,
+      timeoutMsg: "the queue chart never got data",
+    });
+    await browser.saveScreenshot(join(artifacts, "scaling.png"));
+  } finally {
+    await browser.saveScreenshot(join(artifacts, "scaling-after.png"));
+    await browser.deleteSession();
+    serve.kill("SIGTERM");
+  }
+});

@@ -209,6 +209,75 @@ async exportJob(id: string, format: ExportFormat) : Promise<Result<string, Comma
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * The seed's autoscaling (WORKFLOW.md part 3 plus scale from zero) for `endpoint`.
+ */
+async scalingPreset(endpoint: string) : Promise<ScalingSpec> {
+    return await TAURI_INVOKE("scaling_preset", { endpoint });
+},
+/**
+ * Problems with the form's values for the endpoint as it is now.
+ */
+async checkScaling(spec: ScalingSpec) : Promise<Result<Finding[], CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("check_scaling", { spec }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async autoscale(spec: ScalingSpec) : Promise<Result<Applied, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("autoscale", { spec }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async scalingStatus(endpoint: string) : Promise<Result<ScalingStatus, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("scaling_status", { endpoint }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async removeAutoscaling(endpoint: string) : Promise<Result<Removed[], CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("remove_autoscaling", { endpoint }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * The charts' series over the last `span_s` seconds.
+ */
+async endpointMetrics(endpoint: string, spanS: number) : Promise<Result<EndpointMetrics, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("endpoint_metrics", { endpoint, spanS }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Starts a load test in the background; its progress comes as events. One at a time.
+ */
+async startLoadTest(spec: LoadTestSpec) : Promise<Result<null, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("start_load_test", { spec }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Stops the running load test (requests already sent are processed).
+ */
+async cancelLoadTest() : Promise<void> {
+    await TAURI_INVOKE("cancel_load_test");
 }
 }
 
@@ -219,12 +288,16 @@ export const events = __makeEvents__<{
 deployProgressEvent: DeployProgressEvent,
 doctorProgress: DoctorProgress,
 jobErrorEvent: JobErrorEvent,
-jobProgressEvent: JobProgressEvent
+jobProgressEvent: JobProgressEvent,
+loadTestErrorEvent: LoadTestErrorEvent,
+loadTestProgressEvent: LoadTestProgressEvent
 }>({
 deployProgressEvent: "deploy-progress-event",
 doctorProgress: "doctor-progress",
 jobErrorEvent: "job-error-event",
-jobProgressEvent: "job-progress-event"
+jobProgressEvent: "job-progress-event",
+loadTestErrorEvent: "load-test-error-event",
+loadTestProgressEvent: "load-test-progress-event"
 })
 
 /** user-defined constants **/
@@ -233,6 +306,28 @@ jobProgressEvent: "job-progress-event"
 
 /** user-defined types **/
 
+export type ActivityView = { 
+/**
+ * Epoch milliseconds.
+ */
+start_ms: number; end_ms: number | null; description: string; cause: string; 
+/**
+ * Successful, InProgress, Failed, …
+ */
+status: string; message: string | null }
+export type AlarmView = { name: string; 
+/**
+ * OK, ALARM or INSUFFICIENT_DATA.
+ */
+state: string; reason: string; 
+/**
+ * e.g. `HasBacklogWithoutCapacity >= 1 (Average, 2 of 2 × 60 s)`.
+ */
+condition: string }
+/**
+ * What was put in place (or removed), one line each, in order.
+ */
+export type Applied = { lines: string[] }
 export type Check = { id: CheckId; title: string; status: CheckStatus; summary: string; advice: string | null; detail: string | null }
 export type CheckId = "target" | "identity" | "bucket" | "sagemaker" | "role"
 export type CheckStatus = "ok" | "warn" | "fail" | "skipped"
@@ -318,6 +413,15 @@ in_state_s: number; lines: LogLine[];
  * Pass back as `since_ms` to get only newer lines.
  */
 next_since_ms: string }
+export type EndpointMetrics = { endpoint: string; start_ms: number; end_ms: number; period_s: number; series: Series[]; 
+/**
+ * Instance count as a step line: each point holds until the next.
+ */
+instances: Series; 
+/**
+ * Ebb's own jobs on this endpoint: requests completed per period.
+ */
+jobs_completed: Series }
 export type EndpointSummary = { name: string; status: string; failure_reason: string | null; config_name: string; instance_type: string | null; current_instances: number; desired_instances: number; is_async: boolean; output_path: string | null; failure_path: string | null; 
 /**
  * Seconds since the endpoint was created.
@@ -329,6 +433,11 @@ age_s: number;
 usd_per_hour: number | null; created_by_ebb: boolean }
 export type ExportFormat = "jsonl" | "csv"
 export type FieldError = { key: SettingKey; message: string }
+export type Finding = { 
+/**
+ * The form field it is about (`min`, `max`, `target`, …), or `policy` for one in place.
+ */
+field: string; severity: Severity; message: string }
 export type Identity = { account: string; arn: string; user_id: string }
 /**
  * Where the container image comes from.
@@ -352,6 +461,10 @@ targets: string[]; policies: PolicyRef[];
  * Alarms on the endpoint's metrics or acting on its policies, other than the managed ones.
  */
 alarms: string[]; 
+/**
+ * Of `alarms`, those acting on its policies (removing autoscaling removes these only).
+ */
+policy_alarms: string[]; 
 /**
  * What could not be listed, so the user knows what may be left in place.
  */
@@ -459,6 +572,32 @@ pending: number;
  * Accepted, result not yet seen.
  */
 invoked: number; succeeded: number; failed: number }
+/**
+ * The load test could not start or stopped with an error.
+ */
+export type LoadTestErrorEvent = { endpoint: string; message: string }
+export type LoadTestProgress = { planned: number; sent: number; refused: number; elapsed_s: number; 
+/**
+ * The latest refusal, explained.
+ */
+last_error: string | null; input_location: string; 
+/**
+ * Set on the last report.
+ */
+finished: boolean; cancelled: boolean }
+/**
+ * The running load test's counts (about twice a second, and once at the end).
+ */
+export type LoadTestProgressEvent = { endpoint: string; progress: LoadTestProgress }
+export type LoadTestSpec = { endpoint: string; 
+/**
+ * Requests per second.
+ */
+rate: number; duration_s: number; 
+/**
+ * The request body (a JSON object); `None` is the seed's request.
+ */
+payload: string | null }
 export type LogLine = { 
 /**
  * Milliseconds since the epoch, as a string (JavaScript numbers cannot hold every i64).
@@ -486,6 +625,11 @@ policy_type: string;
  * Alarms target tracking made for this policy; they go when the policy goes.
  */
 managed_alarms: string[] }
+export type PolicyView = { name: string; policy_type: string; 
+/**
+ * The policy in one sentence.
+ */
+summary: string; alarms: AlarmView[] }
 export type Problem = { 
 /**
  * The file, as given or relative to the folder scanned.
@@ -530,6 +674,41 @@ export type RequestState = "pending" |
  * A page of a job's results in input order, with the number of matching rows.
  */
 export type ResultsPage = { total: number; rows: RequestRow[] }
+export type ScalingSpec = { endpoint: string; variant: string; min: number; max: number; 
+/**
+ * Target backlog per instance.
+ */
+target: number; 
+/**
+ * Seconds.
+ */
+scale_in_cooldown: number; scale_out_cooldown: number; 
+/**
+ * A step policy (+1 instance) on a HasBacklogWithoutCapacity alarm, so that requests
+ * arriving at an endpoint sitting at zero wake it. Used only when `min` is 0.
+ */
+scale_from_zero: boolean }
+export type ScalingStatus = { endpoint: EndpointSummary; 
+/**
+ * `(min, max)` of the registered target, if any.
+ */
+bounds: [number, number] | null; policies: PolicyView[]; 
+/**
+ * Newest first.
+ */
+activities: ActivityView[]; 
+/**
+ * Problems with what is in place.
+ */
+findings: Finding[]; 
+/**
+ * What is in place as the form's values, when it is Ebb's shape (for editing).
+ */
+spec: ScalingSpec | null; 
+/**
+ * What could not be read (the rest is shown).
+ */
+warnings: string[] }
 export type ScanOptions = { 
 /**
  * Descend into sub-folders.
@@ -547,6 +726,11 @@ export type ScanSummary = { files: number; requests: number; request_bytes: numb
  * Up to the first 200 problems.
  */
 problems: Problem[] }
+export type Series = { name: string; statistic: string; meaning: string; 
+/**
+ * Epoch milliseconds, oldest first.
+ */
+times_ms: number[]; values: number[] }
 /**
  * The keys, with the same names in the file, the form and `ebb settings set`.
  */
@@ -587,6 +771,15 @@ export type Severity =
 "error" | 
 /**
  * Sent, but probably not what the model expects.
+ */
+"warning"
+export type Severity = 
+/**
+ * Cannot work: nothing is applied while one is present.
+ */
+"error" | 
+/**
+ * Works, but likely not as meant.
  */
 "warning"
 /**

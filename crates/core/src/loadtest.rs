@@ -31,7 +31,7 @@ pub struct LoadTestSpec {
     pub payload: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, specta::Type)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, specta::Type)]
 pub struct LoadTestProgress {
     pub planned: u32,
     pub sent: u32,

@@ -35,6 +35,7 @@ function plan(deleteData: boolean): TeardownPlan {
       targets: ["endpoint/seed/variant/AllTraffic"],
       policies: [],
       alarms: [],
+      policy_alarms: [],
       warnings: ["Could not list CloudWatch alarms (access denied): alarms are left in place."],
     },
     data: [],
