@@ -428,9 +428,13 @@ export type EndpointSummary = { name: string; status: string; failure_reason: st
  */
 age_s: number; 
 /**
- * Estimate: current instances x the instance type's hourly price, when known.
+ * Current instances x the instance type's hourly price, when known.
  */
-usd_per_hour: number | null; created_by_ebb: boolean }
+usd_per_hour: number | null; 
+/**
+ * Where that price comes from (the AWS Price List, or Ebb's bundled estimate).
+ */
+price_source: PriceSource | null; created_by_ebb: boolean }
 export type ExportFormat = "jsonl" | "csv"
 export type FieldError = { key: SettingKey; message: string }
 export type Finding = { 
@@ -630,6 +634,15 @@ export type PolicyView = { name: string; policy_type: string;
  * The policy in one sentence.
  */
 summary: string; alarms: AlarmView[] }
+export type PriceSource = 
+/**
+ * The AWS Price List API, for this region.
+ */
+"price_list" | 
+/**
+ * Ebb's bundled table (us-east-1 on-demand prices); an estimate.
+ */
+"estimate"
 export type Problem = { 
 /**
  * The file, as given or relative to the folder scanned.

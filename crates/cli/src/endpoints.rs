@@ -180,7 +180,7 @@ pub async fn list(ebb: &Ebb, json: bool) -> ExitCode {
     }
     println!(
         "{:<40} {:<10} {:<16} {:>9} {:<6} {:>8} {:>10}  output",
-        "name", "status", "instance", "instances", "async", "age", "$/h (est)"
+        "name", "status", "instance", "instances", "async", "age", "$/h"
     );
     for e in &endpoints {
         let mark = if e.created_by_ebb { "*" } else { " " };
@@ -193,14 +193,19 @@ pub async fn list(ebb: &Ebb, json: bool) -> ExitCode {
             e.desired_instances,
             if e.is_async { "yes" } else { "no" },
             e.age_s / 60,
-            e.usd_per_hour.map_or("-".into(), |p| format!("{p:.2}")),
+            e.usd_per_hour.map_or("-".into(), |p| match e.price_source {
+                Some(ebb_core::pricing::PriceSource::PriceList) => format!("{p:.2}"),
+                _ => format!("~{p:.2}"),
+            }),
             e.output_path.as_deref().unwrap_or("-"),
         );
         if let Some(reason) = &e.failure_reason {
             println!("    failed: {reason}");
         }
     }
-    println!("* created by Ebb");
+    println!(
+        "* created by Ebb   ~ estimate from Ebb's bundled price table (the AWS Price List did not answer)"
+    );
     ExitCode::SUCCESS
 }
 

@@ -181,6 +181,7 @@ pub struct Clients {
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub pricing: aws_sdk_pricing::Client,
 }
 
 impl Clients {
@@ -236,6 +237,12 @@ impl Clients {
                 "AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING",
             )),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&own("AWS_ENDPOINT_URL_CLOUDWATCH")),
+            // The Price List API answers in us-east-1 (for every region's prices).
+            pricing: aws_sdk_pricing::Client::from_conf(
+                aws_sdk_pricing::config::Builder::from(&own("AWS_ENDPOINT_URL_PRICING"))
+                    .region(Region::new("us-east-1"))
+                    .build(),
+            ),
             sdk,
         }
     }

@@ -231,7 +231,31 @@ impl Ebb {
     pub async fn endpoints(&self) -> Result<Vec<EndpointSummary>, Error> {
         let (target, _, clients) = self.connected().await?;
         let region = clients.region();
-        endpoints::list(&clients, context(&target, region.as_deref(), "")).await
+        let listed = endpoints::list(&clients, context(&target, region.as_deref(), "")).await?;
+        let mut priced = Vec::with_capacity(listed.len());
+        for e in listed {
+            priced.push(self.priced(&clients, e).await);
+        }
+        Ok(priced)
+    }
+
+    /// The endpoint's hourly cost from the AWS Price List when it answers (cached a week),
+    /// else the bundled estimate it already carries.
+    pub(crate) async fn priced(
+        &self,
+        clients: &Clients,
+        mut e: EndpointSummary,
+    ) -> EndpointSummary {
+        let (Some(region), Some(instance_type)) = (clients.region(), e.instance_type.clone())
+        else {
+            return e;
+        };
+        let book = crate::pricing::PriceBook::in_home(&self.home);
+        if let Some(price) = book.hourly(clients, &region, &instance_type).await {
+            e.usd_per_hour = Some(price.usd_per_hour * f64::from(e.current_instances));
+            e.price_source = Some(price.source);
+        }
+        e
     }
 
     /// Submits one test request; with `wait`, also waits up to that long for its result.

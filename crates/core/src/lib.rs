@@ -11,6 +11,7 @@ pub mod home;
 pub mod jobs;
 pub mod loadtest;
 pub mod metrics;
+pub mod pricing;
 pub mod profiles;
 pub mod regions;
 pub mod scaling;

@@ -16,6 +16,7 @@ const endpoint: EndpointSummary = {
   failure_path: "s3://b/async-llm-output/failure",
   age_s: 60,
   usd_per_hour: 7.09,
+  price_source: "estimate",
   created_by_ebb: true,
 };
 

@@ -100,6 +100,7 @@ describe("status bar", () => {
       failure_path: null,
       age_s: 60,
       usd_per_hour: usd,
+      price_source: "estimate" as const,
       created_by_ebb: true,
     });
     expect(runningSummary([e("a", 1, 7.09), e("b", 2, 14.18), e("c", 0, 0)])).toBe(

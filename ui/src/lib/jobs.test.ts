@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { ScanSummary } from "../bindings";
-import { doneFraction, duration, scanVerdict, visibleRange } from "./jobs";
+import type { JobSummary, ScanSummary } from "../bindings";
+import { doneFraction, duration, jobCost, scanVerdict, visibleRange } from "./jobs";
 
 const scan = (errors: number, requests: number): ScanSummary => ({
   files: 2,
@@ -43,5 +43,14 @@ describe("formatting", () => {
     expect(duration(42)).toBe("42 s");
     expect(duration(600)).toBe("10 min");
     expect(duration(null)).toBe("—");
+  });
+});
+
+describe("jobCost", () => {
+  const job = { created_at: 1000, finished_at: null } as unknown as JobSummary;
+  it("charges the endpoint's hourly cost for the time the job has run", () => {
+    expect(jobCost(job, 7.09, 1000 + 1800)).toBeCloseTo(3.545);
+    expect(jobCost({ ...job, finished_at: 1000 + 3600 }, 7.09, 99_999)).toBeCloseTo(7.09);
+    expect(jobCost(job, null, 5000)).toBeNull();
   });
 });

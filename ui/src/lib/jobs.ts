@@ -52,3 +52,14 @@ export function duration(s: number | null): string {
   if (s < 5400) return `${Math.round(s / 60)} min`;
   return `${(s / 3600).toFixed(1)} h`;
 }
+
+/**
+ * A running estimate of what the endpoint cost while a job ran: its hourly cost now (every
+ * instance) times the hours from the job's start to its end (or `nowS`). Null when the price
+ * is unknown.
+ */
+export function jobCost(job: JobSummary, usdPerHour: number | null, nowS: number): number | null {
+  if (usdPerHour === null) return null;
+  const end = job.finished_at ?? nowS;
+  return (Math.max(0, end - job.created_at) / 3600) * usdPerHour;
+}

@@ -23,6 +23,7 @@ const endpoint: EndpointSummary = {
   failure_path: null,
   age_s: 0,
   usd_per_hour: 14.18,
+  price_source: "price_list",
   created_by_ebb: true,
 };
 

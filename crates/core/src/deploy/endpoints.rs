@@ -22,8 +22,10 @@ pub struct EndpointSummary {
     pub failure_path: Option<String>,
     /// Seconds since the endpoint was created.
     pub age_s: u32,
-    /// Estimate: current instances x the instance type's hourly price, when known.
+    /// Current instances x the instance type's hourly price, when known.
     pub usd_per_hour: Option<f64>,
+    /// Where that price comes from (the AWS Price List, or Ebb's bundled estimate).
+    pub price_source: Option<crate::pricing::PriceSource>,
     pub created_by_ebb: bool,
 }
 
@@ -121,6 +123,10 @@ pub async fn describe(
             .as_deref()
             .and_then(instances::find)
             .map(|i| i.usd_per_hour * f64::from(current)),
+        price_source: instance_type
+            .as_deref()
+            .and_then(instances::find)
+            .map(|_| crate::pricing::PriceSource::Estimate),
         instance_type,
         current_instances: current,
         desired_instances: desired,

@@ -41,6 +41,7 @@ impl Ebb {
         let region = clients.region();
         let ctx = context(&target, region.as_deref(), "");
         let summary = endpoints::describe(&clients, ctx, endpoint).await?;
+        let summary = self.priced(&clients, summary).await;
         status::read(&clients, ctx, summary).await
     }
 

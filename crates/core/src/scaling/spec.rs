@@ -196,6 +196,7 @@ mod tests {
             failure_path: None,
             age_s: 0,
             usd_per_hour: None,
+            price_source: None,
             created_by_ebb: true,
         }
     }
