@@ -116,17 +116,7 @@ pub async fn run(
         prefix.trim_matches('/'),
         spec.endpoint
     );
-    clients
-        .s3
-        .put_object()
-        .bucket(bucket)
-        .key(&key)
-        .content_type("application/json")
-        .body(body.into_bytes().into())
-        .send()
-        .await
-        .map_err(|e| aws_errors::failed(&e, ctx, "s3:PutObject"))?;
-    let location = format!("s3://{bucket}/{key}");
+    let location = crate::deploy::invoke::put_input(clients, ctx, bucket, &key, body).await?;
     let planned = spec.planned();
     let started = Instant::now();
     let mut state = LoadTestProgress {

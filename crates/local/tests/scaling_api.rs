@@ -5,9 +5,7 @@
 mod common;
 
 use aws_sdk_applicationautoscaling::types::{
-    CustomizedMetricSpecification, MetricDimension, PolicyType, ScalableDimension,
-    ServiceNamespace, StepAdjustment, StepScalingPolicyConfiguration,
-    TargetTrackingScalingPolicyConfiguration,
+    PolicyType, ScalableDimension, ServiceNamespace, StepAdjustment, StepScalingPolicyConfiguration,
 };
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
 use aws_sdk_sagemaker::types::EndpointStatus;
@@ -74,28 +72,7 @@ async fn the_seed_scaling_setup_is_kept_validated_and_removed() {
         .resource_id(RESOURCE)
         .scalable_dimension(ScalableDimension::SageMakerVariantDesiredInstanceCount)
         .policy_type(PolicyType::TargetTrackingScaling)
-        .target_tracking_scaling_policy_configuration(
-            TargetTrackingScalingPolicyConfiguration::builder()
-                .target_value(5.0)
-                .customized_metric_specification(
-                    CustomizedMetricSpecification::builder()
-                        .metric_name("ApproximateBacklogSizePerInstance")
-                        .namespace("AWS/SageMaker")
-                        .dimensions(
-                            MetricDimension::builder()
-                                .name("EndpointName")
-                                .value("seed")
-                                .build()
-                                .unwrap(),
-                        )
-                        .statistic("Average".into())
-                        .build(),
-                )
-                .scale_in_cooldown(600)
-                .scale_out_cooldown(100)
-                .build()
-                .unwrap(),
-        )
+        .target_tracking_scaling_policy_configuration(common::scaling::tracking("seed"))
         .send()
         .await
         .unwrap();

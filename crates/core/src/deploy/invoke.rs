@@ -45,6 +45,28 @@ pub(crate) fn split(uri: &str) -> Option<(&str, &str)> {
     uri.strip_prefix("s3://")?.split_once('/')
 }
 
+/// Puts one JSON request body in S3 (with the content type the article insists on) and
+/// returns its `s3://` location.
+pub(crate) async fn put_input(
+    clients: &Clients,
+    ctx: Context<'_>,
+    bucket: &str,
+    key: &str,
+    body: String,
+) -> Result<String, Error> {
+    clients
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type("application/json")
+        .body(body.into_bytes().into())
+        .send()
+        .await
+        .map_err(|e| aws_errors::failed(&e, ctx, "s3:PutObject"))?;
+    Ok(format!("s3://{bucket}/{key}"))
+}
+
 /// Uploads the request under `<prefix>/input/` and invokes the endpoint.
 pub async fn submit(
     clients: &Clients,
@@ -78,17 +100,7 @@ pub async fn submit(
         prefix.trim_matches('/'),
         request.endpoint
     );
-    clients
-        .s3
-        .put_object()
-        .bucket(bucket)
-        .key(&key)
-        .content_type("application/json")
-        .body(body.to_string().into_bytes().into())
-        .send()
-        .await
-        .map_err(|e| aws_errors::failed(&e, ctx, "s3:PutObject"))?;
-    let input_location = format!("s3://{bucket}/{key}");
+    let input_location = put_input(clients, ctx, bucket, &key, body.to_string()).await?;
     let r = clients
         .runtime
         .invoke_endpoint_async()

@@ -14,6 +14,31 @@ pub fn resource(endpoint: &str) -> String {
     format!("endpoint/{endpoint}/variant/AllTraffic")
 }
 
+/// The seed's target tracking: 5 per instance of ApproximateBacklogSizePerInstance, cooldowns
+/// 600 s in / 100 s out.
+pub fn tracking(endpoint: &str) -> TargetTrackingScalingPolicyConfiguration {
+    TargetTrackingScalingPolicyConfiguration::builder()
+        .target_value(5.0)
+        .customized_metric_specification(
+            CustomizedMetricSpecification::builder()
+                .metric_name("ApproximateBacklogSizePerInstance")
+                .namespace("AWS/SageMaker")
+                .dimensions(
+                    MetricDimension::builder()
+                        .name("EndpointName")
+                        .value(endpoint)
+                        .build()
+                        .unwrap(),
+                )
+                .statistic("Average".into())
+                .build(),
+        )
+        .scale_in_cooldown(600)
+        .scale_out_cooldown(100)
+        .build()
+        .unwrap()
+}
+
 /// Registers min 0 / max `max`, both policies and the alarm; returns the alarm's name.
 pub async fn seed(c: &Cloud, endpoint: &str, max: i32) -> String {
     let aas = c.autoscaling();
@@ -38,28 +63,7 @@ pub async fn seed(c: &Cloud, endpoint: &str, max: i32) -> String {
         "Invocations-ScalingPolicy",
         PolicyType::TargetTrackingScaling,
     )
-    .target_tracking_scaling_policy_configuration(
-        TargetTrackingScalingPolicyConfiguration::builder()
-            .target_value(5.0)
-            .customized_metric_specification(
-                CustomizedMetricSpecification::builder()
-                    .metric_name("ApproximateBacklogSizePerInstance")
-                    .namespace("AWS/SageMaker")
-                    .dimensions(
-                        MetricDimension::builder()
-                            .name("EndpointName")
-                            .value(endpoint)
-                            .build()
-                            .unwrap(),
-                    )
-                    .statistic("Average".into())
-                    .build(),
-            )
-            .scale_in_cooldown(600)
-            .scale_out_cooldown(100)
-            .build()
-            .unwrap(),
-    )
+    .target_tracking_scaling_policy_configuration(tracking(endpoint))
     .send()
     .await
     .unwrap();
