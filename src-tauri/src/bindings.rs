@@ -42,6 +42,7 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             scaling_commands::endpoint_metrics,
             scaling_commands::start_load_test,
             scaling_commands::cancel_load_test,
+            scaling_commands::idle_endpoints,
         ])
         .events(collect_events![
             commands::DoctorProgress,

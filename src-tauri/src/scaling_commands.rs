@@ -8,6 +8,7 @@ use ebb_core::deploy::teardown::Removed;
 use ebb_core::loadtest::{LoadTestProgress, LoadTestSpec};
 use ebb_core::metrics::EndpointMetrics;
 use ebb_core::scaling::apply::Applied;
+use ebb_core::scaling::guard::IdleEndpoint;
 use ebb_core::scaling::spec::{Finding, ScalingSpec};
 use ebb_core::scaling::status::ScalingStatus;
 use serde::{Deserialize, Serialize};
@@ -142,4 +143,13 @@ pub fn start_load_test(
 #[specta::specta]
 pub fn cancel_load_test(state: tauri::State<'_, AppState>) {
     state.load_cancel.store(true, Ordering::SeqCst);
+}
+
+/// Async endpoints paying for idle instances that nothing will take to zero (the cost guard).
+#[tauri::command]
+#[specta::specta]
+pub async fn idle_endpoints(
+    state: tauri::State<'_, AppState>,
+) -> Result<Vec<IdleEndpoint>, CommandError> {
+    Ok(state.ebb.idle_endpoints().await?)
 }

@@ -278,6 +278,17 @@ async startLoadTest(spec: LoadTestSpec) : Promise<Result<null, CommandError>> {
  */
 async cancelLoadTest() : Promise<void> {
     await TAURI_INVOKE("cancel_load_test");
+},
+/**
+ * Async endpoints paying for idle instances that nothing will take to zero (the cost guard).
+ */
+async idleEndpoints() : Promise<Result<IdleEndpoint[], CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("idle_endpoints") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -443,6 +454,15 @@ export type Finding = {
  */
 field: string; severity: Severity; message: string }
 export type Identity = { account: string; arn: string; user_id: string }
+export type IdleEndpoint = { endpoint: string; instances: number; usd_per_hour: number | null; 
+/**
+ * Minutes without a request.
+ */
+idle_minutes: number; 
+/**
+ * The warning, in one sentence.
+ */
+message: string }
 /**
  * Where the container image comes from.
  */

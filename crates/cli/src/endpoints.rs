@@ -206,6 +206,15 @@ pub async fn list(ebb: &Ebb, json: bool) -> ExitCode {
     println!(
         "* created by Ebb   ~ estimate from Ebb's bundled price table (the AWS Price List did not answer)"
     );
+    // The cost guard: instances paid for with nothing to do and nothing to scale them in.
+    if let Ok(idle) = ebb.idle_endpoints().await {
+        for w in idle {
+            println!(
+                "warning: {} `ebb autoscale {}` scales it to zero when idle.",
+                w.message, w.endpoint
+            );
+        }
+    }
     ExitCode::SUCCESS
 }
 

@@ -106,8 +106,8 @@ fn boto3_watches_the_seed_endpoint_scale_from_zero_out_and_back_under_speed_up()
     assert!(serve.terminate().success());
 }
 
-/// `ebb` against the running local cloud of `home`.
-fn ebb(home: &Path, args: &[&str]) -> serde_json::Value {
+/// `ebb --local` against the running local cloud of `home`: its stdout.
+fn ebb_text(home: &Path, args: &[&str]) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ebb"));
     for var in AWS_VARS {
         cmd.env_remove(var);
@@ -115,17 +115,24 @@ fn ebb(home: &Path, args: &[&str]) -> serde_json::Value {
     let out = cmd
         .envs(isolated_env(home))
         .arg("--local")
-        .arg("--json")
         .args(args)
         .output()
         .expect("run ebb");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "ebb {args:?}: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null)
+    stdout
+}
+
+/// `ebb --local --json`, parsed.
+fn ebb(home: &Path, args: &[&str]) -> serde_json::Value {
+    let args: Vec<&str> = std::iter::once("--json")
+        .chain(args.iter().copied())
+        .collect();
+    serde_json::from_str(&ebb_text(home, &args)).unwrap_or(serde_json::Value::Null)
 }
 
 fn wait_until(what: &str, limit: std::time::Duration, mut check: impl FnMut() -> bool) {
@@ -156,6 +163,16 @@ fn ebb_autoscale_loadtest_and_metrics_run_the_seed_scenario_in_local_mode() {
         ],
     );
     assert_eq!(deployed["status"], "InService", "{deployed}");
+    // The cost guard: an instance with nothing to do for 10 minutes and no autoscaling.
+    wait_until(
+        "the idle warning",
+        std::time::Duration::from_secs(60),
+        || {
+            ebb_text(h, &["endpoints"]).contains(
+            "warning: seed has 1 instance(s) (about $7.09 an hour) and no request for 10 minutes, and no autoscaling to take it to zero.",
+        )
+        },
+    );
     let applied = ebb(h, &["autoscale", "seed", "--preset", "seed"]);
     assert_eq!(
         applied["lines"].as_array().map(Vec::len),
@@ -167,6 +184,8 @@ fn ebb_autoscale_loadtest_and_metrics_run_the_seed_scenario_in_local_mode() {
     assert_eq!(shown["bounds"], serde_json::json!([0, 5]));
     assert_eq!(shown["spec"]["scale_from_zero"], true, "{shown}");
     assert_eq!(shown["findings"], serde_json::json!([]), "{shown}");
+    // With autoscaling to zero in place, the guard is quiet.
+    assert!(!ebb_text(h, &["endpoints"]).contains("warning:"));
 
     // Idle, target tracking takes it to zero (15 minutes under target).
     let instances = |s: &serde_json::Value| s["endpoint"]["current_instances"].as_u64();

@@ -1,6 +1,5 @@
-// Pure helpers for the Scaling & metrics screen: the form's findings by field, chart data,
-// and the cost guard's idle check.
-import type { EndpointMetrics, Finding, ScalingStatus, Series } from "../bindings";
+// Pure helpers for the Scaling & metrics screen: the form's findings by field and chart data.
+import type { EndpointMetrics, Finding, Series } from "../bindings";
 
 /** Time ranges the charts offer, in seconds. */
 export const SPANS: { label: string; seconds: number }[] = [
@@ -59,36 +58,6 @@ export function aligned(series: Series[], steps: Series[] = []): (number | null)
 
 export function seriesNamed(m: EndpointMetrics, name: string): Series | undefined {
   return m.series.find((s) => s.name === name);
-}
-
-/**
- * The cost guard: an endpoint paying for instances while nothing waits. Idle means no backlog
- * in any point of the last `cooldown` seconds (the scale-in cooldown, 600 s by default).
- * Returns a sentence, or null when all is well.
- */
-export function idleWarning(
-  status: ScalingStatus,
-  m: EndpointMetrics,
-  usdPerHour: number | null,
-): string | null {
-  const e = status.endpoint;
-  if (e.current_instances === 0) return null;
-  const cooldown = status.spec?.scale_in_cooldown ?? 600;
-  const backlog = seriesNamed(m, "ApproximateBacklogSize");
-  if (!backlog || backlog.values.length === 0) return null;
-  const since = m.end_ms - cooldown * 1000;
-  const recent = backlog.values.filter((_, i) => (backlog.times_ms[i] ?? 0) >= since);
-  const coversWindow = (backlog.times_ms[0] ?? Infinity) <= since;
-  if (!coversWindow || recent.some((v) => v > 0)) return null;
-  const cost = usdPerHour === null ? "" : ` (about $${usdPerHour.toFixed(2)} an hour)`;
-  const minutes = Math.round(cooldown / 60);
-  if (status.bounds === null) {
-    return `${e.name} has ${e.current_instances} instance(s)${cost} and no requests for ${minutes} minutes, and no autoscaling to take it to zero.`;
-  }
-  if (status.bounds[0] > 0) {
-    return `${e.name} has ${e.current_instances} instance(s)${cost} and no requests for ${minutes} minutes, but its minimum is ${status.bounds[0]}, so it never scales to zero.`;
-  }
-  return null;
 }
 
 /** `12:03:04` local time of epoch milliseconds. */

@@ -128,3 +128,43 @@ impl Ebb {
         .await
     }
 }
+
+impl Ebb {
+    /// Async endpoints with instances and no request for their scale-in cooldown (10 minutes
+    /// without autoscaling) that nothing will take to zero.
+    pub async fn idle_endpoints(&self) -> Result<Vec<crate::scaling::guard::IdleEndpoint>, Error> {
+        use crate::scaling::guard;
+        let endpoints = self.endpoints().await?;
+        let (target, _, clients) = self.connected().await?;
+        let region = clients.region();
+        let ctx = context(&target, region.as_deref(), "");
+        let mut idle = Vec::new();
+        for e in endpoints
+            .into_iter()
+            .filter(|e| e.is_async && e.current_instances > 0 && e.status == "InService")
+        {
+            // A listing AWS refuses is no reason to hide the other endpoints' warnings.
+            let Ok(status) = status::read(&clients, ctx, e.clone()).await else {
+                continue;
+            };
+            let window = status
+                .spec
+                .as_ref()
+                .map_or(guard::DEFAULT_IDLE_S, |s| s.scale_in_cooldown.max(60));
+            let span = std::time::Duration::from_secs(u64::try_from(window).unwrap_or(600) + 300);
+            let Ok((series, _, end_ms, _)) =
+                crate::metrics::read(&clients, ctx, &e.name, span).await
+            else {
+                continue;
+            };
+            let quiet = series
+                .iter()
+                .find(|s| s.name == "ApproximateBacklogSize")
+                .is_some_and(|b| guard::idle_since(b, end_ms, window));
+            if quiet && let Some(w) = guard::warn(&e, status.bounds, window) {
+                idle.push(w);
+            }
+        }
+        Ok(idle)
+    }
+}

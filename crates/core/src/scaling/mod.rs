@@ -2,6 +2,7 @@
 //! CloudWatch alarms that drive them.
 
 pub mod apply;
+pub mod guard;
 pub mod inventory;
 pub mod spec;
 pub mod status;
