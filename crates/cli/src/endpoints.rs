@@ -28,13 +28,13 @@ pub struct DeployArgs {
     /// e.g. ml.g5.12xlarge (seed) or ml.g4dn.12xlarge.
     #[arg(long)]
     instance_type: Option<String>,
-    #[arg(long)]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
     instance_count: Option<u32>,
     /// Container start-up health-check timeout in seconds (seed: 300).
-    #[arg(long)]
+    #[arg(long, value_name = "S", allow_negative_numbers = true, value_parser = parse_count)]
     health_check_timeout: Option<u32>,
     /// Max concurrent invocations per instance (seed: 10).
-    #[arg(long)]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
     max_concurrency: Option<u32>,
     /// Container environment KEY=VALUE (repeatable), e.g. MAX_TOTAL_TOKENS=2048.
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
@@ -56,6 +56,15 @@ pub struct DeployArgs {
     error_topic: Option<String>,
     #[arg(long)]
     kms_key_id: Option<String>,
+}
+
+/// A whole number of at least 0, with a message that says so (the form checks the range).
+fn parse_count(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<i64>() {
+        Ok(n) if n < 0 => Err(format!("`{n}` is negative: give a whole number such as 1")),
+        Ok(n) => u32::try_from(n).map_err(|_| format!("`{n}` is too large")),
+        Err(_) => Err(format!("`{s}` is not a whole number")),
+    }
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {

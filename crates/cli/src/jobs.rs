@@ -18,8 +18,12 @@ pub struct SubmitArgs {
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// The async endpoint to send to.
+    #[arg(long, required_unless_present = "check")]
+    pub endpoint: Option<String>,
+    /// Only scan: print every problem and the counts, send nothing (exit status 1 if a line
+    /// has an error).
     #[arg(long)]
-    pub endpoint: String,
+    pub check: bool,
     /// Also read the folders' sub-folders.
     #[arg(long)]
     pub recursive: bool,
@@ -146,7 +150,12 @@ pub async fn submit(ebb: &Ebb, args: SubmitArgs, json: bool, in_process_cloud: b
         Err(e) => return output::fail(&e.to_string()),
     };
     let summary = scan.summary();
-    let shown = if args.valid_only { 20 } else { 50 };
+    // A check lists every problem; a submit the first ones.
+    let shown = match (args.check, args.valid_only) {
+        (true, _) => usize::MAX,
+        (false, true) => 20,
+        (false, false) => 50,
+    };
     for p in scan.problems.iter().take(shown) {
         eprintln!("{p}");
     }
@@ -166,6 +175,16 @@ pub async fn submit(ebb: &Ebb, args: SubmitArgs, json: bool, in_process_cloud: b
             summary.warnings
         );
     }
+    if args.check {
+        return if summary.errors == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
+    let Some(endpoint) = args.endpoint else {
+        return output::fail("--endpoint is needed to send the requests");
+    };
     let settings = JobSettings {
         upload_all: args.upload_all,
         // Taken from the scan by the engine.
@@ -175,14 +194,14 @@ pub async fn submit(ebb: &Ebb, args: SubmitArgs, json: bool, in_process_cloud: b
         request_ttl_s: args.ttl,
     };
     let id = match ebb
-        .create_job(scan, &args.endpoint, settings, args.valid_only)
+        .create_job(scan, &endpoint, settings, args.valid_only)
         .await
     {
         Ok(id) => id,
         Err(e) => return output::fail(&e.to_string()),
     };
     if !json {
-        println!("job {id} → {}", args.endpoint);
+        println!("job {id} → {endpoint}");
     }
     // A local cloud started just for this command stops with it: wait for the results.
     let wait = args.wait || in_process_cloud;

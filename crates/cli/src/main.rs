@@ -206,8 +206,11 @@ enum SettingsAction {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("EBB_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            // A named AWS config file that does not exist is normal (and said by `ebb doctor`);
+            // the SDK's warning about it is noise in every command's output.
+            tracing_subscriber::EnvFilter::try_from_env("EBB_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,aws_runtime::env_config=error")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -300,6 +303,8 @@ async fn run(cli: Cli) -> ExitCode {
             });
             jobs::results(&ebb, &job, &out, format).await
         }
+        // A scan-only check needs no cloud.
+        Command::Submit(args) if args.check => jobs::submit(&ebb, *args, cli.json, false).await,
         Command::Submit(_) | Command::Resume { .. } => {
             let attached = match local::attach_if_local(&ebb).await {
                 Ok(a) => a,

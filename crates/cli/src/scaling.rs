@@ -88,10 +88,8 @@ pub async fn autoscale(ebb: &Ebb, args: AutoscaleArgs, json: bool) -> ExitCode {
         };
     }
     let spec = args.spec();
-    let findings = match ebb.check_scaling(&spec).await {
-        Ok(f) => f,
-        Err(e) => return output::fail(&e.to_string()),
-    };
+    // Warnings first; errors (and a missing endpoint) come from applying, values first.
+    let findings = ebb.check_scaling(&spec).await.unwrap_or_default();
     for f in findings.iter().filter(|f| f.severity == Severity::Warning) {
         eprintln!("warning: {}", f.message);
     }

@@ -117,6 +117,12 @@ pub fn role_arn(arn: &str) -> Option<String> {
 /// S3 general purpose bucket naming rules.
 pub fn bucket(b: &str) -> Option<String> {
     let rules = "see the S3 bucket naming rules";
+    if let Some(rest) = b.strip_prefix("s3://") {
+        let name = rest.split('/').next().unwrap_or_default();
+        return Some(format!(
+            "`{b}` is an S3 URI: write only the bucket name, e.g. `{name}` (the `prefix` setting holds the folder)"
+        ));
+    }
     if b.len() < 3 || b.len() > 63 {
         return Some(format!(
             "`{b}` has {} characters; bucket names must be 3 to 63 characters long",
@@ -221,6 +227,7 @@ mod tests {
             ("192.168.1.10", "IP address"),
             ("xn--abc", "must not start"),
             ("abc-s3alias", "must not end"),
+            ("s3://abc/path", "only the bucket name, e.g. `abc`"),
         ];
         for (bad, expect) in cases {
             let msg = bucket(bad).unwrap_or_default();

@@ -22,6 +22,11 @@ impl Ebb {
 
     /// Puts `spec` in place, unless a check finds an error; warnings do not stop it.
     pub async fn autoscale(&self, spec: &ScalingSpec) -> Result<Applied, Error> {
+        // Values that cannot work are refused before any call.
+        let wrong = spec::check_values(spec);
+        if !wrong.is_empty() {
+            return Err(Error::InvalidScaling(wrong));
+        }
         let findings = self.check_scaling(spec).await?;
         let errors: Vec<Finding> = findings
             .into_iter()
@@ -113,6 +118,13 @@ impl Ebb {
         progress: &(dyn Fn(&crate::loadtest::LoadTestProgress) + Send + Sync),
         cancel: &std::sync::atomic::AtomicBool,
     ) -> Result<crate::loadtest::LoadTestProgress, Error> {
+        let problems = spec.problems();
+        if !problems.is_empty() {
+            return Err(Error::InvalidRequest(format!(
+                "load test: {}",
+                problems.join("; ")
+            )));
+        }
         let (bucket, prefix) = self.bucket_and_prefix().await?;
         let (target, _, clients) = self.connected().await?;
         let region = clients.region();

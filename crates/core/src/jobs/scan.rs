@@ -168,17 +168,12 @@ pub fn scan(paths: &[PathBuf], options: ScanOptions) -> Scan {
                     &mut out,
                 );
                 if found.len() == before {
-                    let hint = if options.recursive {
-                        ""
-                    } else {
-                        " (sub-folders are skipped without --recursive)"
-                    };
                     out.problem(
                         &shown,
                         0,
                         0,
                         Severity::Error,
-                        format!("the folder holds no .jsonl files{hint}"),
+                        nothing_found(path, options.recursive),
                     );
                 }
             }
@@ -225,6 +220,40 @@ pub fn scan(paths: &[PathBuf], options: ScanOptions) -> Scan {
 }
 
 /// Collects `.jsonl` files under `dir` in name order; symlinked folders are followed once.
+/// Why a folder gave no requests, with what it does hold.
+fn nothing_found(dir: &Path, recursive: bool) -> String {
+    let mut names: Vec<String> = Vec::new();
+    let mut folders = 0;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.path().is_dir() {
+            folders += 1;
+        } else {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    if names.is_empty() && folders == 0 {
+        return "the folder is empty: put the .jsonl request files in it".into();
+    }
+    names.sort_by(|a, b| natural_cmp(a, b));
+    let mut why = "the folder holds no .jsonl files".to_string();
+    if !names.is_empty() {
+        let more = if names.len() > 3 {
+            format!(" and {} more", names.len() - 3)
+        } else {
+            String::new()
+        };
+        names.truncate(3);
+        why.push_str(&format!(
+            " (it has {}{more}: only files ending in .jsonl are read)",
+            names.join(", ")
+        ));
+    }
+    if folders > 0 && !recursive {
+        why.push_str(" (its sub-folders are read with --recursive)");
+    }
+    why
+}
+
 fn walk(
     root: &Path,
     dir: &Path,
@@ -367,7 +396,9 @@ fn scan_file(path: &Path, rel: &str, index: u32, out: &mut Scan) -> std::io::Res
         offset += n as u64;
         if too_long {
             out.problem(rel, line, 1, Severity::Error, format!(
-                "the line is {n} bytes, more than the limit of {MAX_LINE_BYTES} bytes (is this file JSONL?)"
+                "the line is {:.1} MiB, more than the limit of {} MiB for one request (is this file JSONL?)",
+                n as f64 / 1_048_576.0,
+                MAX_LINE_BYTES / 1_048_576
             ));
             continue;
         }
@@ -586,11 +617,11 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["e.jsonl", "sub/deep.jsonl"]
         );
-        let none = folder(&[("readme.md", b"x")]);
+        let none = folder(&[("readme.md", b"x"), ("old/a.json", b"{}")]);
         let s = scan(&[none.path().to_path_buf()], ScanOptions::default());
         assert!(messages(&s)[0].ends_with(
-            "the folder holds no .jsonl files (sub-folders are skipped without --recursive)"
-        ));
+            "the folder holds no .jsonl files (it has readme.md: only files ending in .jsonl are read) (its sub-folders are read with --recursive)"
+        ), "{:?}", messages(&s));
         assert_eq!(s.errors, 1);
     }
 

@@ -91,7 +91,15 @@ fn finding(field: &str, severity: Severity, message: impl Into<String>) -> Findi
 
 /// Every problem with `spec` for `endpoint` (as described now), errors first.
 pub fn check(spec: &ScalingSpec, endpoint: &EndpointSummary) -> Vec<Finding> {
-    use Severity::{Error, Warning};
+    let mut out = check_values(spec);
+    out.extend(check_against(spec, endpoint));
+    out.sort_by_key(|f| f.severity != Severity::Error);
+    out
+}
+
+/// Problems with the values alone, found before any call to AWS.
+pub fn check_values(spec: &ScalingSpec) -> Vec<Finding> {
+    use Severity::Error;
     let mut out = Vec::new();
     if spec.min < 0 {
         out.push(finding(
@@ -136,6 +144,13 @@ pub fn check(spec: &ScalingSpec, endpoint: &EndpointSummary) -> Vec<Finding> {
             ));
         }
     }
+    out
+}
+
+/// Problems with the values for this endpoint as it is now.
+fn check_against(spec: &ScalingSpec, endpoint: &EndpointSummary) -> Vec<Finding> {
+    use Severity::{Error, Warning};
+    let mut out = Vec::new();
     if spec.min == 0 && !endpoint.is_async {
         out.push(finding(
             "min",
@@ -174,7 +189,6 @@ pub fn check(spec: &ScalingSpec, endpoint: &EndpointSummary) -> Vec<Finding> {
             "Without scale from zero, an endpoint that reaches 0 instances stays there: target tracking alone never wakes it, and requests wait until their TTL runs out.",
         ));
     }
-    out.sort_by_key(|f| f.severity != Error);
     out
 }
 
