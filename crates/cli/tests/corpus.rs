@@ -188,3 +188,44 @@ fn bad_values_on_the_command_line_get_their_exact_message_and_change_nothing() {
     // Refused values are not saved.
     assert!(!home.path().join("settings.json").exists());
 }
+
+/// AWS's refusals, injected by the local cloud (`--fault …=code:NAME`), each become one
+/// sentence with what to do, not a stack of SDK errors.
+#[test]
+fn aws_refusals_are_one_sentence_each() {
+    let cases = [
+        (
+            "AccessDeniedException",
+            "error: Access denied: your identity may not call sagemaker:ListEndpoints — Ask your AWS administrator to allow `sagemaker:ListEndpoints` for this identity, or choose a profile that has it.\n",
+        ),
+        (
+            "ExpiredTokenException",
+            "error: Your AWS credentials have expired — Run `aws sso login` (SSO) or refresh your temporary credentials, then try again.\n",
+        ),
+        (
+            "ThrottlingException",
+            "error: AWS is throttling sagemaker:ListEndpoints — Wait a moment and try again.\n",
+        ),
+        (
+            "ValidationException",
+            "error: AWS refused sagemaker:ListEndpoints: ValidationException (injected fault).\n",
+        ),
+        (
+            "ResourceLimitExceeded",
+            "error: An AWS quota was reached: ResourceLimitExceeded (injected fault). — Request a quota increase in the Service Quotas console for the limit named above.\n",
+        ),
+    ];
+    for (code, expected) in cases {
+        let home = tempfile::tempdir().unwrap();
+        let fault = format!("sagemaker:ListEndpoints=code:{code}");
+        let serve = ebb_testkit::LocalServe::start(
+            Path::new(env!("CARGO_BIN_EXE_ebb")),
+            home.path(),
+            &["--fault", &fault],
+        );
+        let out = ebb(home.path(), home.path(), &["--local", "endpoints"]);
+        assert_eq!(out.status.code(), Some(1), "{code}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), expected, "{code}");
+        drop(serve);
+    }
+}

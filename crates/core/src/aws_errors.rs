@@ -151,6 +151,11 @@ fn by_code(
             format!("AWS is throttling {}", ctx.action),
             Some("Wait a moment and try again.".into()),
         ),
+        "ValidationException" | "ValidationError" | "InvalidParameterValue"
+        | "InvalidParameterValueException" | "InvalidParameterCombination" => (
+            format!("AWS refused {}{said}", ctx.action),
+            None,
+        ),
         "ResourceLimitExceeded" => (
             format!("An AWS quota was reached{said}"),
             Some("Request a quota increase in the Service Quotas console for the limit named above.".into()),
@@ -177,6 +182,21 @@ mod tests {
         region: Some("us-east-1"),
         endpoint: None,
     };
+
+    #[test]
+    fn a_refused_value_is_quoted() {
+        let (summary, advice) = by_code(
+            Some("ValidationException"),
+            Some("Could not find endpoint \"x\"."),
+            Some(400),
+            CTX,
+        );
+        assert_eq!(
+            summary,
+            "AWS refused sagemaker:ListEndpoints: Could not find endpoint \"x\"."
+        );
+        assert_eq!(advice, None);
+    }
 
     #[test]
     fn access_denied_names_the_missing_action() {

@@ -16,13 +16,17 @@ pub struct Fault {
     /// Share of requests answered with a throttling error, 0.0..=1.0.
     pub throttle_rate: f64,
     pub latency: Duration,
+    /// Every matching request is refused with this AWS error code (e.g. AccessDeniedException).
+    pub code: Option<String>,
 }
 
 /// What to do with one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Injected {
     Error,
     Throttle,
+    /// An AWS error of this code.
+    Code(String),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -33,14 +37,14 @@ pub struct FaultParseError {
 }
 
 impl Fault {
-    /// Parses `SERVICE[:OPERATION]=error:RATE,throttle:RATE,latency:MS` (any subset).
+    /// Parses `SERVICE[:OPERATION]=error:RATE,throttle:RATE,latency:MS,code:NAME` (any subset).
     pub fn parse(spec: &str) -> Result<Fault, FaultParseError> {
         let bad = |reason: &str| FaultParseError {
             spec: spec.to_string(),
             reason: reason.to_string(),
         };
         let (target, settings) = spec.split_once('=').ok_or_else(|| {
-            bad("expected SERVICE[:OPERATION]=error:RATE,throttle:RATE,latency:MS")
+            bad("expected SERVICE[:OPERATION]=error:RATE,throttle:RATE,latency:MS,code:NAME")
         })?;
         let (service, operation) = match target.split_once(':') {
             Some((s, op)) => (s, Some(op.to_string())),
@@ -84,6 +88,10 @@ impl Fault {
             match key {
                 "error" => fault.error_rate = rate()?,
                 "throttle" => fault.throttle_rate = rate()?,
+                "code" if !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                    fault.code = Some(value.to_string());
+                }
+                "code" => return Err(bad(&format!("`{value}` is not an AWS error code"))),
                 "latency" => {
                     fault.latency = Duration::from_millis(value.parse().map_err(|_| {
                         bad(&format!("latency must be milliseconds, not `{value}`"))
@@ -91,7 +99,7 @@ impl Fault {
                 }
                 other => {
                     return Err(bad(&format!(
-                        "unknown setting `{other}`; use error, throttle or latency"
+                        "unknown setting `{other}`; use error, throttle, latency or code"
                     )));
                 }
             }
@@ -142,6 +150,9 @@ impl Faults {
         use rand::Rng;
         let mut rng = rand::rng();
         for f in &matching {
+            if let Some(code) = &f.code {
+                return Some(Injected::Code(code.clone()));
+            }
             if f.throttle_rate > 0.0 && rng.random_bool(f.throttle_rate) {
                 return Some(Injected::Throttle);
             }
@@ -170,6 +181,9 @@ mod tests {
         assert!(e.contains("unknown service `s4`"), "{e}");
         let e = Fault::parse("s3=error:2").unwrap_err().to_string();
         assert!(e.contains("between 0 and 1"), "{e}");
+        let f = Fault::parse("sagemaker:ListEndpoints=code:AccessDeniedException").unwrap();
+        assert_eq!(f.code.as_deref(), Some("AccessDeniedException"));
+        assert!(Fault::parse("s3=code:a b").is_err());
     }
 
     #[tokio::test]

@@ -236,6 +236,29 @@ fn service_of(
 }
 
 fn injected_error(protocol: Protocol, fault: Injected, id: &str) -> Response<Body> {
+    if let Injected::Code(code) = &fault {
+        // Refusals of who you are come as 403, the rest as 400, as AWS sends them.
+        let denied = [
+            "AccessDenied",
+            "Expired",
+            "InvalidClientTokenId",
+            "Unrecognized",
+        ]
+        .iter()
+        .any(|p| code.contains(p));
+        let status = if denied {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        return protocol::error(
+            protocol,
+            status,
+            code,
+            &format!("{code} (injected fault)."),
+            id,
+        );
+    }
     let (status, code, message) = match (protocol, fault) {
         (Protocol::S3, Injected::Throttle) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -252,7 +275,7 @@ fn injected_error(protocol: Protocol, fault: Injected, id: &str) -> Response<Bod
             "ThrottlingException",
             "Rate exceeded (injected fault).",
         ),
-        (_, Injected::Error) => (
+        (_, Injected::Error | Injected::Code(_)) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalFailure",
             "An internal error occurred (injected fault).",
