@@ -528,6 +528,10 @@ uploaded: number;
  */
 result_s3_calls: number; 
 /**
+ * Calls made again in this run after throttling, a server error or a dropped connection.
+ */
+retried_calls: number; 
+/**
  * Seconds until every result is in, at the current rate.
  */
 eta_s: number | null }
@@ -595,7 +599,11 @@ pending: number;
 /**
  * Accepted, result not yet seen.
  */
-invoked: number; succeeded: number; failed: number }
+invoked: number; succeeded: number; failed: number; 
+/**
+ * Requests sent more than once: after throttling, an error, or an interrupted run.
+ */
+retried: number }
 /**
  * The load test could not start or stopped with an error.
  */

@@ -81,7 +81,10 @@ fn describe(p: &JobProgress) -> String {
 async fn run(ebb: &Ebb, id: &str, wait: bool, json: bool) -> ExitCode {
     let bar = progress_bar(json);
     let shown = bar.clone();
+    let retried = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen_retries = retried.clone();
     let progress = move |p: &JobProgress| {
+        seen_retries.store(p.retried_calls, std::sync::atomic::Ordering::Relaxed);
         shown.set_length(u64::from(p.job.total));
         shown.set_position(u64::from(p.job.succeeded + p.job.failed));
         shown.set_message(describe(p));
@@ -102,6 +105,12 @@ async fn run(ebb: &Ebb, id: &str, wait: bool, json: bool) -> ExitCode {
         Ok(summary) if json => output::print_json(&summary),
         Ok(summary) => {
             print_summary(&summary);
+            let calls = retried.load(std::sync::atomic::Ordering::Relaxed);
+            if calls > 0 {
+                println!(
+                    "  {calls} calls were made again after throttling, server errors or dropped connections"
+                );
+            }
             match summary.state {
                 JobState::Paused
                     if summary
@@ -128,6 +137,12 @@ fn print_summary(j: &JobSummary) {
         j.invoked,
         j.pending
     );
+    if j.retried > 0 {
+        println!(
+            "  {} requests needed more than one attempt (throttling, errors or an interrupted run); each was sent until accepted, and has one result",
+            j.retried
+        );
+    }
     if let Some(note) = &j.note {
         println!("  {note}");
     }

@@ -197,14 +197,7 @@ fn a_killed_submit_resumes_with_every_request_accounted_for_once() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let input = home.path().join("many");
-    std::fs::create_dir_all(&input).unwrap();
-    let mut lines = String::new();
-    for i in 0..N {
-        lines.push_str(&format!(
-            "{{\"inputs\": \"question {i}\", \"parameters\": {{\"max_new_tokens\": 4}}}}\n"
-        ));
-    }
-    std::fs::write(input.join("many.jsonl"), lines).unwrap();
+    many_requests(&input, N);
     let _serve = serve(h);
     deploy(h, "jobs-kill");
     let mut child = ebb_cmd(h)
@@ -259,24 +252,7 @@ fn a_killed_submit_resumes_with_every_request_accounted_for_once() {
     assert_eq!(summary["state"], "done", "{summary}");
     assert_eq!(summary["succeeded"].as_u64(), Some(N as u64), "{summary}");
     let records = export(h, &job, &home.path().join("all.jsonl"));
-    assert_eq!(records.len(), N);
-    let mut lines: Vec<u64> = records
-        .iter()
-        .map(|r| r["line"].as_u64().unwrap())
-        .collect();
-    lines.dedup();
-    assert_eq!(
-        lines,
-        (1..=N as u64).collect::<Vec<_>>(),
-        "every line exactly once, in order"
-    );
-    for r in &records {
-        let asked = r["input"]["inputs"].as_str().unwrap();
-        assert!(
-            r["output"].as_str().is_some_and(|o| !o.is_empty()),
-            "{asked}: {r}"
-        );
-    }
+    every_line_once_with_an_output(&records, N);
 }
 
 #[test]
@@ -395,4 +371,90 @@ fn a_job_can_be_cancelled_for_good() {
         "{}",
         text(&missing.stderr)
     );
+}
+
+/// Writes `n` one-line requests to `dir/many.jsonl`.
+fn many_requests(dir: &Path, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut lines = String::new();
+    for i in 0..n {
+        lines.push_str(&format!(
+            "{{\"inputs\": \"question {i}\", \"parameters\": {{\"max_new_tokens\": 4}}}}\n"
+        ));
+    }
+    std::fs::write(dir.join("many.jsonl"), lines).unwrap();
+}
+
+/// Every line of the input exactly once, each with an output.
+fn every_line_once_with_an_output(records: &[serde_json::Value], n: usize) {
+    assert_eq!(records.len(), n);
+    let lines: Vec<u64> = records
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        (1..=n as u64).collect::<Vec<_>>(),
+        "every line exactly once, in order"
+    );
+    for r in records {
+        assert!(r["output"].as_str().is_some_and(|o| !o.is_empty()), "{r}");
+    }
+}
+
+#[test]
+fn ten_thousand_requests_through_errors_throttling_and_latency_all_arrive_once() {
+    const N: usize = 10_000;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let input = h.join("many");
+    many_requests(&input, N);
+    // Deployed on a healthy cloud; then the same cloud restarted with faults on every API.
+    let healthy = serve(h);
+    deploy(h, "jobs-faults");
+    assert!(healthy.terminate().success());
+    let _faulty = LocalServe::start(
+        Path::new(env!("CARGO_BIN_EXE_ebb")),
+        h,
+        &[
+            "--speed",
+            "1000",
+            "--fault",
+            "*=error:0.05,throttle:0.05,latency:2",
+        ],
+    );
+    let out = ok(&ebb(
+        h,
+        &[
+            "submit",
+            input.to_str().unwrap(),
+            "--endpoint",
+            "jobs-faults",
+            "--wait",
+        ],
+    ));
+    // The run says what it had to do again: one call in ten is refused at first.
+    let again: u64 = out
+        .lines()
+        .find_map(|l| {
+            l.trim().strip_suffix(
+                " calls were made again after throttling, server errors or dropped connections",
+            )
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no retry count in: {out}"));
+    assert!(again > N as u64 / 50, "{out}");
+    let job = out
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("job ")
+                .and_then(|r| r.split_whitespace().next())
+        })
+        .unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&ok(&ebb(h, &["--json", "job", job]))).unwrap();
+    assert_eq!(summary["state"], "done", "{summary}");
+    assert_eq!(summary["succeeded"].as_u64(), Some(N as u64), "{summary}");
+    let records = export(h, job, &h.join("all.jsonl"));
+    every_line_once_with_an_output(&records, N);
 }

@@ -27,6 +27,37 @@ where
     }
 }
 
+/// Whether trying again later may work: throttling, a server error, a timeout or a dropped
+/// connection (not a refusal of who you are or of what you asked).
+pub fn is_transient<E>(err: &SdkError<E, Response>) -> bool
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        SdkError::ServiceError(_) | SdkError::ResponseError(_) => {
+            let throttled = matches!(
+                err.code(),
+                Some(
+                    "ThrottlingException"
+                        | "Throttling"
+                        | "TooManyRequestsException"
+                        | "SlowDown"
+                        | "RequestTimeout"
+                        | "InternalError"
+                        | "InternalFailure"
+                        | "ServiceUnavailable"
+                )
+            );
+            throttled
+                || err
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() >= 500)
+        }
+        _ => false,
+    }
+}
+
 /// What the explanation may mention: the action tried and how the user is connected.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {

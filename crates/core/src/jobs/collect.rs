@@ -139,6 +139,18 @@ impl<'a> Collect<'a> {
                 let page = match page {
                     Ok(p) => p,
                     Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_bucket()) => break,
+                    // Throttling or a server error: what was found stands; look again next pass.
+                    Err(e) if aws_errors::is_transient(&e) => {
+                        let why = aws_errors::explain(
+                            &e,
+                            Context {
+                                action: "s3:ListBucket",
+                                ..self.ctx
+                            },
+                        );
+                        tracing::warn!("listing results again later: {}", why.summary);
+                        break;
+                    }
                     Err(e) => return Err(aws_errors::failed(&e, self.ctx, "s3:ListBucket")),
                 };
                 for o in page.contents() {
@@ -252,12 +264,14 @@ impl<'a> Collect<'a> {
             Ok(o) => o.body.collect().await.ok()?.into_bytes(),
             Err(e) => {
                 if !e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
-                    tracing::warn!(
-                        seq,
-                        key,
-                        "could not read a result: {}",
-                        aws_smithy_types::error::display::DisplayErrorContext(&e)
+                    let why = aws_errors::explain(
+                        &e,
+                        Context {
+                            action: "s3:GetObject",
+                            ..self.ctx
+                        },
                     );
+                    tracing::warn!(seq, key, "reading this result again later: {}", why.summary);
                 }
                 return None;
             }

@@ -3,6 +3,7 @@
 
 pub mod collect;
 pub mod export;
+mod retries;
 pub mod run;
 pub mod scan;
 pub mod store;
@@ -161,6 +162,8 @@ pub struct JobSummary {
     pub invoked: u32,
     pub succeeded: u32,
     pub failed: u32,
+    /// Requests sent more than once: after throttling, an error, or an interrupted run.
+    pub retried: u32,
 }
 
 /// Progress of a running job, sent a few times a second.
@@ -175,6 +178,8 @@ pub struct JobProgress {
     pub uploaded: u32,
     /// S3 calls made to find and read results in this run (LIST and GET).
     pub result_s3_calls: u32,
+    /// Calls made again in this run after throttling, a server error or a dropped connection.
+    pub retried_calls: u32,
     /// Seconds until every result is in, at the current rate.
     pub eta_s: Option<f64>,
 }

@@ -79,13 +79,29 @@ impl Runner<'_> {
         self.store
             .set_state(&job.id, JobState::Submitting, None)
             .await?;
-        // The SDK's adaptive mode slows the client down when SageMaker throttles.
-        let runtime_config = aws_sdk_sagemakerruntime::config::Builder::from(&self.clients.sdk)
-            .retry_config(RetryConfig::adaptive().with_max_attempts(5))
+        // Standard retries back each throttled call off on its own, so the bounded pipeline
+        // slows down while throttling lasts and recovers at once. (The adaptive mode's shared
+        // rate limiter kept the whole job near 10 requests/s long after a few throttles.)
+        let retries = super::retries::RetryCounter::default();
+        let runtime_config = self
+            .clients
+            .runtime
+            .config()
+            .to_builder()
+            .retry_config(RetryConfig::standard().with_max_attempts(5))
+            .interceptor(retries.clone())
             .build();
+        let s3 = aws_sdk_s3::Client::from_conf(
+            self.clients
+                .s3
+                .config()
+                .to_builder()
+                .interceptor(retries.clone())
+                .build(),
+        );
         let submit = Submit::new(
             aws_sdk_sagemakerruntime::Client::from_conf(runtime_config),
-            self.clients.s3.clone(),
+            s3.clone(),
             self.store,
             job,
             (
@@ -94,7 +110,7 @@ impl Runner<'_> {
             ),
             self.ctx,
         );
-        let collect = Collect::new(self.clients.s3.clone(), self.store, job, self.ctx);
+        let collect = Collect::new(s3, self.store, job, self.ctx);
         let sent_all = AtomicBool::new(false);
         let finished = AtomicBool::new(false);
         let started = Instant::now();
@@ -136,7 +152,12 @@ impl Runner<'_> {
             let step = Duration::from_millis(25);
             while !finished.load(Ordering::SeqCst) {
                 if let Ok(Some(summary)) = self.store.summary(&job.id).await {
-                    progress(&progress_of(summary, started, &submit, &collect));
+                    progress(&progress_of(
+                        summary,
+                        started,
+                        (&submit, &collect),
+                        &retries,
+                    ));
                 }
                 // Short naps, so that a finished run is not kept waiting for the next report.
                 let next = Instant::now() + PROGRESS_EVERY;
@@ -164,11 +185,17 @@ impl Runner<'_> {
             job = job.id,
             collected,
             s3_calls,
+            retried_calls = retries.retries(),
             "run ended: {}",
             state.as_str()
         );
         let summary = self.store.summary(&job.id).await?.unwrap_or(summary);
-        progress(&progress_of(summary.clone(), started, &submit, &collect));
+        progress(&progress_of(
+            summary.clone(),
+            started,
+            (&submit, &collect),
+            &retries,
+        ));
         Ok(summary)
     }
 }
@@ -176,8 +203,8 @@ impl Runner<'_> {
 fn progress_of(
     job: JobSummary,
     started: Instant,
-    submit: &Submit<'_>,
-    collect: &Collect<'_>,
+    (submit, collect): (&Submit<'_>, &Collect<'_>),
+    retries: &super::retries::RetryCounter,
 ) -> JobProgress {
     let secs = started.elapsed().as_secs_f64().max(0.001);
     let invoke_rate = f64::from(submit.invoked.load(Ordering::Relaxed)) / secs;
@@ -190,6 +217,7 @@ fn progress_of(
         result_rate,
         uploaded: submit.uploaded.load(Ordering::Relaxed),
         result_s3_calls: collect.s3_calls.load(Ordering::Relaxed),
+        retried_calls: retries.retries(),
         eta_s,
     }
 }

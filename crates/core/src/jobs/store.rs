@@ -474,7 +474,7 @@ impl Store {
                 "SELECT j.id, j.endpoint, j.created_at, j.finished_at, j.state, j.note,
                     COUNT(r.seq),
                     SUM(r.state = 'pending'), SUM(r.state = 'invoking'), SUM(r.state = 'invoked'),
-                    SUM(r.state = 'succeeded'), SUM(r.state = 'failed')
+                    SUM(r.state = 'succeeded'), SUM(r.state = 'failed'), SUM(r.attempts > 1)
                  FROM jobs j LEFT JOIN requests r ON r.job_id = j.id
                  WHERE ?1 IS NULL OR j.id = ?1
                  GROUP BY j.id ORDER BY j.created_at DESC, j.id DESC",
@@ -495,6 +495,7 @@ impl Store {
                     invoked: n(9)?,
                     succeeded: n(10)?,
                     failed: n(11)?,
+                    retried: n(12)?,
                 })
             })?
             .collect()
