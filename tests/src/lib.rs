@@ -37,6 +37,46 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
+/// The secret key tests give `ebb` for moto: distinctive, so a test can prove Ebb never
+/// writes it anywhere.
+pub const MOTO_SECRET: &str = "ebb-test-secret-key-7Q2xV";
+
+/// Fails if any file under `dir` holds `secret`, or if a file Ebb keeps private (settings,
+/// job store, local cloud keys) is readable by others.
+pub fn assert_private(dir: &std::path::Path, secret: &str) {
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, &mut files);
+    assert!(!files.is_empty(), "nothing under {}", dir.display());
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap_or_default();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{} holds the AWS secret key",
+            f.display()
+        );
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        #[cfg(unix)]
+        if name == "settings.json" || name.starts_with("jobs.sqlite") || name == "credentials.json"
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(f)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or(0);
+            assert_eq!(mode, 0o600, "{} is mode {mode:o}", f.display());
+        }
+    }
+}
+
 /// A running moto_server; killed on drop.
 pub struct Moto {
     child: Child,
@@ -82,7 +122,7 @@ impl Moto {
     pub fn env(&self) -> [(&'static str, &str); 4] {
         [
             ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", MOTO_SECRET),
             ("AWS_ENDPOINT_URL", self.url.as_str()),
             ("AWS_REGION", "us-east-1"),
         ]

@@ -345,6 +345,8 @@ fn moto_sees_exactly_the_seed_preset() {
     ] {
         assert!(removed.contains(&line), "{line:?} not in {removed}");
     }
+    // Ebb wrote the settings and its caches, but never the secret key, and keeps them private.
+    ebb_testkit::assert_private(h, ebb_testkit::MOTO_SECRET);
     // moto agrees that nothing of the autoscaling is left.
     rt.block_on(async {
         let sdk = moto_sdk(&moto.url).await;

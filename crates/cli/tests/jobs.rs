@@ -322,6 +322,8 @@ fn against_moto_failures_are_recorded_as_failures() {
     assert_eq!(records[0]["output"], "Washington, D.C.");
     assert_eq!(records[1]["error"], "CUDA out of memory");
     assert_eq!(records[2]["output"], "Paris");
+    // The job store holds requests and results, never the secret key, and only for its owner.
+    ebb_testkit::assert_private(h, ebb_testkit::MOTO_SECRET);
 }
 
 #[test]
@@ -456,5 +458,69 @@ fn ten_thousand_requests_through_errors_throttling_and_latency_all_arrive_once()
     assert_eq!(summary["state"], "done", "{summary}");
     assert_eq!(summary["succeeded"].as_u64(), Some(N as u64), "{summary}");
     let records = export(h, job, &h.join("all.jsonl"));
+    every_line_once_with_an_output(&records, N);
+}
+
+#[test]
+fn a_submit_killed_while_collecting_resumes_and_collects_each_result_once() {
+    const N: usize = 2_000;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let input = h.join("many");
+    many_requests(&input, N);
+    let _serve = serve(h);
+    // A slow model (2 simulated seconds a request): sending ends long before the results do.
+    let out = ok(&ebb(
+        h,
+        &[
+            "deploy",
+            "--name",
+            "jobs-collect",
+            "--env",
+            "EBB_LOCAL_TOKEN_LATENCY_MS=500",
+        ],
+    ));
+    assert!(out.contains("InService"), "{out}");
+    let mut child = ebb_cmd(h)
+        .args([
+            "--json",
+            "submit",
+            input.to_str().unwrap(),
+            "--endpoint",
+            "jobs-collect",
+            "--wait",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let job = loop {
+        let jobs: serde_json::Value =
+            serde_json::from_str(&ok(&ebb(h, &["--json", "jobs"]))).unwrap();
+        let j = &jobs[0];
+        let (pending, done) = (j["pending"].as_u64(), j["succeeded"].as_u64());
+        if pending == Some(0) && done.is_some_and(|d| d >= 100) {
+            assert!(
+                done < Some(N as u64),
+                "collecting ended before the kill: {j}"
+            );
+            break j["id"].as_str().unwrap().to_string();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "no progress: {jobs}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = ok(&ebb(h, &["--json", "resume", &job, "--wait"]));
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["state"], "done", "{summary}");
+    assert_eq!(summary["succeeded"].as_u64(), Some(N as u64), "{summary}");
+    // Nothing was sent twice: every request was accepted before the kill.
+    assert_eq!(summary["retried"].as_u64(), Some(0), "{summary}");
+    let records = export(h, &job, &h.join("all.jsonl"));
     every_line_once_with_an_output(&records, N);
 }
