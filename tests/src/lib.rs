@@ -199,6 +199,16 @@ pub struct LocalServe {
 
 impl LocalServe {
     pub fn start(ebb: &std::path::Path, home: &std::path::Path, extra: &[&str]) -> LocalServe {
+        LocalServe::start_at(ebb, home, "127.0.0.1:0", extra)
+    }
+
+    /// On a given address, e.g. the one an earlier, killed instance had.
+    pub fn start_at(
+        ebb: &std::path::Path,
+        home: &std::path::Path,
+        addr: &str,
+        extra: &[&str],
+    ) -> LocalServe {
         use std::io::{BufRead, BufReader};
         let mut cmd = Command::new(ebb);
         for var in AWS_VARS {
@@ -206,7 +216,7 @@ impl LocalServe {
         }
         let mut child = cmd
             .envs(isolated_env(home))
-            .args(["local", "serve", "--addr", "127.0.0.1:0"])
+            .args(["local", "serve", "--addr", addr])
             .args(extra)
             .stdout(Stdio::piped())
             .spawn()
@@ -238,6 +248,12 @@ impl LocalServe {
             ("AWS_REGION".into(), field("region")),
             ("AWS_DEFAULT_REGION".into(), field("region")),
         ]
+    }
+
+    /// SIGKILL: gone at once, as in a crash.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// SIGTERM, then the exit status.

@@ -524,3 +524,77 @@ fn a_submit_killed_while_collecting_resumes_and_collects_each_result_once() {
     let records = export(h, &job, &h.join("all.jsonl"));
     every_line_once_with_an_output(&records, N);
 }
+
+#[test]
+fn a_job_survives_the_local_cloud_being_killed_and_restarted() {
+    const N: usize = 1_000;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let input = h.join("many");
+    many_requests(&input, N);
+    let first = serve(h);
+    let addr = first.url().trim_start_matches("http://").to_string();
+    let out = ok(&ebb(
+        h,
+        &[
+            "deploy",
+            "--name",
+            "jobs-crash",
+            "--env",
+            "EBB_LOCAL_TOKEN_LATENCY_MS=500",
+        ],
+    ));
+    assert!(out.contains("InService"), "{out}");
+    let submit = ebb_cmd(h)
+        .args([
+            "submit",
+            input.to_str().unwrap(),
+            "--endpoint",
+            "jobs-crash",
+            "--wait",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let jobs: serde_json::Value =
+            serde_json::from_str(&ok(&ebb(h, &["--json", "jobs"]))).unwrap();
+        if jobs[0]["succeeded"].as_u64().is_some_and(|d| d >= 100) {
+            assert!(jobs[0]["succeeded"].as_u64() < Some(N as u64), "{jobs}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no progress: {jobs}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The cloud dies mid-job and comes back on the same address a moment later; the job,
+    // still running, carries on.
+    first.kill();
+    std::thread::sleep(Duration::from_secs(1));
+    let _second = LocalServe::start_at(
+        Path::new(env!("CARGO_BIN_EXE_ebb")),
+        h,
+        &addr,
+        &["--speed", "20"],
+    );
+    let out = submit.wait_with_output().unwrap();
+    let printed = text(&out.stdout);
+    assert!(out.status.success(), "{printed}");
+    let job = printed
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("job ")
+                .and_then(|r| r.split_whitespace().next())
+        })
+        .unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&ok(&ebb(h, &["--json", "job", job]))).unwrap();
+    assert_eq!(summary["state"], "done", "{summary}");
+    assert_eq!(summary["succeeded"].as_u64(), Some(N as u64), "{summary}");
+    let records = export(h, job, &h.join("all.jsonl"));
+    every_line_once_with_an_output(&records, N);
+}

@@ -34,22 +34,23 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     match err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
-        SdkError::ServiceError(_) | SdkError::ResponseError(_) => {
-            let throttled = matches!(
-                err.code(),
-                Some(
-                    "ThrottlingException"
-                        | "Throttling"
-                        | "TooManyRequestsException"
+        // No answer, or an answer that could not be read: the next try may get through.
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(_) => {
+            let code = err.code().unwrap_or_default();
+            code.contains("Throttl")
+                || matches!(
+                    code,
+                    "TooManyRequestsException"
                         | "SlowDown"
                         | "RequestTimeout"
                         | "InternalError"
                         | "InternalFailure"
+                        | "InternalDependencyException"
                         | "ServiceUnavailable"
                 )
-            );
-            throttled
                 || err
                     .raw_response()
                     .is_some_and(|r| r.status().as_u16() >= 500)

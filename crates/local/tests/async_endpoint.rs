@@ -548,3 +548,61 @@ async fn endpoints_and_objects_survive_a_restart() {
     );
     c.cloud.stop().await;
 }
+
+#[tokio::test]
+async fn requests_accepted_before_a_restart_are_processed_after_it() {
+    let c = common::start(20.0).await;
+    deploy(&c, "durable", &[], 1, 10).await;
+    let sm = c.sagemaker();
+    // No capacity: every request waits in the queue when the cloud goes down.
+    sm.update_endpoint_weights_and_capacities()
+        .endpoint_name("durable")
+        .desired_weights_and_capacities(
+            DesiredWeightAndCapacity::builder()
+                .variant_name("AllTraffic")
+                .desired_instance_count(0)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    wait_status(&c, "durable", EndpointStatus::InService).await;
+    let mut outs = Vec::new();
+    for _ in 0..20 {
+        let r = c
+            .runtime()
+            .invoke_endpoint_async()
+            .endpoint_name("durable")
+            .body(aws_sdk_sagemakerruntime::primitives::Blob::new(
+                REQUEST.as_bytes(),
+            ))
+            .send()
+            .await
+            .unwrap();
+        outs.push(r.output_location().unwrap().to_string());
+    }
+    assert_eq!(c.cloud.endpoint_stats("durable").unwrap().queued, 20);
+    let credentials = c.credentials();
+    // Dropped, not stopped: as abrupt as the process being killed.
+    let Cloud { cloud, data, .. } = c;
+    drop(cloud);
+    let c = common::restart(20.0, data, credentials).await;
+    wait_status(&c, "durable", EndpointStatus::InService).await;
+    let sm = c.sagemaker();
+    sm.update_endpoint_weights_and_capacities()
+        .endpoint_name("durable")
+        .desired_weights_and_capacities(
+            DesiredWeightAndCapacity::builder()
+                .variant_name("AllTraffic")
+                .desired_instance_count(1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for out in &outs {
+        assert!(wait_object(&c, out).await.contains("generated_text"));
+    }
+    assert_eq!(c.cloud.endpoint_stats("durable").unwrap().succeeded, 20);
+    c.cloud.stop().await;
+}

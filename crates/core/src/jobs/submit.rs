@@ -45,29 +45,6 @@ enum Sent {
     },
 }
 
-fn transient<E: ProvideErrorMetadata>(e: &SdkError<E, Response>) -> bool {
-    match e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
-        SdkError::ServiceError(se) => {
-            let code = se.err().code().unwrap_or_default();
-            code.contains("Throttl")
-                || matches!(
-                    code,
-                    "ServiceUnavailable"
-                        | "InternalFailure"
-                        | "InternalDependencyException"
-                        | "SlowDown"
-                        | "InternalError"
-                        | "RequestTimeout"
-                )
-                || se.raw().status().as_u16() >= 500
-        }
-        _ => false,
-    }
-}
-
 impl<'a> Submit<'a> {
     pub fn new(
         runtime: aws_sdk_sagemakerruntime::Client,
@@ -200,7 +177,7 @@ impl<'a> Submit<'a> {
             ),
             other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
         };
-        if transient(e) {
+        if aws_errors::is_transient(e) {
             if attempts >= MAX_ATTEMPTS {
                 return Sent::Done(Outcome::Failed {
                     seq: c.seq,

@@ -105,6 +105,15 @@ impl SageMaker {
         &self.clock
     }
 
+    /// Where an endpoint's queue is kept on disk.
+    fn queue_file(&self, endpoint: &str) -> PathBuf {
+        self.file
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("queues")
+            .join(format!("{endpoint}.jsonl"))
+    }
+
     pub fn logs(&self) -> &crate::logs::Logs {
         &self.logs
     }
@@ -502,13 +511,14 @@ impl SageMaker {
                 for v in &mut endpoint.variants {
                     v.current_instances = v.desired_instances;
                 }
+                let journal = self.queue_file(&name);
                 let sim = EndpointSim::start(
                     &name,
-                    instances,
-                    concurrency,
+                    (instances, concurrency),
                     backend,
                     self.store.clone(),
                     self.clock.clone(),
+                    Some(&journal),
                 );
                 if let Ok(mut sims) = self.sims.lock()
                     && let Some(old) = sims.insert(name.clone(), sim)
@@ -608,8 +618,12 @@ impl SageMaker {
             .remove(name)
             .ok_or_else(|| not_found("endpoint", name))?;
         state.tags.remove(&e.arn);
-        if let Some(sim) = lock(&self.sims)?.remove(name) {
-            sim.stop();
+        match lock(&self.sims)?.remove(name) {
+            // Queued requests go with the endpoint, as in SageMaker.
+            Some(sim) => sim.discard(),
+            None => {
+                let _ = std::fs::remove_file(self.queue_file(name));
+            }
         }
         self.save(&state)?;
         Ok(json!({}))

@@ -13,11 +13,12 @@ use tokio::sync::Notify;
 
 use super::backend::{Backend, ModelError};
 use super::clock::Clock;
+use super::journal::Journal;
 use super::s3uri::S3Uri;
 use crate::s3::store::{PutOptions, Store};
 
 /// Where a request's input comes from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Input {
     S3(S3Uri),
     Inline(Bytes),
@@ -71,21 +72,32 @@ pub struct EndpointSim {
     backend: Backend,
     store: Arc<Store>,
     clock: Clock,
+    /// The queue on disk (requests survive a restart); locked before `queue`.
+    journal: Mutex<Option<Journal>>,
 }
 
 impl EndpointSim {
-    /// Starts the endpoint's dispatcher; it runs until [`EndpointSim::stop`].
+    /// Starts the endpoint's dispatcher; it runs until [`EndpointSim::stop`]. With a journal
+    /// path, requests accepted before a restart are queued again first.
     pub fn start(
         name: &str,
-        instances: u32,
-        max_concurrency: u32,
+        (instances, max_concurrency): (u32, u32),
         backend: Backend,
         store: Arc<Store>,
         clock: Clock,
+        journal: Option<&std::path::Path>,
     ) -> Arc<EndpointSim> {
+        let (journal, replayed) = match journal {
+            Some(path) => {
+                let (j, jobs) = Journal::open(path);
+                (Some(j), jobs)
+            }
+            None => (None, Vec::new()),
+        };
+        let now = clock.now();
         let sim = Arc::new(EndpointSim {
             name: name.to_string(),
-            queue: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(replayed.into_iter().map(|j| (now, j)).collect()),
             instances: AtomicU32::new(instances),
             max_concurrency: max_concurrency.max(1),
             in_flight: AtomicU32::new(0),
@@ -96,6 +108,7 @@ impl EndpointSim {
             backend,
             store,
             clock,
+            journal: Mutex::new(journal),
         });
         tokio::spawn(sim.clone().dispatch());
         sim
@@ -137,10 +150,47 @@ impl EndpointSim {
 
     pub fn enqueue(&self, job: Job) {
         let now = self.clock.now();
+        // On disk before it is queued (and before the caller is answered).
+        let mut journal = self.journal.lock().ok();
+        if let Some(j) = journal.as_mut().and_then(|j| j.as_mut()) {
+            j.added(&job);
+        }
         if let Ok(mut q) = self.queue.lock() {
             q.push_back((now, job));
         }
+        drop(journal);
         self.wake.notify_one();
+    }
+
+    /// Marks a request done on disk.
+    fn finished(&self, id: &str) {
+        if let Ok(mut j) = self.journal.lock()
+            && let Some(j) = j.as_mut()
+        {
+            j.done(id);
+        }
+    }
+
+    /// Empties the journal when nothing is queued or in progress.
+    fn settle_journal(&self) {
+        let Ok(mut journal) = self.journal.lock() else {
+            return;
+        };
+        let idle = self.queue.lock().is_ok_and(|q| q.is_empty())
+            && self.in_flight.load(Ordering::SeqCst) == 0;
+        if idle && let Some(j) = journal.as_mut() {
+            j.clear();
+        }
+    }
+
+    /// Stops, and forgets the queue on disk (the endpoint is deleted).
+    pub fn discard(&self) {
+        self.stop();
+        if let Ok(mut j) = self.journal.lock()
+            && let Some(j) = j.as_mut()
+        {
+            j.remove();
+        }
     }
 
     /// Stops taking work; requests still queued are dropped with the endpoint, as in SageMaker.
@@ -177,11 +227,13 @@ impl EndpointSim {
                     self.name
                 );
                 self.clone().fail(&job, Bytes::from(message)).await;
+                self.finished(&job.inference_id);
             }
             if let Some(job) = self.next_job() {
                 tokio::spawn(self.clone().process(job));
                 continue;
             }
+            self.settle_journal();
             // Woken by new work, freed capacity or a scale change; the timer catches expiries.
             let _ = tokio::time::timeout(Duration::from_millis(100), self.wake.notified()).await;
         }
@@ -233,6 +285,7 @@ impl EndpointSim {
             }
             Err(body) => self.clone().fail(&job, body).await,
         }
+        self.finished(&job.inference_id);
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.wake.notify_one();
     }

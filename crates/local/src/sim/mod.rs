@@ -5,4 +5,5 @@ pub mod backend;
 pub mod clock;
 pub mod endpoint;
 pub mod heartbeat;
+pub mod journal;
 pub mod s3uri;
