@@ -116,6 +116,16 @@ test("settings survive a restart and bad values are explained", async () => {
     const running = JSON.parse(readFileSync(join(home, "local", "running.json"), "utf8"));
     assert.equal(running.connection.endpoint_url, localUrl);
     await browser.saveScreenshot(join(artifacts, "local-mode.png"));
+    // The page may call Ebb's commands and listen to events, and nothing else of Tauri's.
+    const refused = await browser.execute(async () => {
+      try {
+        await window.__TAURI_INTERNALS__.invoke("plugin:app|version");
+        return "allowed";
+      } catch (e) {
+        return String(e);
+      }
+    });
+    assert.match(refused, /not allowed/);
 
     await (await browser.$("#setting-region")).selectByAttribute("value", "eu-west-1");
     await (await browser.$("#setting-bucket")).setValue("ebb-e2e-bucket-1");
