@@ -89,6 +89,27 @@ after(() => {
   moto?.kill("SIGTERM");
 });
 
+/** Waits until no process serves this home's local cloud (an app closing stops its own). */
+async function appGone(deadlineMs = 30_000) {
+  const file = join(home, "local", "running.json");
+  const until = Date.now() + deadlineMs;
+  while (Date.now() < until) {
+    let pid;
+    try {
+      pid = JSON.parse(readFileSync(file, "utf8")).pid;
+    } catch {
+      return; // nothing announced
+    }
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return; // announced by a process that is gone
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`the local cloud of ${home} is still running after ${deadlineMs} ms`);
+}
+
 async function waitText(browser, selector, pattern, timeout = 15_000) {
   const el = await browser.$(selector);
   await el.waitUntil(async () => pattern.test(await el.getText()), {
@@ -300,6 +321,8 @@ test("local mode, sped up: autoscale an endpoint, load it, and watch the charts"
   // A local cloud running 60x faster (a simulated minute per second) for this home; the app
   // uses it instead of starting its own.
   const ebb = join(dirname(app), "ebb");
+  // The previous test's window may still be closing, with the local cloud it started.
+  await appGone();
   const serve = spawn(ebb, ["local", "serve", "--speed", "60", "--startup", "30"], {
     env: appEnv(),
     stdio: ["ignore", "pipe", "inherit"],
