@@ -43,6 +43,21 @@ fn serve(home: &Path) -> LocalServe {
     )
 }
 
+/// An endpoint whose model takes 2 simulated seconds a request (4 tokens at 500 ms).
+fn deploy_slow(home: &Path, name: &str) {
+    let out = ok(&ebb(
+        home,
+        &[
+            "deploy",
+            "--name",
+            name,
+            "--env",
+            "EBB_LOCAL_TOKEN_LATENCY_MS=500",
+        ],
+    ));
+    assert!(out.contains("InService"), "{out}");
+}
+
 fn deploy(home: &Path, name: &str) {
     let out = ok(&ebb(home, &["deploy", "--name", name]));
     assert!(out.contains("InService"), "{out}");
@@ -469,18 +484,8 @@ fn a_submit_killed_while_collecting_resumes_and_collects_each_result_once() {
     let input = h.join("many");
     many_requests(&input, N);
     let _serve = serve(h);
-    // A slow model (2 simulated seconds a request): sending ends long before the results do.
-    let out = ok(&ebb(
-        h,
-        &[
-            "deploy",
-            "--name",
-            "jobs-collect",
-            "--env",
-            "EBB_LOCAL_TOKEN_LATENCY_MS=500",
-        ],
-    ));
-    assert!(out.contains("InService"), "{out}");
+    // Sending ends long before the results do.
+    deploy_slow(h, "jobs-collect");
     let mut child = ebb_cmd(h)
         .args([
             "--json",
@@ -534,17 +539,7 @@ fn a_job_survives_the_local_cloud_being_killed_and_restarted() {
     many_requests(&input, N);
     let first = serve(h);
     let addr = first.url().trim_start_matches("http://").to_string();
-    let out = ok(&ebb(
-        h,
-        &[
-            "deploy",
-            "--name",
-            "jobs-crash",
-            "--env",
-            "EBB_LOCAL_TOKEN_LATENCY_MS=500",
-        ],
-    ));
-    assert!(out.contains("InService"), "{out}");
+    deploy_slow(h, "jobs-crash");
     let submit = ebb_cmd(h)
         .args([
             "submit",

@@ -84,9 +84,8 @@ impl Ebb {
         let (series, start_ms, end_ms, period_s) =
             metrics::read(&clients, ctx, endpoint, span).await?;
         // Without permission to read the history the chart still shows the count now.
-        let activities = status::read(&clients, ctx, summary.clone())
+        let activities = status::history(&clients, ctx, endpoint)
             .await
-            .map(|s| s.activities)
             .unwrap_or_default();
         let jobs = self
             .job_store()?

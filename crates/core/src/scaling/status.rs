@@ -212,6 +212,27 @@ fn as_spec(
     })
 }
 
+/// The endpoint's latest scaling activities, newest first, or why they could not be read.
+pub async fn history(
+    clients: &Clients,
+    ctx: Context<'_>,
+    endpoint: &str,
+) -> Result<Vec<ActivityView>, String> {
+    clients
+        .autoscaling
+        .describe_scaling_activities()
+        .service_namespace(ServiceNamespace::Sagemaker)
+        .resource_id(super::resource_id(endpoint, "AllTraffic"))
+        .max_results(50)
+        .send()
+        .await
+        .map(|page| page.scaling_activities().iter().map(activity).collect())
+        .map_err(|e| {
+            let action = "application-autoscaling:DescribeScalingActivities";
+            aws_errors::explain(&e, Context { action, ..ctx }).summary
+        })
+}
+
 pub async fn read(
     clients: &Clients,
     ctx: Context<'_>,
@@ -287,30 +308,12 @@ pub async fn read(
         })
         .collect();
     let mut warnings = Vec::new();
-    let activities = match aas
-        .describe_scaling_activities()
-        .service_namespace(ServiceNamespace::Sagemaker)
-        .resource_id(&resource)
-        .max_results(50)
-        .send()
+    let activities = history(clients, ctx, &endpoint.name)
         .await
-    {
-        Ok(page) => page.scaling_activities().iter().map(activity).collect(),
-        Err(e) => {
-            let why = aws_errors::explain(
-                &e,
-                Context {
-                    action: "application-autoscaling:DescribeScalingActivities",
-                    ..ctx
-                },
-            );
-            warnings.push(format!(
-                "Could not read the scaling history: {}",
-                why.summary
-            ));
+        .unwrap_or_else(|why| {
+            warnings.push(format!("Could not read the scaling history: {why}"));
             Vec::new()
-        }
-    };
+        });
     Ok(ScalingStatus {
         findings: assess(&endpoint, bounds, &policies, &views),
         spec: as_spec(&endpoint.name, bounds, &policies),
