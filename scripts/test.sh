@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs every test: UI checks and unit tests, Rust format, lints,
 # unit and integration tests (with moto_server), and the real-webview end-to-end test.
+# EBB_TEST_DEB=1 also builds the .deb and checks what it installs (CI does).
 set -euo pipefail
 source "$(dirname "$0")/lib/deps.sh"
 cd "$ROOT"
@@ -16,16 +17,31 @@ need_rust
 need_node
 
 step "moto_server (independent AWS emulator) into .venv"
-[ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install -q --disable-pip-version-check 'moto[server]==5.2.5' 'boto3>=1.35'
-export MOTO_SERVER="$ROOT/.venv/bin/moto_server"
-
-if ! command -v tauri-driver >/dev/null; then
-  step "tauri-driver (WebDriver bridge for the desktop app)"
-  cargo install tauri-driver --version '^2.1' --locked
-fi
+need_venv
+need_tauri_driver
 
 build_ui
+make_notices
+step "licences and advisories"
+python3 scripts/notices.py --check target/notices.json
+# Known vulnerabilities: npm's advisory service where the registry offers it; a refusal of the
+# service itself (some mirrors answer 405) is reported, not taken for a clean bill.
+for dir in ui tests/e2e; do
+  npm_ci "$ROOT/$dir"
+  if out="$(cd "$dir" && npm audit --omit=dev 2>&1)"; then
+    say "npm audit ($dir): no known vulnerabilities"
+  elif grep -q "audit endpoint returned an error" <<<"$out"; then
+    say "npm audit ($dir): not checked — this registry does not serve advisories ($(grep -o '[0-9]\{3\} [A-Za-z ]*' <<<"$out" | head -1))"
+  else
+    printf '%s\n' "$out"
+    die "npm audit found vulnerabilities in $dir"
+  fi
+done
+if command -v cargo-audit >/dev/null; then
+  cargo audit
+else
+  say "cargo audit: not checked — it needs the RustSec advisory database, fetched from GitHub"
+fi
 step "UI: type check, lint, format, unit tests"
 (cd ui && npm run --silent check && npm run --silent lint && npm run --silent format:check && npm test --silent)
 
@@ -44,6 +60,17 @@ export EBB_APP="$ROOT/target/debug/ebb-app" TAURI_DRIVER="$(command -v tauri-dri
 export E2E_ARTIFACTS="$ROOT/target/e2e"
 xvfb-run -a -s "-screen 0 1280x800x24" node --test tests/e2e/settings.test.mjs
 say "screenshots: $E2E_ARTIFACTS"
+
+if [ "${EBB_TEST_DEB:-}" = 1 ]; then
+  step "release package: build the .deb, unpack it into a throwaway root, run what it installs"
+  bash scripts/package.sh
+  deb="$(ls "$ROOT"/target/release/bundle/deb/*.deb)"
+  debroot="$(mktemp -d)"
+  dpkg -x "$deb" "$debroot"
+  EBB_DEB="$deb" EBB_DEB_ROOT="$debroot" \
+    xvfb-run -a -s "-screen 0 1280x800x24" node --test tests/e2e/package.test.mjs
+  rm -rf "$debroot"
+fi
 step "all tests passed"
 # One closing line over every runner: cargo's "test result", Vitest's "Tests", node's "# pass".
 sed 's/\x1b\[[0-9;]*m//g' "$LOG" | awk '

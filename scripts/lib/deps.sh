@@ -53,11 +53,33 @@ npm_ci() { # dir
   fi
 }
 
+# moto_server (the independent AWS emulator the tests check against) and boto3 (the benchmark
+# baselines) in .venv.
+need_venv() {
+  [ -x "$ROOT/.venv/bin/python" ] || python3 -m venv "$ROOT/.venv"
+  "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check 'moto[server]==5.2.5' 'boto3>=1.35'
+  export MOTO_SERVER="$ROOT/.venv/bin/moto_server"
+}
+
+# The WebDriver bridge that drives the desktop window (end-to-end tests, UI benchmark).
+need_tauri_driver() {
+  if ! command -v tauri-driver >/dev/null; then
+    say "installing tauri-driver"
+    cargo install tauri-driver --version '^2.1' --locked
+  fi
+}
+
 build_ui() {
   need_node
   npm_ci "$ROOT/ui"
   say "building the UI"
   (cd "$ROOT/ui" && npm run --silent build)
+}
+
+# The licence notices of everything the binaries bundle, for "About Ebb" (embedded by the app's
+# build script) and the .deb. Reads the UI's node_modules: call after build_ui.
+make_notices() {
+  python3 "$ROOT/scripts/notices.py" "$ROOT/target/notices.json" "$ROOT/target/notices.txt" >/dev/null
 }
 
 # The app serves the built UI from its binary (custom-protocol); tests build with the same

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use specta_typescript::Typescript;
 use tauri_specta::{collect_commands, collect_events};
 
-use crate::{commands, job_commands, scaling_commands};
+use crate::{about, commands, job_commands, scaling_commands};
 
 pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
@@ -25,6 +25,7 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             commands::teardown,
             commands::endpoint_logs,
             job_commands::choose_folder,
+            job_commands::demo_folder,
             job_commands::scan_jobs,
             job_commands::submit_job,
             job_commands::list_jobs,
@@ -43,6 +44,9 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             scaling_commands::start_load_test,
             scaling_commands::cancel_load_test,
             scaling_commands::idle_endpoints,
+            about::about,
+            about::licence_notices,
+            about::open_logs_folder,
         ])
         .events(collect_events![
             commands::DoctorProgress,
@@ -68,7 +72,7 @@ pub fn export(path: &Path) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    /// The UI's types must be what Rust generates today: run `cargo run -p ebb-app --bin
+    /// The UI's types must be what Rust generates today: run `cargo run -p ebb-app --example
     /// export-bindings` after changing a command or a type it uses.
     #[test]
     fn committed_bindings_are_current() {
@@ -79,7 +83,7 @@ mod tests {
         let committed = std::fs::read_to_string(default_path()).unwrap_or_default();
         assert!(
             fresh == committed,
-            "ui/src/bindings.ts is out of date: run `cargo run -p ebb-app --bin export-bindings`"
+            "ui/src/bindings.ts is out of date: run `cargo run -p ebb-app --example export-bindings`"
         );
     }
 }

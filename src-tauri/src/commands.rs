@@ -22,6 +22,20 @@ pub struct CommandError {
     pub field_errors: Vec<FieldError>,
     /// Problems with the deploy form, by field.
     pub deploy_problems: Vec<DeployProblem>,
+    /// The full story (AWS's own words, codes, request id), shown on request.
+    pub detail: Option<String>,
+}
+
+impl CommandError {
+    /// An error that is only a sentence.
+    pub fn message(message: impl Into<String>) -> CommandError {
+        CommandError {
+            message: message.into(),
+            field_errors: Vec::new(),
+            deploy_problems: Vec::new(),
+            detail: None,
+        }
+    }
 }
 
 impl From<ebb_core::Error> for CommandError {
@@ -34,6 +48,7 @@ impl From<ebb_core::Error> for CommandError {
             field_errors: e.field_errors().to_vec(),
             message: e.to_string(),
             deploy_problems,
+            detail: e.detail().map(str::to_string),
         }
     }
 }

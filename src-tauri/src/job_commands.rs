@@ -106,6 +106,23 @@ pub async fn choose_folder(app: tauri::AppHandle) -> Result<Option<String>, Comm
         .map(|p| p.display().to_string()))
 }
 
+/// The demo requests (the article's 19 prompts): beside an installed app
+/// (`/usr/share/ebb/demo`), else in the source tree it was built from; None when neither exists.
+#[tauri::command]
+#[specta::specta]
+pub fn demo_folder() -> Option<String> {
+    let installed = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("share/ebb/demo")));
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../demo");
+    installed
+        .into_iter()
+        .chain([source])
+        .find(|dir| dir.is_dir())
+        .and_then(|dir| dir.canonicalize().ok())
+        .map(|dir| dir.display().to_string())
+}
+
 /// Reads and checks the requests in `paths` (folders or .jsonl files); sends nothing.
 #[tauri::command]
 #[specta::specta]

@@ -1,9 +1,11 @@
 //! Ebb's desktop shell: thin Tauri commands over the engine, progress forwarded as events.
 
+mod about;
 pub mod bindings;
 mod commands;
 mod job_commands;
 mod scaling_commands;
+mod window_state;
 
 use ebb_core::{Ebb, Overrides};
 use ebb_local::home::{self, Attached};
@@ -37,12 +39,10 @@ fn start_local_cloud(ebb: &Ebb) -> Option<Attached> {
 }
 
 pub fn run() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("EBB_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    let home = ebb_core::home::ebb_home().ok();
+    if let Err(e) = ebb_core::logfile::init_tracing(home.as_deref(), "app", "info", "info") {
+        tracing::warn!("{e}");
+    }
     let builder = bindings::builder();
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())
@@ -52,7 +52,14 @@ pub fn run() {
             builder.mount_events(app);
             // The desktop app follows the settings' mode: no CLI overrides here.
             let ebb = Ebb::open(Overrides::default())?;
-            tracing::info!(home = %ebb.home().display(), "Ebb started");
+            tracing::info!(
+                home = %ebb.home().display(),
+                version = env!("CARGO_PKG_VERSION"),
+                "Ebb started"
+            );
+            if let Some(window) = app.get_webview_window("main") {
+                window_state::restore_and_track(&window, ebb.home().to_path_buf());
+            }
             let local = start_local_cloud(&ebb);
             app.manage(AppState {
                 ebb,

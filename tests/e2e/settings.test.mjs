@@ -5,11 +5,10 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { remote } from "webdriverio";
+import { freePort, openApp as openWindow, startDriver, waitForHttp, waitText } from "./driver.mjs";
 
 const app = process.env.EBB_APP;
 const driverBin = process.env.TAURI_DRIVER ?? "tauri-driver";
@@ -25,38 +24,7 @@ let moto;
 let port;
 let motoUrl;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForHttp(url, deadlineMs) {
-  const until = Date.now() + deadlineMs;
-  for (;;) {
-    try {
-      await fetch(url);
-      return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > until) throw new Error(`nothing answered at ${url}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-const openApp = () =>
-  remote({
-    hostname: "127.0.0.1",
-    port,
-    logLevel: "warn",
-    capabilities: { "tauri:options": { application: app } },
-  });
+const openApp = () => openWindow(port, app);
 
 // The app reads $EBB_HOME/settings.json; a clean environment keeps the user's AWS setup out.
 function appEnv() {
@@ -75,17 +43,12 @@ before(async () => {
   motoUrl = `http://127.0.0.1:${motoPort}`;
   moto = spawn(motoBin, ["-H", "127.0.0.1", "-p", String(motoPort)], { stdio: "ignore" });
   await waitForHttp(motoUrl, 30_000);
-  port = await freePort();
-  const nativePort = await freePort();
-  driver = spawn(driverBin, ["--port", String(port), "--native-port", String(nativePort)], {
-    env: appEnv(),
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  await waitForHttp(`http://127.0.0.1:${port}/status`, 30_000);
+  driver = await startDriver(driverBin, appEnv());
+  port = driver.port;
 });
 
 after(() => {
-  driver?.kill("SIGTERM");
+  driver?.stop();
   moto?.kill("SIGTERM");
 });
 
@@ -110,15 +73,6 @@ async function appGone(deadlineMs = 30_000) {
   throw new Error(`the local cloud of ${home} is still running after ${deadlineMs} ms`);
 }
 
-async function waitText(browser, selector, pattern, timeout = 15_000) {
-  const el = await browser.$(selector);
-  await el.waitUntil(async () => pattern.test(await el.getText()), {
-    timeout,
-    timeoutMsg: `${selector} never matched ${pattern}`,
-  });
-  return el.getText();
-}
-
 test("settings survive a restart and bad values are explained", async () => {
   let browser = await openApp();
   try {
@@ -129,8 +83,16 @@ test("settings survive a restart and bad values are explained", async () => {
     }
     await waitText(browser, '[data-testid="status-mode"]', /^Local$/);
     // The app started its local cloud: the connection check passes with no set-up at all.
-    await waitText(browser, '[data-testid="status-connection"]', /connected — account 000000000000/);
-    const localUrl = await waitText(browser, '[data-testid="local-url"]', /^http:\/\/127\.0\.0\.1:\d+$/);
+    await waitText(
+      browser,
+      '[data-testid="status-connection"]',
+      /connected — account 000000000000/,
+    );
+    const localUrl = await waitText(
+      browser,
+      '[data-testid="local-url"]',
+      /^http:\/\/127\.0\.0\.1:\d+$/,
+    );
     const report = await waitText(browser, "#doctor-report", /sagemaker-us-east-1-000000000000/);
     assert.match(report, /EbbLocalExecutionRole/);
     // It is announced for `ebb --local` and `ebb local env` on the same home.
@@ -147,6 +109,24 @@ test("settings survive a restart and bad values are explained", async () => {
       }
     });
     assert.match(refused, /not allowed/);
+    // The app logs to a file in its home.
+    assert.match(readFileSync(join(home, "logs", "app.log"), "utf8"), /Ebb started/);
+
+    // Keyboard: Ctrl+3 opens Jobs, Ctrl+1 comes back; F1 opens About, Escape closes it.
+    await browser.keys(["Control", "3"]);
+    await (await browser.$('[data-testid="jobs-screen"]')).waitForDisplayed({ timeout: 10_000 });
+    await browser.keys(["Control", "1"]);
+    await (await browser.$("#setting-region")).waitForDisplayed({ timeout: 10_000 });
+    await browser.keys("F1");
+    await waitText(browser, '[data-testid="about-version"]', /^Version \d+\.\d+\.\d+ · build /);
+    assert.equal(await (await browser.$('[data-testid="about-logs"]')).getText(), join(home, "logs"));
+    const notices = await waitText(browser, '[data-testid="notices-count"]', /bundles \d+/);
+    assert.ok(Number(notices.match(/bundles (\d+)/)[1]) > 100, notices);
+    await browser.saveScreenshot(join(artifacts, "about.png"));
+    await browser.keys("Escape");
+    await (await browser.$('[data-testid="about"]')).waitForExist({ reverse: true, timeout: 5_000 });
+    // A size the user chose is kept for the next start.
+    await browser.setWindowSize(1000, 700);
 
     await (await browser.$("#setting-region")).selectByAttribute("value", "eu-west-1");
     await (await browser.$("#setting-bucket")).setValue("ebb-e2e-bucket-1");
@@ -167,6 +147,8 @@ test("settings survive a restart and bad values are explained", async () => {
 
   browser = await openApp();
   try {
+    const size = await browser.getWindowSize();
+    assert.deepEqual([size.width, size.height], [1000, 700], "the window size was not kept");
     const region = await browser.$("#setting-region");
     await region.waitUntil(async () => (await region.getValue()) === "eu-west-1", {
       timeout: 15_000,
@@ -181,7 +163,10 @@ test("settings survive a restart and bad values are explained", async () => {
     assert.equal(await (await browser.$("#settings-save")).isEnabled(), false);
     await browser.saveScreenshot(join(artifacts, "settings-invalid.png"));
     // Nothing invalid reached the disk.
-    assert.equal(JSON.parse(readFileSync(join(home, "settings.json"), "utf8")).bucket, "ebb-e2e-bucket-1");
+    assert.equal(
+      JSON.parse(readFileSync(join(home, "settings.json"), "utf8")).bucket,
+      "ebb-e2e-bucket-1",
+    );
   } finally {
     await browser.deleteSession();
   }
@@ -202,7 +187,11 @@ test("in AWS mode the connection check reaches the server and names the account"
     await waitText(browser, "#settings-status", /^Saved to /);
     // Saving re-runs the check against moto_server: identity and SageMaker answer.
     await waitText(browser, '[data-testid="status-mode"]', /^AWS$/);
-    await waitText(browser, '[data-testid="status-connection"]', /connected — account 123456789012/);
+    await waitText(
+      browser,
+      '[data-testid="status-connection"]',
+      /connected — account 123456789012/,
+    );
     const report = await waitText(browser, "#doctor-report", /SageMaker answers/);
     assert.match(report, /account 123456789012/);
     assert.match(report, /s3:\/\/ebb-e2e-bucket-1 in us-east-1 exists and is reachable/);
@@ -221,7 +210,11 @@ test("local mode: deploy the seed preset, see it InService, test it, tear it dow
   writeFileSync(join(home, "settings.json"), JSON.stringify({ mode: "local" }), { mode: 0o600 });
   const browser = await openApp();
   try {
-    await waitText(browser, '[data-testid="status-connection"]', /connected — account 000000000000/);
+    await waitText(
+      browser,
+      '[data-testid="status-connection"]',
+      /connected — account 000000000000/,
+    );
     await (await browser.$('[data-testid="nav-endpoints"]')).click();
     await waitText(browser, '[data-testid="endpoints-empty"]', /No endpoints/);
     await (await browser.$('[data-testid="deploy-open"]')).click();
@@ -250,7 +243,12 @@ test("local mode: deploy the seed preset, see it InService, test it, tear it dow
     assert.match(row, /Ebb/);
 
     // The container's start-up lines show beside its status.
-    await waitText(browser, '[data-testid="endpoint-logs"]', /model_id: "google\/flan-t5-xxl"/, 20_000);
+    await waitText(
+      browser,
+      '[data-testid="endpoint-logs"]',
+      /model_id: "google\/flan-t5-xxl"/,
+      20_000,
+    );
     await waitText(browser, '[data-testid="log-state"]', /InService for/);
     // The test pane sends the seed request and shows the generated text.
     await (await browser.$('[data-testid="test-send"]')).click();
@@ -273,17 +271,33 @@ test("local mode: deploy the seed preset, see it InService, test it, tear it dow
 test("local mode: submit the demo folder and watch the results table fill", async () => {
   const browser = await openApp();
   try {
-    await waitText(browser, '[data-testid="status-connection"]', /connected — account 000000000000/);
+    await waitText(
+      browser,
+      '[data-testid="status-connection"]',
+      /connected — account 000000000000/,
+    );
     // The CLI shares the app's local cloud: deploy the seed preset there.
     const ebb = join(dirname(app), "ebb");
-    const deployed = execFileSync(ebb, ["deploy", "--name", "e2e-jobs"], { env: appEnv() }).toString();
+    const deployed = execFileSync(ebb, ["deploy", "--name", "e2e-jobs"], {
+      env: appEnv(),
+    }).toString();
     assert.match(deployed, /InService/);
     await (await browser.$('[data-testid="nav-jobs"]')).click();
     const demo = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "demo");
-    // The same path a drop would give.
-    await (await browser.$('[data-testid="job-paths"]')).setValue(demo);
-    await (await browser.$('[data-testid="job-scan"]')).click();
-    const summary = await waitText(browser, '[data-testid="scan-summary"]', /19 files, 19 requests/);
+    // No job yet: the screen offers the demo folder, which fills in the same path a drop would
+    // give and scans it.
+    await waitText(browser, '[data-testid="jobs-empty"]', /No jobs yet/);
+    await (await browser.$('[data-testid="use-demo"]')).click();
+    const paths = await browser.$('[data-testid="job-paths"]');
+    await paths.waitUntil(async () => (await paths.getValue()) === demo, {
+      timeout: 10_000,
+      timeoutMsg: "the demo folder was not filled in",
+    });
+    const summary = await waitText(
+      browser,
+      '[data-testid="scan-summary"]',
+      /19 files, 19 requests/,
+    );
     assert.match(summary, /0 errors, 0 warnings/);
     const endpoint = await browser.$('[data-testid="job-endpoint"]');
     await endpoint.waitUntil(async () => (await endpoint.getValue()) === "e2e-jobs", {
@@ -291,7 +305,12 @@ test("local mode: submit the demo folder and watch the results table fill", asyn
       timeoutMsg: "the async endpoint was not offered",
     });
     await (await browser.$('[data-testid="job-submit"]')).click();
-    await waitText(browser, '[data-testid="job-counts"]', /done · 19 requests: 19 succeeded, 0 failed/, 60_000);
+    await waitText(
+      browser,
+      '[data-testid="job-counts"]',
+      /done · 19 requests: 19 succeeded, 0 failed/,
+      60_000,
+    );
     const table = await browser.$('[data-testid="results-table"]');
     await table.waitUntil(async () => (await table.getAttribute("data-total")) === "19", {
       timeout: 15_000,
@@ -305,7 +324,11 @@ test("local mode: submit the demo folder and watch the results table fill", asyn
     const firstRow = await browser.execute((el) => el.textContent, rows[0]);
     assert.match(firstRow, /input_1\.jsonl\s*1\s*succeeded/);
     await rows[0].click();
-    await waitText(browser, '[data-testid="side-by-side"]', /What is the capital of the United States\?/);
+    await waitText(
+      browser,
+      '[data-testid="side-by-side"]',
+      /What is the capital of the United States\?/,
+    );
     await browser.saveScreenshot(join(artifacts, "jobs.png"));
     await (await browser.$('[data-testid="export-jsonl"]')).click();
     const note = await waitText(browser, '[data-testid="job-note"]', /Results written to/);
@@ -333,7 +356,11 @@ test("local mode, sped up: autoscale an endpoint, load it, and watch the charts"
   });
   const browser = await openApp();
   try {
-    await waitText(browser, '[data-testid="status-connection"]', /connected — account 000000000000/);
+    await waitText(
+      browser,
+      '[data-testid="status-connection"]',
+      /connected — account 000000000000/,
+    );
     const deployed = execFileSync(
       ebb,
       ["deploy", "--name", "e2e-scale", "--env", "EBB_LOCAL_TOKEN_LATENCY_MS=1000"],
@@ -355,7 +382,11 @@ test("local mode, sped up: autoscale an endpoint, load it, and watch the charts"
     await apply.waitForEnabled({ timeout: 15_000 });
     await apply.click();
     await waitText(browser, '[data-testid="scaling-notice"]', /HasBacklogWithoutCapacity/);
-    const inPlace = await waitText(browser, '[data-testid="scaling-in-place"]', /scaling between 0 and 5/);
+    const inPlace = await waitText(
+      browser,
+      '[data-testid="scaling-in-place"]',
+      /scaling between 0 and 5/,
+    );
     assert.match(inPlace, /Invocations-ScalingPolicy/);
     // The bounded load test: 150 requests at 15 a second.
     await (await browser.$("#load-rate")).setValue("15");

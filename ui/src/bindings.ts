@@ -127,6 +127,13 @@ async chooseFolder() : Promise<Result<string | null, CommandError>> {
 }
 },
 /**
+ * The demo requests (the article's 19 prompts): beside an installed app
+ * (`/usr/share/ebb/demo`), else in the source tree it was built from; None when neither exists.
+ */
+async demoFolder() : Promise<string | null> {
+    return await TAURI_INVOKE("demo_folder");
+},
+/**
  * Reads and checks the requests in `paths` (folders or .jsonl files); sends nothing.
  */
 async scanJobs(paths: string[], options: ScanOptions) : Promise<Result<ScanSummary, CommandError>> {
@@ -289,6 +296,28 @@ async idleEndpoints() : Promise<Result<IdleEndpoint[], CommandError>> {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+async about() : Promise<AboutInfo> {
+    return await TAURI_INVOKE("about");
+},
+async licenceNotices() : Promise<Result<LicenceNotices, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("licence_notices") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Opens the logs folder in the desktop's file manager.
+ */
+async openLogsFolder() : Promise<Result<null, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("open_logs_folder") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -317,6 +346,19 @@ loadTestProgressEvent: "load-test-progress-event"
 
 /** user-defined types **/
 
+export type AboutInfo = { version: string; 
+/**
+ * The source revision (`git describe`), or "unknown" outside a checkout.
+ */
+commit: string; 
+/**
+ * The build date (UTC).
+ */
+built: string; 
+/**
+ * What it was built for, e.g. x86_64-unknown-linux-gnu.
+ */
+target: string; licence: string; logs_dir: string }
 export type ActivityView = { 
 /**
  * Epoch milliseconds.
@@ -349,7 +391,11 @@ export type CommandError = { message: string; field_errors: FieldError[];
 /**
  * Problems with the deploy form, by field.
  */
-deploy_problems: DeployProblem[] }
+deploy_problems: DeployProblem[]; 
+/**
+ * The full story (AWS's own words, codes, request id), shown on request.
+ */
+detail: string | null }
 /**
  * One S3 prefix and what is under it.
  */
@@ -604,6 +650,15 @@ invoked: number; succeeded: number; failed: number;
  * Requests sent more than once: after throttling, an error, or an interrupted run.
  */
 retried: number }
+/**
+ * One bundled package; `texts` index `LicenceNotices::texts` (shared texts are stored once).
+ */
+export type LicenceNotice = { name: string; version: string; licence: string; url: string; 
+/**
+ * "crate" or "npm".
+ */
+kind: string; texts: number[] }
+export type LicenceNotices = { packages: LicenceNotice[]; texts: string[] }
 /**
  * The load test could not start or stopped with an error.
  */

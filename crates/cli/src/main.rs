@@ -22,7 +22,8 @@ use ebb_core::{Ebb, Overrides};
     after_help = "Which cloud a command talks to: --local first, then --endpoint-url / AWS_ENDPOINT_URL \
 (any AWS-compatible server, with the standard credential chain), then the settings' `mode`.\n\
 Profile and region: flag, then AWS_PROFILE / AWS_REGION, then Ebb settings, then the AWS profile.\n\
-Settings live in $EBB_HOME/settings.json (default: the OS app-data dir, e.g. ~/.local/share/ebb)."
+Settings live in $EBB_HOME/settings.json (default: the OS app-data dir, e.g. ~/.local/share/ebb).\n\
+Logs go to $EBB_HOME/logs/cli.log (rotated at 5 MB); --verbose also prints them, EBB_LOG filters them."
 )]
 struct Cli {
     /// AWS profile (from ~/.aws/config or ~/.aws/credentials).
@@ -40,15 +41,11 @@ struct Cli {
     /// Print machine-readable JSON on stdout.
     #[arg(long, global = true)]
     json: bool,
+    /// Also print what Ebb does (AWS calls, retries, decisions) on stderr, and log it in detail.
+    #[arg(long, short, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum BenchWhat {
-    /// Submit throughput (inline and with uploads) against the boto3 baselines, S3 requests per
-    /// result, result latency and peak memory, on a fresh local cloud.
-    Submit(bench::BenchArgs),
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -143,11 +140,10 @@ enum Command {
         #[arg(long, value_enum)]
         format: Option<Format>,
     },
-    /// Benchmarks, with their baselines run in the same run.
-    Bench {
-        #[command(subcommand)]
-        what: BenchWhat,
-    },
+    /// Every benchmark, each with its baseline run in the same run, on a fresh local cloud:
+    /// submit throughput against the boto3 baselines, S3 requests per result, result latency,
+    /// peak memory, and the desktop results table at 100,000 rows. Prints one table.
+    Bench(bench::BenchArgs),
     /// The embedded local cloud (AWS wire protocols on 127.0.0.1, no AWS account).
     Local {
         #[command(subcommand)]
@@ -204,17 +200,17 @@ enum SettingsAction {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            // A named AWS config file that does not exist is normal (and said by `ebb doctor`);
-            // the SDK's warning about it is noise in every command's output.
-            tracing_subscriber::EnvFilter::try_from_env("EBB_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,aws_runtime::env_config=error")
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let (stderr, file) = if cli.verbose {
+        ("info,ebb=debug", "debug")
+    } else {
+        ("warn", "info")
+    };
+    let home = ebb_core::home::ebb_home().ok();
+    match ebb_core::logfile::init_tracing(home.as_deref(), "cli", stderr, file) {
+        Ok(path) => tracing::debug!("logging to {}", path.display()),
+        Err(e) => tracing::warn!("{e}"),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -284,9 +280,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Local {
             action: LocalAction::Env,
         } => local::env(ebb.home()).await,
-        Command::Bench {
-            what: BenchWhat::Submit(args),
-        } => bench::submit(args).await,
+        Command::Bench(args) => bench::run(args).await,
         Command::Jobs => jobs::list(&ebb, cli.json).await,
         Command::Cancel { job } => match ebb.cancel_job(&job).await {
             Ok(()) => {

@@ -61,6 +61,45 @@ fn settings_set_then_show_round_trip() {
 }
 
 #[test]
+fn every_command_logs_to_its_file_and_verbose_prints_the_detail() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let log = h.join("logs").join("cli.log");
+    let quiet = ebb(h, &[("EBB_LOG", "")], &["settings", "show"]);
+    assert!(quiet.status.success(), "{}", text(&quiet.stderr));
+    assert!(
+        !text(&quiet.stderr).contains("DEBUG"),
+        "a plain command prints no logs: {}",
+        text(&quiet.stderr)
+    );
+    assert!(log.exists(), "the log file is created");
+    assert!(!std::fs::read_to_string(&log).unwrap().contains("DEBUG"));
+
+    let loud = ebb(h, &[("EBB_LOG", "")], &["--verbose", "settings", "show"]);
+    assert!(loud.status.success(), "{}", text(&loud.stderr));
+    let said = text(&loud.stderr);
+    assert!(
+        said.contains(&format!("logging to {}", log.display())),
+        "--verbose says where the log is: {said}"
+    );
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("DEBUG") && logged.contains("logging to"),
+        "{logged}"
+    );
+    assert!(
+        !logged.contains('\u{1b}'),
+        "no terminal colours in the file"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&log).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[test]
 fn bad_values_are_refused_with_a_reason_and_nothing_is_written() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();

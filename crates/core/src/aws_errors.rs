@@ -24,6 +24,7 @@ where
     crate::Error::Aws {
         summary: x.summary,
         advice: x.advice,
+        detail: Some(x.detail),
     }
 }
 

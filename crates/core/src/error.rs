@@ -38,6 +38,8 @@ pub enum Error {
     Aws {
         summary: String,
         advice: Option<String>,
+        /// What AWS said in full (codes, request id), for a "details" view.
+        detail: Option<String>,
     },
     #[error(
         "{step} failed: {summary}{}{}",
@@ -106,6 +108,16 @@ impl Error {
         match self {
             Error::InvalidSettings(errors) => errors,
             _ => &[],
+        }
+    }
+}
+
+impl Error {
+    /// The full story behind the one-sentence message, when there is more to tell.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Error::Aws { detail, .. } => detail.as_deref(),
+            _ => None,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod home;
 pub mod jobs;
 pub mod loadtest;
+pub mod logfile;
 pub mod metrics;
 pub mod pricing;
 pub mod profiles;

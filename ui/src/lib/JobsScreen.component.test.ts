@@ -40,6 +40,7 @@ vi.mock("../bindings", () => ({
     submitJob: (p: string[], o: ScanOptions, e: string, s: JobSettings, v: boolean) =>
       submitJob(p, o, e, s, v),
     listJobs: () => Promise.resolve({ status: "ok", data: [] }),
+    demoFolder: () => Promise.resolve(null),
     listEndpoints: () =>
       Promise.resolve({
         status: "ok",

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { JobSummary, ScanSummary } from "../bindings";
-import { doneFraction, duration, jobCost, scanVerdict, visibleRange } from "./jobs";
+import { doneFraction, duration, jobCost, pagesCovering, scanVerdict, visibleRange } from "./jobs";
 
 const scan = (errors: number, requests: number): ScanSummary => ({
   files: 2,
@@ -33,6 +33,14 @@ describe("virtualized rows", () => {
     expect(visibleRange(28 * 50_000, 280, 28, 100_000, 5)).toEqual({ first: 49_995, last: 50_015 });
     expect(visibleRange(28 * 99_999, 280, 28, 100_000)).toEqual({ first: 99_989, last: 100_000 });
     expect(visibleRange(0, 280, 28, 0)).toEqual({ first: 0, last: 0 });
+  });
+
+  it("fetches the pages a range of rows falls in, and no more", () => {
+    expect(pagesCovering(0, 20, 200)).toEqual([0]);
+    expect(pagesCovering(190, 230, 200)).toEqual([0, 1]);
+    expect(pagesCovering(200, 400, 200)).toEqual([1]);
+    expect(pagesCovering(99_900, 100_000, 200)).toEqual([499]);
+    expect(pagesCovering(0, 0, 200)).toEqual([0]);
   });
 });
 

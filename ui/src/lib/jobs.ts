@@ -45,6 +45,14 @@ export function visibleRange(
   return { first, last: Math.max(first, last) };
 }
 
+/** The pages of `size` rows holding rows `first` (inclusive) to `last` (exclusive). */
+export function pagesCovering(first: number, last: number, size: number): number[] {
+  const end = Math.max(first, last - 1);
+  const out = [];
+  for (let p = Math.floor(first / size); p <= Math.floor(end / size); p++) out.push(p);
+  return out;
+}
+
 /** Seconds as "42 s", "3 min", "1.5 h". */
 export function duration(s: number | null): string {
   if (s === null || !Number.isFinite(s)) return "—";

@@ -167,6 +167,7 @@ pub async fn delete(clients: &Clients, ctx: Context<'_>, data: &DataPrefix) -> R
                     err.key().unwrap_or_default()
                 ),
                 advice: Some("Check that your role may s3:DeleteObject in that bucket, then re-run the teardown.".into()),
+                detail: Some(format!("{} — {}", err.code().unwrap_or("no code"), err.message().unwrap_or_default())),
             });
         }
         deleted += count;

@@ -61,6 +61,9 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// Input order is `seq` order (a scan numbers requests file by file, line by line), so the
+/// results queries walk the primary key instead of sorting the whole job for every page.
+///
 /// The joins and filter shared by the results queries: ?1 job, ?2 state or NULL, ?3 LIKE
 /// pattern or NULL.
 const RESULTS_FROM: &str =
@@ -533,9 +536,21 @@ impl Store {
         search: Option<String>,
     ) -> Result<u32, Error> {
         let job = job.to_string();
+        // Without a search the count comes from the state index alone, not every row.
+        let sql = match (&state, &search) {
+            (None, None) => {
+                "SELECT COUNT(*) FROM requests WHERE job_id = ?1 AND ?2 IS NULL AND ?3 IS NULL"
+                    .into()
+            }
+            (Some(_), None) => {
+                "SELECT COUNT(*) FROM requests WHERE job_id = ?1 AND state = ?2 AND ?3 IS NULL"
+                    .into()
+            }
+            (_, Some(_)) => format!("SELECT COUNT(*) {RESULTS_FROM}"),
+        };
         self.with(move |conn| {
             conn.query_row(
-                &format!("SELECT COUNT(*) {RESULTS_FROM}"),
+                &sql,
                 params![
                     job,
                     state.map(|s| s.as_str()),
@@ -585,7 +600,7 @@ impl Store {
                 "SELECT r.seq, f.rel, r.line, r.state, r.attempts, r.output_location, r.failure_location,
                         r.result, r.error, r.file_idx, r.byte_offset, r.len
                  FROM requests r JOIN files f ON f.job_id = r.job_id AND f.idx = r.file_idx
-                 WHERE r.job_id = ?1 ORDER BY r.file_idx, r.line LIMIT ?2 OFFSET ?3",
+                 WHERE r.job_id = ?1 AND r.seq >= ?3 ORDER BY r.seq LIMIT ?2",
             )?;
             q.query_map(params![job, limit, offset], |r| {
                 Ok((
@@ -608,10 +623,28 @@ impl Store {
     ) -> Result<Vec<RequestRow>, Error> {
         let job = job.to_string();
         self.with(move |conn| {
-            let mut q = conn.prepare(&format!(
-                "SELECT r.seq, f.rel, r.line, r.state, r.attempts, r.output_location, r.failure_location, r.result, r.error
-                 {RESULTS_FROM} ORDER BY r.file_idx, r.line LIMIT ?4 OFFSET ?5"
-            ))?;
+            const COLUMNS: &str = "SELECT r.seq, f.rel, r.line, r.state, r.attempts,
+                r.output_location, r.failure_location, r.result, r.error";
+            const JOINED: &str =
+                "FROM requests r JOIN files f ON f.job_id = r.job_id AND f.idx = r.file_idx";
+            // A page deep in a large job is found without walking the rows before it: seqs are
+            // dense, and a state's seqs are in a covering index. Search still reads every row.
+            let sql = match (&state, &search) {
+                (None, None) => format!(
+                    "{COLUMNS} {JOINED} WHERE r.job_id = ?1 AND ?2 IS NULL AND ?3 IS NULL
+                     AND r.seq >= ?5 ORDER BY r.seq LIMIT ?4"
+                ),
+                (Some(_), None) => format!(
+                    "{COLUMNS} {JOINED} WHERE r.job_id = ?1 AND ?3 IS NULL AND r.seq IN (
+                       SELECT seq FROM requests WHERE job_id = ?1 AND state = ?2
+                       ORDER BY seq LIMIT ?4 OFFSET ?5)
+                     ORDER BY r.seq"
+                ),
+                (_, Some(_)) => {
+                    format!("{COLUMNS} {RESULTS_FROM} ORDER BY r.seq LIMIT ?4 OFFSET ?5")
+                }
+            };
+            let mut q = conn.prepare(&sql)?;
             let pattern = search.map(|s| format!("%{s}%"));
             q.query_map(
                 params![job, state.map(|s| s.as_str()), pattern, limit, offset],
@@ -620,5 +653,95 @@ impl Store {
             .collect()
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATES: [RequestState; 4] = [
+        RequestState::Succeeded,
+        RequestState::Failed,
+        RequestState::Invoked,
+        RequestState::Pending,
+    ];
+
+    /// A job of `n` requests over three files, states cycling, results naming their seq.
+    async fn store_with_job(dir: &Path, n: u32) -> Store {
+        let store = Store::open(dir).expect("open");
+        store
+            .with(move |conn| {
+                let tx = conn.transaction()?;
+                for (i, rel) in ["a.jsonl", "b.jsonl", "c.jsonl"].iter().enumerate() {
+                    tx.execute(
+                        "INSERT INTO files (job_id, idx, path, rel) VALUES ('j', ?1, ?2, ?2)",
+                        params![i as i64, rel],
+                    )?;
+                }
+                for seq in 0..n {
+                    let file = seq * 3 / n;
+                    let state = STATES[(seq % 7 % 4) as usize];
+                    tx.execute(
+                        "INSERT INTO requests (job_id, seq, file_idx, line, byte_offset, len, filename,
+                           state, result) VALUES ('j', ?1, ?2, ?1, 0, 1, ?1, ?3, ?4)",
+                        params![seq, file, state.as_str(), format!("answer {seq}")],
+                    )?;
+                }
+                tx.commit()
+            })
+            .await
+            .expect("fill");
+        store
+    }
+
+    /// Every page of every filter is the input-ordered filtered list, cut at the same place.
+    #[tokio::test]
+    async fn results_pages_match_the_filtered_input_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let n = 1000;
+        let store = store_with_job(dir.path(), n).await;
+        let all = store.results("j", None, None, (0, n)).await.expect("all");
+        assert_eq!(all.len(), n as usize);
+        assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+        let filters = [
+            (None, None),
+            (Some(RequestState::Failed), None),
+            (Some(RequestState::Pending), None),
+            (None, Some("b.jsonl".to_string())),
+            (Some(RequestState::Succeeded), Some("answer 9".to_string())),
+        ];
+        for (state, search) in filters {
+            let wanted: Vec<u32> = all
+                .iter()
+                .filter(|r| state.is_none_or(|s| r.state == s))
+                .filter(|r| {
+                    search.as_ref().is_none_or(|s| {
+                        r.file.contains(s.as_str())
+                            || r.result.as_deref().is_some_and(|t| t.contains(s.as_str()))
+                    })
+                })
+                .map(|r| r.seq)
+                .collect();
+            let count = store
+                .count("j", state, search.clone())
+                .await
+                .expect("count");
+            assert_eq!(count as usize, wanted.len(), "{state:?} {search:?}");
+            for (offset, limit) in [(0, 50), (37, 50), (200, 200), (990, 50), (5000, 10)] {
+                let page = store
+                    .results("j", state, search.clone(), (offset, limit))
+                    .await
+                    .expect("page");
+                let got: Vec<u32> = page.iter().map(|r| r.seq).collect();
+                let expected: Vec<u32> = wanted
+                    .iter()
+                    .skip(offset as usize)
+                    .take(limit as usize)
+                    .copied()
+                    .collect();
+                assert_eq!(got, expected, "{state:?} {search:?} at {offset}+{limit}");
+            }
+        }
     }
 }

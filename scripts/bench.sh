@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds Ebb for release and runs every benchmark (`ebb bench`): submit throughput against the
+# boto3 baselines, S3 requests per result, latency, peak memory, and the desktop results table
+# at 100,000 rows (in a real window, under Xvfb when there is no display). Prints one table.
+# Arguments go to `ebb bench` (see `ebb bench --help`).
+set -euo pipefail
+source "$(dirname "$0")/lib/deps.sh"
+cd "$ROOT"
+
+apt_install "${APT_BUILD[@]}" "${APT_TEST[@]}"
+need_rust
+need_venv
+need_tauri_driver
+build_ui
+make_notices
+npm_ci "$ROOT/tests/e2e"
+say "building Ebb for release (the first build takes about 15 minutes)"
+cargo build --release -p ebb-cli -p ebb-app "${CARGO_FEATURES[@]}"
+exec "$ROOT/target/release/ebb" bench "$@"
