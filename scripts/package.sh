@@ -11,13 +11,14 @@ need_rust
 build_ui
 make_notices
 say "building the CLI and the app for release (the first build takes about 15 minutes)"
-cargo build --release -p ebb-cli
-# Tauri's bundler builds the app (release, UI built in) and packs it with the files listed under
-# bundle.linux.deb in tauri.conf.json. Only the deb bundle: it needs no downloads.
+# One cargo build for both binaries (shared dependencies compiled once), then Tauri's bundler
+# packs the app with the files listed under bundle.linux.deb in tauri.conf.json. Only the deb
+# bundle: it needs no downloads.
+cargo build --release -p ebb-cli -p ebb-app "${CARGO_FEATURES[@]}"
 rm -rf target/release/bundle/deb
 # Run from src-tauri: the CLI takes the folder it finds tauri.conf.json in, with its Cargo.toml,
 # as the app (the root one is the workspace's); paths in the config are relative to it.
-(cd src-tauri && ../ui/node_modules/.bin/tauri build --bundles deb --ci)
+(cd src-tauri && ../ui/node_modules/.bin/tauri bundle --bundles deb --ci)
 deb="$(ls target/release/bundle/deb/*.deb)"
 # Strip the symbol tables from both binaries, as Debian's own packaging does (dh_strip): a
 # fraction of the size, and nothing a user needs.
