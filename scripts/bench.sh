@@ -7,12 +7,9 @@ set -euo pipefail
 source "$(dirname "$0")/lib/deps.sh"
 cd "$ROOT"
 
-apt_install "${APT_BUILD[@]}" "${APT_TEST[@]}"
-need_rust
+prepare_build "${APT_TEST[@]}"
 need_venv
 need_tauri_driver
-build_ui
-make_notices
 npm_ci "$ROOT/tests/e2e"
 say "building Ebb for release (the first build takes about 15 minutes)"
 cargo build --release -p ebb-cli -p ebb-app "${CARGO_FEATURES[@]}"

@@ -6,10 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib/deps.sh"
 cd "$ROOT"
 
-apt_install "${APT_BUILD[@]}"
-need_rust
-build_ui
-make_notices
+prepare_build
 say "building the CLI and the app for release (the first build takes about 15 minutes)"
 # One cargo build for both binaries (shared dependencies compiled once), then Tauri's bundler
 # packs the app with the files listed under bundle.linux.deb in tauri.conf.json. Only the deb

@@ -5,10 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib/deps.sh"
 cd "$ROOT"
 
-apt_install "${APT_BUILD[@]}"
-need_rust
-build_ui
-make_notices
+prepare_build
 say "building the desktop app (the first build takes a while)"
 cargo build -p ebb-app -p ebb-cli "${CARGO_FEATURES[@]}"
 say "demo requests to try: $ROOT/demo (the seed article's 19 prompts, one JSON line each)"

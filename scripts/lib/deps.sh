@@ -82,6 +82,15 @@ make_notices() {
   python3 "$ROOT/scripts/notices.py" "$ROOT/target/notices.json" "$ROOT/target/notices.txt" >/dev/null
 }
 
+# What every build of the app needs: system packages (APT_BUILD plus any given), Rust, the built
+# UI and the licence notices it embeds.
+prepare_build() {
+  apt_install "${APT_BUILD[@]}" "$@"
+  need_rust
+  build_ui
+  make_notices
+}
+
 # The app serves the built UI from its binary (custom-protocol); tests build with the same
 # features so the app is compiled once.
 CARGO_FEATURES=(--features ebb-app/custom-protocol)
