@@ -70,10 +70,14 @@ def licence_texts(folder):
 def rust_packages():
     host = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True).stdout
     target = next(l.split(": ", 1)[1] for l in host.splitlines() if l.startswith("host: "))
-    meta = json.loads(subprocess.run(
+    run = subprocess.run(
         ["cargo", "metadata", "--format-version", "1", "--offline", "--locked",
          "--filter-platform", target],
-        cwd=ROOT, capture_output=True, text=True, check=True).stdout)
+        cwd=ROOT, capture_output=True, text=True)
+    if run.returncode != 0:
+        sys.exit(f"cargo metadata (offline) failed: {run.stderr.strip()}\n"
+                 "The crates must be downloaded first: run `cargo fetch --locked`.")
+    meta = json.loads(run.stdout)
     packages = {p["id"]: p for p in meta["packages"]}
     nodes = {n["id"]: n for n in meta["resolve"]["nodes"]}
     todo = [p["id"] for p in meta["packages"] if p["name"] in ROOTS]

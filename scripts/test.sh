@@ -12,16 +12,17 @@ LOG="$ROOT/target/test-output.log"
 exec > >(tee "$LOG") 2>&1
 step() { say "$* [$((SECONDS - started))s]"; }
 
+step "set-up: system packages, toolchains, crates, npm packages, moto_server, tauri-driver"
 apt_install "${APT_BUILD[@]}" "${APT_TEST[@]}"
 need_rust
 need_node
-
-step "moto_server (independent AWS emulator) into .venv"
+fetch_crates
 need_venv
 need_tauri_driver
-
+npm_ci "$ROOT/tests/e2e"
 build_ui
 make_notices
+step "set-up done"
 step "licences and advisories"
 python3 scripts/notices.py --check target/notices.json
 # Known vulnerabilities: npm's advisory service where the registry offers it; a refusal of the
@@ -55,10 +56,10 @@ cargo build --workspace --all-targets "${CARGO_FEATURES[@]}"
 cargo test --workspace "${CARGO_FEATURES[@]}"
 
 step "end-to-end: the desktop app in a real webview (Xvfb + tauri-driver + WebKitWebDriver)"
-npm_ci "$ROOT/tests/e2e"
-export EBB_APP="$ROOT/target/debug/ebb-app" TAURI_DRIVER="$(command -v tauri-driver)"
+export EBB_APP="$ROOT/target/debug/ebb-app"
 export E2E_ARTIFACTS="$ROOT/target/e2e"
 xvfb-run -a -s "-screen 0 1280x800x24" node --test tests/e2e/settings.test.mjs
+xvfb-run -a -s "-screen 0 1280x800x24" node --test tests/e2e/home.test.mjs
 say "screenshots: $E2E_ARTIFACTS"
 
 if [ "${EBB_TEST_DEB:-}" = 1 ]; then

@@ -2,7 +2,10 @@
 # shellcheck shell=bash
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-export PATH="$HOME/.cargo/bin:$PATH"
+# Where cargo keeps its registry and installs tools: CARGO_HOME when set (CI points it at an
+# empty folder to prove the set-up downloads what it needs), else rustup's default.
+CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
+export PATH="$CARGO_BIN:$HOME/.cargo/bin:$PATH"
 
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -35,6 +38,21 @@ need_rust() {
     curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal >/dev/null
   fi
   cargo --version >/dev/null || die "cargo does not run"
+  local wanted have
+  wanted="$(sed -n 's/^rust-version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml")"
+  have="$(rustc --version | cut -d' ' -f2)"
+  if [ "$(printf '%s\n%s\n' "$wanted" "$have" | sort -V | head -1)" != "$wanted" ]; then
+    die "Rust $wanted or newer is needed (found $have): run \`rustup update stable\`"
+  fi
+}
+
+# Every crate the build needs, downloaded once (a no-op when the registry has them), so the
+# steps that read crates offline (the licence notices) work on a machine that never built Ebb.
+fetch_crates() {
+  local host
+  host="$(rustc -vV | sed -n 's/^host: //p')"
+  say "fetching Rust crates (only what is missing)"
+  (cd "$ROOT" && cargo fetch --locked --target "$host")
 }
 
 need_node() {
@@ -62,11 +80,14 @@ need_venv() {
 }
 
 # The WebDriver bridge that drives the desktop window (end-to-end tests, UI benchmark).
+# Looked for in CARGO_HOME only, where cargo install puts it: one found elsewhere on PATH would
+# hide a missing install step from CI.
 need_tauri_driver() {
-  if ! command -v tauri-driver >/dev/null; then
+  if [ ! -x "$CARGO_BIN/tauri-driver" ]; then
     say "installing tauri-driver"
     cargo install tauri-driver --version '^2.1' --locked
   fi
+  export TAURI_DRIVER="$CARGO_BIN/tauri-driver"
 }
 
 build_ui() {
@@ -87,6 +108,7 @@ make_notices() {
 prepare_build() {
   apt_install "${APT_BUILD[@]}" "$@"
   need_rust
+  fetch_crates
   build_ui
   make_notices
 }

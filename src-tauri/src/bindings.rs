@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use specta_typescript::Typescript;
 use tauri_specta::{collect_commands, collect_events};
 
-use crate::{about, commands, job_commands, scaling_commands};
+use crate::{about, commands, home_commands, job_commands, scaling_commands};
 
 pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
@@ -17,6 +17,8 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             commands::deploy_catalog,
             commands::seed_preset,
             commands::check_deploy,
+            commands::deploy_names,
+            commands::change_instance_type,
             commands::deploy,
             commands::cancel_deploy,
             commands::list_endpoints,
@@ -44,6 +46,7 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             scaling_commands::start_load_test,
             scaling_commands::cancel_load_test,
             scaling_commands::idle_endpoints,
+            home_commands::overview,
             about::about,
             about::licence_notices,
             about::open_logs_folder,

@@ -7,7 +7,7 @@ use ebb_core::deploy::endpoints::EndpointSummary;
 use ebb_core::deploy::invoke::{InvokeRequest, InvokeResult};
 use ebb_core::deploy::logs::EndpointLogs;
 use ebb_core::deploy::run::{DeployOutcome, DeployProgress};
-use ebb_core::deploy::spec::{DeployProblem, DeploySpec};
+use ebb_core::deploy::spec::{DeployProblem, DeploySpec, DerivedNames};
 use ebb_core::deploy::teardown::{Removed, TeardownPlan};
 use ebb_core::{DoctorReport, FieldError, Settings, SettingsView};
 use serde::{Deserialize, Serialize};
@@ -133,6 +133,22 @@ pub fn check_deploy(state: tauri::State<'_, AppState>, spec: DeploySpec) -> Vec<
         Err(_) => ("us-east-1".into(), None),
     };
     spec.problems(&region, role.as_deref())
+}
+
+/// The model and endpoint config names the form derives from an endpoint name (the engine's
+/// rule, so they always fit SageMaker's 63 characters).
+#[tauri::command]
+#[specta::specta]
+pub fn deploy_names(endpoint_name: String) -> DerivedNames {
+    ebb_core::deploy::spec::derived_names(&endpoint_name)
+}
+
+/// The form's spec on another instance type, by the engine's rule for `SM_NUM_GPUS`.
+#[tauri::command]
+#[specta::specta]
+pub fn change_instance_type(mut spec: DeploySpec, instance_type: String) -> DeploySpec {
+    spec.set_instance_type(&instance_type);
+    spec
 }
 
 #[tauri::command]

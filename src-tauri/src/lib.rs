@@ -3,6 +3,7 @@
 mod about;
 pub mod bindings;
 mod commands;
+mod home_commands;
 mod job_commands;
 mod scaling_commands;
 mod window_state;

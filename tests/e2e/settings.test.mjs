@@ -78,9 +78,12 @@ test("settings survive a restart and bad values are explained", async () => {
   try {
     assert.equal(await browser.getTitle(), "Ebb");
     const nav = await browser.$("nav").getText();
-    for (const label of ["Settings", "Endpoints", "Jobs", "Scaling & metrics"]) {
+    for (const label of ["Home", "Settings", "Endpoints", "Jobs", "Scaling & metrics"]) {
       assert.ok(nav.includes(label), `navigation lacks ${label}: ${nav}`);
     }
+    // The window opens on Home; Ctrl+2 opens Settings.
+    await (await browser.$('[data-testid="home-screen"]')).waitForDisplayed({ timeout: 15_000 });
+    await browser.keys(["Control", "2"]);
     await waitText(browser, '[data-testid="status-mode"]', /^Local$/);
     // The app started its local cloud: the connection check passes with no set-up at all.
     await waitText(
@@ -112,10 +115,13 @@ test("settings survive a restart and bad values are explained", async () => {
     // The app logs to a file in its home.
     assert.match(readFileSync(join(home, "logs", "app.log"), "utf8"), /Ebb started/);
 
-    // Keyboard: Ctrl+3 opens Jobs, Ctrl+1 comes back; F1 opens About, Escape closes it.
-    await browser.keys(["Control", "3"]);
+    // Keyboard: Ctrl+4 opens Jobs, Ctrl+1 Home, Ctrl+2 back to Settings; F1 opens About,
+    // Escape closes it.
+    await browser.keys(["Control", "4"]);
     await (await browser.$('[data-testid="jobs-screen"]')).waitForDisplayed({ timeout: 10_000 });
     await browser.keys(["Control", "1"]);
+    await (await browser.$('[data-testid="home-screen"]')).waitForDisplayed({ timeout: 10_000 });
+    await browser.keys(["Control", "2"]);
     await (await browser.$("#setting-region")).waitForDisplayed({ timeout: 10_000 });
     await browser.keys("F1");
     await waitText(browser, '[data-testid="about-version"]', /^Version \d+\.\d+\.\d+ · build /);
@@ -149,6 +155,7 @@ test("settings survive a restart and bad values are explained", async () => {
   try {
     const size = await browser.getWindowSize();
     assert.deepEqual([size.width, size.height], [1000, 700], "the window size was not kept");
+    await (await browser.$('[data-testid="nav-settings"]')).click();
     const region = await browser.$("#setting-region");
     await region.waitUntil(async () => (await region.getValue()) === "eu-west-1", {
       timeout: 15_000,
@@ -175,6 +182,7 @@ test("settings survive a restart and bad values are explained", async () => {
 test("in AWS mode the connection check reaches the server and names the account", async () => {
   const browser = await openApp();
   try {
+    await (await browser.$('[data-testid="nav-settings"]')).click();
     await (await browser.$('input[name="mode"][value="aws"]')).click();
     await (await browser.$("#setting-region")).selectByAttribute("value", "us-east-1");
     await (await browser.$("#setting-endpoint_url")).setValue(motoUrl);

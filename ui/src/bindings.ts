@@ -55,6 +55,19 @@ async seedPreset() : Promise<Result<DeploySpec, CommandError>> {
 async checkDeploy(spec: DeploySpec) : Promise<DeployProblem[]> {
     return await TAURI_INVOKE("check_deploy", { spec });
 },
+/**
+ * The model and endpoint config names the form derives from an endpoint name (the engine's
+ * rule, so they always fit SageMaker's 63 characters).
+ */
+async deployNames(endpointName: string) : Promise<DerivedNames> {
+    return await TAURI_INVOKE("deploy_names", { endpointName });
+},
+/**
+ * The form's spec on another instance type, by the engine's rule for `SM_NUM_GPUS`.
+ */
+async changeInstanceType(spec: DeploySpec, instanceType: string) : Promise<DeploySpec> {
+    return await TAURI_INVOKE("change_instance_type", { spec, instanceType });
+},
 async deploy(spec: DeploySpec) : Promise<Result<DeployOutcome, CommandError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("deploy", { spec }) };
@@ -297,6 +310,18 @@ async idleEndpoints() : Promise<Result<IdleEndpoint[], CommandError>> {
     else return { status: "error", error: e  as any };
 }
 },
+/**
+ * Running endpoints, unfinished jobs and (in local mode) where each step of the guide
+ * stands, read from the cloud and the job store now.
+ */
+async overview() : Promise<Result<Overview, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("overview") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
 async about() : Promise<AboutInfo> {
     return await TAURI_INVOKE("about");
 },
@@ -449,6 +474,14 @@ environment: Partial<{ [key in string]: string }>; instance_type: string; instan
 failure_path: string | null; max_concurrency: number; success_topic: string | null; error_topic: string | null; kms_key_id: string | null; model_name: string; endpoint_config_name: string; endpoint_name: string }
 export type DeployStep = "create_model" | "create_endpoint_config" | "create_endpoint" | "wait_in_service"
 /**
+ * The names a deploy derives from its endpoint name: the model takes the endpoint's own name,
+ * the endpoint config `<name>-cfg`. SageMaker allows 63 characters for each
+ * (<https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html>),
+ * so for a name longer than 59 the config name keeps a prefix of it and adds 8 hex digits of
+ * the name's SHA-256: stable for the same name, different for two names sharing the prefix.
+ */
+export type DerivedNames = { model_name: string; endpoint_config_name: string }
+/**
  * One connection check finished (sent while `run_doctor` is still running).
  */
 export type DoctorProgress = { check: Check }
@@ -499,6 +532,26 @@ export type Finding = {
  * The form field it is about (`min`, `max`, `target`, …), or `policy` for one in place.
  */
 field: string; severity: Severity; message: string }
+/**
+ * The three steps, with what they work on.
+ */
+export type Guide = { 
+/**
+ * Step 1's endpoint, which steps 2 and 3 use.
+ */
+endpoint: string | null; 
+/**
+ * Step 2's job: the newest finished one, else the newest under way.
+ */
+job: JobSummary | null; deploy: Step; submit: Step; autoscale: Step; 
+/**
+ * What step 3 applies to the endpoint: the seed autoscaling with scale from zero.
+ */
+scaling: ScalingSpec | null; 
+/**
+ * What step 3 then sends, to see the endpoint work.
+ */
+load_test: LoadTestSpec | null }
 export type Identity = { account: string; arn: string; user_id: string }
 export type IdleEndpoint = { endpoint: string; instances: number; usd_per_hour: number | null; 
 /**
@@ -699,6 +752,34 @@ export type Mode =
  * Real AWS (or any AWS-compatible endpoint) through the standard credential chain.
  */
 "aws"
+/**
+ * Everything the Home screen shows, in one answer.
+ */
+export type Overview = { 
+/**
+ * Endpoints in the region, whatever their status.
+ */
+endpoints: number; 
+/**
+ * Endpoints with instances running, i.e. being paid for.
+ */
+running: EndpointSummary[]; 
+/**
+ * Their hourly cost together (the known prices).
+ */
+usd_per_hour: number; 
+/**
+ * Jobs in the store.
+ */
+jobs: number; 
+/**
+ * Jobs sending, collecting or paused, newest first.
+ */
+unfinished: JobSummary[]; 
+/**
+ * The three steps; local mode only.
+ */
+guide: Guide | null }
 export type PolicyRef = { 
 /**
  * `endpoint/<name>/variant/<variant>`.
@@ -890,6 +971,27 @@ export type Source = "flag" | "env" | "settings" |
  * Supplied by Ebb's local cloud (local mode).
  */
 "local_cloud" | "default" | "unset"
+export type Step = { state: StepState; 
+/**
+ * What is there now, or what the step will do, in one sentence.
+ */
+detail: string; 
+/**
+ * Whether its action can run now: what it needs is there and it is still to do.
+ */
+ready: boolean }
+/**
+ * Where one step of the guide stands.
+ */
+export type StepState = 
+/**
+ * Not done, and nothing of it under way.
+ */
+"todo" | 
+/**
+ * Under way: an endpoint starting, a job sending or collecting (or paused).
+ */
+"working" | "done"
 /**
  * The effective connection target.
  */

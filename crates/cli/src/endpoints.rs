@@ -88,9 +88,7 @@ impl DeployArgs {
             spec.image = ImageChoice::Custom { uri };
         }
         if let Some(t) = self.instance_type {
-            spec.instance_type = t;
-            // The seed's SM_NUM_GPUS=4 belongs to its instance type; follow the new one.
-            spec.environment.remove("SM_NUM_GPUS");
+            spec.set_instance_type(&t);
         }
         spec.instance_count = self.instance_count.unwrap_or(spec.instance_count);
         spec.health_check_timeout_s = self
@@ -99,9 +97,7 @@ impl DeployArgs {
         spec.max_concurrency = self.max_concurrency.unwrap_or(spec.max_concurrency);
         spec.environment.extend(self.env);
         if let Some(name) = self.name {
-            spec.model_name = name.clone();
-            spec.endpoint_config_name = format!("{name}-cfg");
-            spec.endpoint_name = name;
+            spec.set_endpoint_name(&name);
         }
         set(&mut spec.output_path, self.output_path);
         if self.no_failure_path {

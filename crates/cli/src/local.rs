@@ -17,6 +17,8 @@ pub struct ServeOptions {
     /// Simulated time an instance takes to start.
     pub startup: std::time::Duration,
     pub faults: Vec<ebb_local::faults::Fault>,
+    /// `--aws-like`; the environment (EBB_LOCAL_AWS_LIKE=1) can also turn it on.
+    pub aws_like: bool,
 }
 
 fn is_local(ebb: &Ebb) -> Result<bool, ExitCode> {
@@ -79,6 +81,7 @@ pub async fn serve(ebb_home: &Path, options: ServeOptions) -> ExitCode {
     config.speed = options.speed;
     config.startup = options.startup;
     config.faults = options.faults;
+    config.aws_like |= options.aws_like;
     let cloud = match LocalCloud::start(config).await {
         Ok(cloud) => cloud,
         Err(e) => return output::fail(&e.to_string()),

@@ -168,9 +168,16 @@ enum LocalAction {
         #[arg(long, default_value_t = 3.0, value_name = "SECONDS", value_parser = parse_seconds)]
         startup: f64,
         /// Inject faults, e.g. `runtime:InvokeEndpointAsync=throttle:0.2,latency:50` or
-        /// `s3=error:0.05`. Services: s3, sagemaker, runtime, sts. Repeatable.
+        /// `s3=error:0.05`; `lost:RATE` / `error-after:RATE` serve the request, then drop the
+        /// answer or answer a 500 (a retry repeats it). Services: s3, sagemaker, runtime,
+        /// sts, cloudwatch, autoscaling. Repeatable.
         #[arg(long = "fault", value_name = "SPEC", value_parser = parse_fault)]
         faults: Vec<ebb_local::faults::Fault>,
+        /// Behave like a busy real AWS account: control-plane throttling, empty log pages
+        /// with a token, expiring session credentials, failure objects named apart from
+        /// outputs. Also on when EBB_LOCAL_AWS_LIKE=1.
+        #[arg(long)]
+        aws_like: bool,
     },
     /// Print shell `export` lines that point AWS tools (boto3, the aws CLI, notebooks) at the
     /// running local cloud: `eval "$(ebb local env)"`.
@@ -266,6 +273,7 @@ async fn run(cli: Cli) -> ExitCode {
                     speed,
                     startup,
                     faults,
+                    aws_like,
                 },
         } => {
             let options = local::ServeOptions {
@@ -274,6 +282,7 @@ async fn run(cli: Cli) -> ExitCode {
                 speed,
                 startup: std::time::Duration::from_secs_f64(startup),
                 faults,
+                aws_like,
             };
             local::serve(ebb.home(), options).await
         }

@@ -252,7 +252,12 @@ fn local_mode_needs_no_setup_identity_bucket_and_role_come_ready() {
         "{stdout}"
     );
     assert!(stdout.contains("EbbLocalExecutionRole"), "{stdout}");
-    assert!(stdout.contains("from Ebb's local cloud"), "{stdout}");
+    // The target is the local cloud, not the AWS credential chain it does not use.
+    assert!(
+        stdout.contains("Ebb's local cloud at http://127.0.0.1:"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("credential chain"), "{stdout}");
     // Nothing is left announced after the command.
     assert!(!home.path().join("local/running.json").exists());
     let env = ebb(home.path(), &[], &["local", "env"]);

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use ebb_testkit::{AWS_VARS, CborShim, Moto, isolated_env};
+use ebb_testkit::{AWS_VARS, CborShim, LocalServe, Moto, isolated_env};
 
 fn ebb(home: &Path, extra_env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ebb"));
@@ -407,4 +407,104 @@ fn a_deploy_that_fails_explains_itself_and_can_be_cleaned_up() {
     assert!(logs.contains("health check: CUDA out of memory"), "{logs}");
     let removed = ok(&ebb(h, &[], &["teardown", "broken", "--yes"]));
     assert!(removed.contains("model broken: deleted"), "{removed}");
+}
+
+/// An SDK config for a running local cloud, with its own keys.
+async fn local_sdk(cloud: &LocalServe) -> aws_config::SdkConfig {
+    let field = |k: &str| cloud.info[k].as_str().unwrap_or_default().to_string();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(field("region")))
+        .endpoint_url(field("endpoint_url"))
+        .credentials_provider(aws_sdk_sagemaker::config::Credentials::new(
+            field("access_key_id"),
+            field("secret_access_key"),
+            None,
+            None,
+            "local",
+        ))
+        .load()
+        .await
+}
+
+/// DescribeAlarms answers 50 alarms a page: with 60 alarms on its metrics, teardown must read
+/// every page, delete all 60 and call none of them "already gone".
+#[test]
+fn teardown_removes_alarms_past_the_first_page() {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
+    const ALARMS: usize = 60;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let cloud = LocalServe::start(Path::new(env!("CARGO_BIN_EXE_ebb")), h, &[]);
+    // Local mode: the commands use the cloud already running for this home.
+    ok(&ebb(h, &[], &["deploy", "--name", "many-alarms"]));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cw = rt.block_on(async { aws_sdk_cloudwatch::Client::new(&local_sdk(&cloud).await) });
+    rt.block_on(async {
+        for i in 0..ALARMS {
+            cw.put_metric_alarm()
+                .alarm_name(format!("many-alarms-backlog-{i:02}"))
+                .namespace("AWS/SageMaker")
+                .metric_name("ApproximateBacklogSize")
+                .dimensions(
+                    Dimension::builder()
+                        .name("EndpointName")
+                        .value("many-alarms")
+                        .build(),
+                )
+                .statistic(Statistic::Average)
+                .period(60)
+                .evaluation_periods(1)
+                .threshold(i as f64)
+                .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let removed = ok(&ebb(h, &[], &["teardown", "many-alarms", "--yes"]));
+    let deleted = removed
+        .lines()
+        .filter(|l| l.contains("many-alarms-backlog-") && l.ends_with(": deleted"))
+        .count();
+    assert_eq!(deleted, ALARMS, "{removed}");
+    let left = rt.block_on(async {
+        let mut left = 0;
+        let mut pages = cw.describe_alarms().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            left += page.unwrap().metric_alarms().len();
+        }
+        left
+    });
+    assert_eq!(left, 0, "alarms left after teardown");
+}
+
+/// A Describe that fails (throttled here) is not "nothing there": teardown stops before
+/// removing anything, says why, and a later run removes everything, the model included.
+#[test]
+fn teardown_fails_closed_when_it_cannot_describe() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let ebb_bin = Path::new(env!("CARGO_BIN_EXE_ebb"));
+    let healthy = LocalServe::start(ebb_bin, h, &[]);
+    ok(&ebb(h, &[], &["deploy", "--name", "closed"]));
+    assert!(healthy.terminate().success());
+    let throttled = LocalServe::start(
+        ebb_bin,
+        h,
+        &["--fault", "sagemaker:DescribeEndpointConfig=throttle:1.0"],
+    );
+    let refused = ebb(h, &[], &["teardown", "closed", "--yes"]);
+    let said = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(!refused.status.success(), "{said}");
+    assert!(said.contains("DescribeEndpointConfig"), "{said}");
+    assert!(throttled.terminate().success());
+    let _healthy = LocalServe::start(ebb_bin, h, &[]);
+    let removed = ok(&ebb(h, &[], &["teardown", "closed", "--yes"]));
+    for r in [
+        "endpoint closed: deleted",
+        "endpoint config closed-cfg: deleted",
+        "model closed: deleted",
+    ] {
+        assert!(removed.contains(r), "{removed}");
+    }
 }

@@ -476,6 +476,68 @@ fn ten_thousand_requests_through_errors_throttling_and_latency_all_arrive_once()
     every_line_once_with_an_output(&records, N);
 }
 
+/// Requests put back after throttling are sent again in the same run: a `--wait` job never
+/// ends paused with requests left unsent because the first pass found the queue empty.
+#[test]
+fn a_waited_job_under_heavy_throttling_sends_every_request() {
+    const N: usize = 300;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let input = h.join("throttled");
+    many_requests(&input, N);
+    let healthy = serve(h);
+    deploy(h, "jobs-throttled");
+    assert!(healthy.terminate().success());
+    let _throttled = LocalServe::start(
+        Path::new(env!("CARGO_BIN_EXE_ebb")),
+        h,
+        &[
+            "--speed",
+            "1000",
+            "--fault",
+            "runtime:InvokeEndpointAsync=throttle:0.6",
+        ],
+    );
+    let out = ok(&ebb(
+        h,
+        &[
+            "submit",
+            input.to_str().unwrap(),
+            "--endpoint",
+            "jobs-throttled",
+            "--wait",
+        ],
+    ));
+    let job = out
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("job ")
+                .and_then(|r| r.split_whitespace().next())
+        })
+        .unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&ok(&ebb(h, &["--json", "job", job]))).unwrap();
+    // Done by itself, nothing left unsent: each request succeeded or used up its tries.
+    assert_eq!(summary["state"], "done", "{out}\n{summary}");
+    assert_eq!(summary["pending"].as_u64(), Some(0), "{summary}");
+    let (succeeded, failed) = (summary["succeeded"].as_u64(), summary["failed"].as_u64());
+    assert_eq!(
+        succeeded.unwrap_or(0) + failed.unwrap_or(0),
+        N as u64,
+        "{summary}"
+    );
+    let records = export(h, job, &h.join("all.jsonl"));
+    let lines: Vec<u64> = records.iter().filter_map(|r| r["line"].as_u64()).collect();
+    assert_eq!(lines, (1..=N as u64).collect::<Vec<_>>(), "each line once");
+    for r in &records {
+        let answered = r["output"].as_str().is_some_and(|o| !o.is_empty());
+        let gave_up = r["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("after 8 tries"));
+        assert!(answered || gave_up, "{r}");
+    }
+}
+
 #[test]
 fn a_submit_killed_while_collecting_resumes_and_collects_each_result_once() {
     const N: usize = 2_000;
@@ -592,4 +654,171 @@ fn a_job_survives_the_local_cloud_being_killed_and_restarted() {
     assert_eq!(summary["succeeded"].as_u64(), Some(N as u64), "{summary}");
     let records = export(h, job, &h.join("all.jsonl"));
     every_line_once_with_an_output(&records, N);
+}
+
+/// A `credential_process` that hands out the local cloud's keys until the epoch second in the
+/// `deadline` file (as their expiry), and after it fails as an expired session does (the SDK
+/// reports that as a dispatch failure). Returns the deadline file.
+fn expiring_profile(home: &Path, cloud: &LocalServe, valid_s: u64) -> std::path::PathBuf {
+    let aws = home.join("aws");
+    std::fs::create_dir_all(&aws).unwrap();
+    let deadline = aws.join("deadline");
+    let script = aws.join("creds.sh");
+    let field = |k: &str| cloud.info[k].as_str().unwrap().to_string();
+    let body = format!(
+        r#"#!/bin/sh
+end=$(cat '{deadline}')
+if [ "$(date +%s)" -ge "$end" ]; then echo 'the SSO session has expired' >&2; exit 1; fi
+printf '{{"Version":1,"AccessKeyId":"%s","SecretAccessKey":"%s","Expiration":"%s"}}' \
+  '{key}' '{secret}' "$(date -u -d @$end +%Y-%m-%dT%H:%M:%SZ)"
+"#,
+        deadline = deadline.display(),
+        key = field("access_key_id"),
+        secret = field("secret_access_key"),
+    );
+    std::fs::write(&script, body).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        aws.join("config"),
+        format!(
+            "[profile expiring]\nregion = us-east-1\ncredential_process = {}\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    valid_until(&deadline, valid_s);
+    deadline
+}
+
+/// Sets the deadline `valid_s` seconds from now.
+fn valid_until(deadline: &Path, valid_s: u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    std::fs::write(deadline, (now + valid_s).to_string()).unwrap();
+}
+
+/// Credentials that expire mid-job pause it at once with the command that fixes it; no
+/// request is burnt as "failed", and after signing in again `resume` finishes the job.
+#[test]
+fn credentials_that_expire_mid_job_pause_it_and_lose_nothing() {
+    const N: usize = 200;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let input = h.join("expiring");
+    many_requests(&input, N);
+    let healthy = serve(h);
+    deploy(h, "jobs-expiring");
+    assert!(healthy.terminate().success());
+    // Slow sends, so the credentials run out while the job is still sending.
+    let cloud = LocalServe::start(
+        Path::new(env!("CARGO_BIN_EXE_ebb")),
+        h,
+        &[
+            "--speed",
+            "1000",
+            "--fault",
+            "runtime:InvokeEndpointAsync=latency:150",
+        ],
+    );
+    let deadline = expiring_profile(h, &cloud, 15);
+    let aws = [
+        "--endpoint-url",
+        cloud.info["endpoint_url"].as_str().unwrap(),
+        "--profile",
+        "expiring",
+    ];
+    let mut args = aws.to_vec();
+    let folder = input.to_str().unwrap();
+    args.extend([
+        "submit",
+        folder,
+        "--endpoint",
+        "jobs-expiring",
+        "--concurrency",
+        "2",
+        "--wait",
+    ]);
+    let out = ebb(h, &args);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    let job = said
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("job ")
+                .and_then(|r| r.split_whitespace().next())
+        })
+        .unwrap_or_else(|| panic!("no job id in: {said}"))
+        .to_string();
+    let summary: serde_json::Value =
+        serde_json::from_str(&ok(&ebb(h, &["--json", "job", &job]))).unwrap();
+    assert_eq!(summary["state"], "paused", "{said}\n{summary}");
+    assert_eq!(summary["failed"].as_u64(), Some(0), "{summary}");
+    assert!(summary["pending"].as_u64().unwrap_or(0) > 0, "{summary}");
+    let note = summary["note"].as_str().unwrap_or_default();
+    assert!(note.contains("profile expiring expired"), "{note}");
+    assert!(note.contains("aws sso login --profile expiring"), "{note}");
+    // Signed in again: the job carries on and every line gets its output once.
+    valid_until(&deadline, 3600);
+    let mut again = aws.to_vec();
+    again.extend(["resume", job.as_str(), "--wait"]);
+    ok(&ebb(h, &again));
+    every_line_once_with_an_output(&export(h, &job, &h.join("all.jsonl")), N);
+}
+
+/// A large request line on a slow uplink: its upload gets time for its size instead of the
+/// 20 s every small call gets, so it is not cut off and sent again from the start.
+#[test]
+fn a_large_line_on_a_slow_uplink_is_uploaded_once() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let input = h.join("large");
+    std::fs::create_dir_all(&input).unwrap();
+    // 1 MB of prompt: over the inline limit, so it is put in S3 first.
+    let prompt = "word ".repeat(200_000);
+    std::fs::write(
+        input.join("large.jsonl"),
+        format!("{{\"inputs\": \"{prompt}\", \"parameters\": {{\"max_new_tokens\": 4}}}}\n"),
+    )
+    .unwrap();
+    let healthy = serve(h);
+    deploy(h, "jobs-slow-uplink");
+    assert!(healthy.terminate().success());
+    // Each PUT takes 22 s to be taken in, as 1 MB would at about 45 kB/s.
+    let _slow = LocalServe::start(
+        Path::new(env!("CARGO_BIN_EXE_ebb")),
+        h,
+        &["--speed", "1000", "--fault", "s3:PUT=latency:22000"],
+    );
+    let out = ok(&ebb(
+        h,
+        &[
+            "submit",
+            input.to_str().unwrap(),
+            "--endpoint",
+            "jobs-slow-uplink",
+            "--wait",
+        ],
+    ));
+    let job = out
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("job ")
+                .and_then(|r| r.split_whitespace().next())
+        })
+        .unwrap_or_else(|| panic!("no job id in: {out}"));
+    let summary: serde_json::Value =
+        serde_json::from_str(&ok(&ebb(h, &["--json", "job", job]))).unwrap();
+    // Uploaded and invoked once (the built-in model may still refuse a prompt this long).
+    assert_eq!(summary["total"].as_u64(), Some(1), "{summary}");
+    assert_eq!(
+        summary["retried"].as_u64(),
+        Some(0),
+        "sent more than once: {summary}"
+    );
+    assert!(!out.contains("calls were made again"), "{out}");
+    let records = export(h, job, &h.join("large.out.jsonl"));
+    let error = records[0]["error"].as_str().unwrap_or_default();
+    assert!(!error.contains("not accepted"), "{error}");
 }

@@ -28,6 +28,59 @@ where
     }
 }
 
+/// Whether SageMaker said the resource does not exist. It answers a ValidationException whose
+/// message starts "Could not find" (DescribeEndpoint, DescribeEndpointConfig, DescribeModel),
+/// not a not-found code.
+pub fn is_not_found<E>(err: &SdkError<E, Response>) -> bool
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    matches!(err, SdkError::ServiceError(_))
+        && err.code() == Some("ValidationException")
+        && err.message().is_some_and(|m| m.contains("Could not find"))
+}
+
+/// Whether the call was never sent because the credentials provider failed: an SSO session or
+/// temporary credentials that expired and cannot be renewed, a `credential_process` that fails.
+/// The SDK reports those as a dispatch failure, like a dropped connection, but no retry can
+/// fix them. Found by the provider's error type in the error's source chain.
+pub fn is_credentials_failure<E>(err: &SdkError<E, Response>) -> bool
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use aws_credential_types::provider::error::{CredentialsError, TokenError};
+    if !matches!(err, SdkError::DispatchFailure(_)) {
+        return false;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<CredentialsError>() || e.is::<TokenError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// The error for a job that must stop because its credentials ran out mid-way: what happened
+/// and the command that fixes it, then resume (nothing is lost; unsent requests stay pending).
+pub fn session_ended<E>(err: &SdkError<E, Response>, ctx: Context<'_>) -> crate::Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let whose = ctx.profile.map_or("Your AWS session".to_string(), |p| {
+        format!("Your AWS session for profile {p}")
+    });
+    crate::Error::Aws {
+        summary: format!("{whose} expired or could not be renewed"),
+        advice: Some(format!(
+            "run `{}` (or refresh your credentials), then resume the job",
+            ctx.login_command()
+        )),
+        detail: Some(DisplayErrorContext(err).to_string()),
+    }
+}
+
 /// Whether trying again later may work: throttling, a server error, a timeout or a dropped
 /// connection (not a refusal of who you are or of what you asked).
 pub fn is_transient<E>(err: &SdkError<E, Response>) -> bool
@@ -35,6 +88,8 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     match err {
+        // Not sent because no credentials could be had: only signing in again helps.
+        SdkError::DispatchFailure(_) if is_credentials_failure(err) => false,
         // No answer, or an answer that could not be read: the next try may get through.
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true

@@ -170,6 +170,19 @@ pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// How long one attempt of a call may take, for calls with small bodies.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The slowest upload rate a payload's timeout allows for: 100 kB/s, a poor hotel uplink.
+const SLOWEST_UPLOAD_BYTES_PER_S: u64 = 100_000;
+
+/// The per-attempt timeout for a call that sends `bytes`: [`ATTEMPT_TIMEOUT`] plus the time
+/// the body takes at [`SLOWEST_UPLOAD_BYTES_PER_S`], so a 32 MiB request line on a slow link
+/// (about 6 minutes) is not cut off and retried from the start forever.
+pub fn attempt_timeout_for(bytes: u64) -> Duration {
+    ATTEMPT_TIMEOUT + Duration::from_secs(bytes.div_ceil(SLOWEST_UPLOAD_BYTES_PER_S))
+}
+
 /// The SDK clients for one target, built once and shared.
 #[derive(Debug, Clone)]
 pub struct Clients {
@@ -182,6 +195,8 @@ pub struct Clients {
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub pricing: aws_sdk_pricing::Client,
+    /// Endpoint configs and tags reused between refreshes of the endpoint list.
+    pub described: crate::deploy::endpoints::DescribeCache,
 }
 
 impl Clients {
@@ -191,7 +206,7 @@ impl Clients {
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(20))
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
                 .build(),
         );
         if let Some(profile) = &target.profile {
@@ -243,6 +258,7 @@ impl Clients {
                     .region(Region::new("us-east-1"))
                     .build(),
             ),
+            described: Default::default(),
             sdk,
         }
     }
@@ -256,6 +272,17 @@ impl Clients {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upload_gets_time_for_its_size() {
+        assert_eq!(attempt_timeout_for(0), ATTEMPT_TIMEOUT);
+        assert_eq!(
+            attempt_timeout_for(128_000),
+            ATTEMPT_TIMEOUT + Duration::from_secs(2)
+        );
+        // 32 MiB at 100 kB/s: over five and a half minutes.
+        assert!(attempt_timeout_for(32 << 20) > Duration::from_secs(350));
+    }
 
     fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |name| {

@@ -154,6 +154,9 @@ fn target_check(target: &Target, region: Option<&str>) -> Check {
         return Check::new(CheckId::Target, CheckStatus::Fail, "No AWS region is set")
             .advice("Choose a region in Settings, or set AWS_REGION, or add `region = …` to your AWS profile.");
     };
+    if target.mode == Mode::Local {
+        return local_target_check(target, region);
+    }
     let region_source = match target.region_source {
         Source::Unset => Source::Profile,
         s => s,
@@ -181,6 +184,19 @@ fn target_check(target: &Target, region: Option<&str>) -> Check {
         }
         _ => Check::new(CheckId::Target, CheckStatus::Ok, summary),
     }
+}
+
+/// Local mode talks to Ebb's local cloud with its own keys, never the AWS credential chain:
+/// say so, with its address, instead of naming a profile that is not used.
+fn local_target_check(target: &Target, region: &str) -> Check {
+    let url = target.endpoint_url.as_deref().unwrap_or("127.0.0.1");
+    Check::new(
+        CheckId::Target,
+        CheckStatus::Ok,
+        format!(
+            "Ebb's local cloud at {url} (region {region}, its own keys; nothing leaves this computer)"
+        ),
+    )
 }
 
 async fn identity_check(clients: &Clients, ctx: Context<'_>) -> (Check, Option<Identity>) {

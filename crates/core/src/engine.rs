@@ -1,6 +1,7 @@
 //! `Ebb`: the engine handle both shells hold.
 
 mod jobs;
+mod overview;
 mod scaling;
 
 use std::path::{Path, PathBuf};

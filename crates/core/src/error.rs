@@ -61,6 +61,11 @@ pub enum Error {
     InvalidRequest(String),
     #[error("job store: {0}")]
     Store(String),
+    /// SageMaker answered that the endpoint does not exist.
+    #[error(
+        "there is no endpoint `{0}` in this account and region: `ebb endpoints` lists the ones there are"
+    )]
+    EndpointNotFound(String),
     #[error(
         "local mode, but Ebb's local cloud is not running: open the app, run `ebb local serve`, or use `ebb --local`"
     )]

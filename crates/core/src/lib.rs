@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod loadtest;
 pub mod logfile;
 pub mod metrics;
+pub mod overview;
 pub mod pricing;
 pub mod profiles;
 pub mod regions;

@@ -1,5 +1,7 @@
 //! Fault injection for tests: per service (and optionally operation), a share of requests
-//! fails or is throttled, and every matching request can be slowed down.
+//! fails or is throttled, and every matching request can be slowed down. Faults after
+//! acceptance (`lost`, `error-after`) let the request take effect, then lose or spoil its
+//! answer, so a client's retry really does the work twice.
 
 use std::sync::RwLock;
 use std::time::Duration;
@@ -18,6 +20,19 @@ pub struct Fault {
     pub latency: Duration,
     /// Every matching request is refused with this AWS error code (e.g. AccessDeniedException).
     pub code: Option<String>,
+    /// Share of requests served, whose answer is then dropped (the connection closes).
+    pub lost_rate: f64,
+    /// Share of requests served, then answered with a server error (HTTP 500).
+    pub error_after_rate: f64,
+}
+
+/// What to do with the answer of a request that was served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// Close the connection without answering.
+    Lost,
+    /// Answer a server error instead.
+    Error,
 }
 
 /// What to do with one request.
@@ -37,14 +52,18 @@ pub struct FaultParseError {
 }
 
 impl Fault {
-    /// Parses `SERVICE[:OPERATION]=error:RATE,throttle:RATE,latency:MS,code:NAME` (any subset).
+    /// Parses `SERVICE[:OPERATION]=error:RATE,throttle:RATE,lost:RATE,error-after:RATE,`
+    /// `latency:MS,code:NAME` (any subset); rates are shares between 0 and 1.
+    ///
+    /// # Errors
+    /// [`FaultParseError`] naming the first part that is not understood.
     pub fn parse(spec: &str) -> Result<Fault, FaultParseError> {
         let bad = |reason: &str| FaultParseError {
             spec: spec.to_string(),
             reason: reason.to_string(),
         };
         let (target, settings) = spec.split_once('=').ok_or_else(|| {
-            bad("expected SERVICE[:OPERATION]=error:RATE,throttle:RATE,latency:MS,code:NAME")
+            bad("expected SERVICE[:OPERATION]=error:RATE,throttle:RATE,lost:RATE,error-after:RATE,latency:MS,code:NAME")
         })?;
         let (service, operation) = match target.split_once(':') {
             Some((s, op)) => (s, Some(op.to_string())),
@@ -88,6 +107,8 @@ impl Fault {
             match key {
                 "error" => fault.error_rate = rate()?,
                 "throttle" => fault.throttle_rate = rate()?,
+                "lost" => fault.lost_rate = rate()?,
+                "error-after" => fault.error_after_rate = rate()?,
                 "code" if !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric()) => {
                     fault.code = Some(value.to_string());
                 }
@@ -99,7 +120,7 @@ impl Fault {
                 }
                 other => {
                     return Err(bad(&format!(
-                        "unknown setting `{other}`; use error, throttle, latency or code"
+                        "unknown setting `{other}`; use error, throttle, lost, error-after, latency or code"
                     )));
                 }
             }
@@ -162,6 +183,25 @@ impl Faults {
         }
         None
     }
+
+    /// For a request that was served: whether its answer is lost or replaced by an error.
+    pub fn after(&self, service: &str, operation: &str) -> Option<After> {
+        use rand::Rng;
+        let rules = self.rules.read().ok()?;
+        let mut rng = rand::rng();
+        rules
+            .iter()
+            .filter(|f| f.matches(service, operation))
+            .find_map(|f| {
+                if f.lost_rate > 0.0 && rng.random_bool(f.lost_rate) {
+                    Some(After::Lost)
+                } else if f.error_after_rate > 0.0 && rng.random_bool(f.error_after_rate) {
+                    Some(After::Error)
+                } else {
+                    None
+                }
+            })
+    }
 }
 
 #[cfg(test)]
@@ -184,6 +224,8 @@ mod tests {
         let f = Fault::parse("sagemaker:ListEndpoints=code:AccessDeniedException").unwrap();
         assert_eq!(f.code.as_deref(), Some("AccessDeniedException"));
         assert!(Fault::parse("s3=code:a b").is_err());
+        let f = Fault::parse("runtime:InvokeEndpointAsync=lost:0.05,error-after:0.1").unwrap();
+        assert_eq!((f.lost_rate, f.error_after_rate), (0.05, 0.1));
     }
 
     #[tokio::test]
@@ -195,5 +237,11 @@ mod tests {
             Some(Injected::Error)
         );
         assert_eq!(faults.apply("s3", "GET").await, None);
+        faults.set(vec![Fault::parse("runtime=lost:1").unwrap()]);
+        assert_eq!(faults.apply("runtime", "InvokeEndpointAsync").await, None);
+        assert_eq!(
+            faults.after("runtime", "InvokeEndpointAsync"),
+            Some(After::Lost)
+        );
     }
 }

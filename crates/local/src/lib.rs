@@ -4,7 +4,9 @@
 //! Every request must carry a valid SigV4 signature for the local credentials.
 
 pub mod autoscaling;
+pub mod aws_like;
 pub mod cloudwatch;
+mod constraints;
 pub mod faults;
 pub mod home;
 pub mod logs;
@@ -14,6 +16,7 @@ mod runtime;
 pub mod s3;
 pub mod sagemaker;
 mod server;
+mod sessions;
 pub mod sigv4;
 pub mod sim;
 mod sts;
@@ -73,10 +76,15 @@ pub struct Config {
     /// Simulated time an instance takes to start.
     pub startup: std::time::Duration,
     pub faults: Vec<faults::Fault>,
+    /// Behave like a busy real account (off by default): control-plane throttling, empty
+    /// log pages with a token, session credentials that expire, failure objects named apart
+    /// from outputs. See [`aws_like`].
+    pub aws_like: bool,
 }
 
 impl Config {
-    /// Real-time clock, a 3 s simulated start-up, no faults.
+    /// Real-time clock, a 3 s simulated start-up, no faults; AWS-like when the environment
+    /// says so ([`aws_like::ENV`]).
     pub fn new(addr: SocketAddr, data_dir: PathBuf, credentials: Credentials) -> Config {
         Config {
             addr,
@@ -85,6 +93,7 @@ impl Config {
             speed: 1.0,
             startup: std::time::Duration::from_secs(3),
             faults: Vec::new(),
+            aws_like: aws_like::from_env(),
         }
     }
 }

@@ -13,15 +13,16 @@ use tokio::task::JoinHandle;
 
 use crate::autoscaling::AutoScaling;
 use crate::cloudwatch::{CloudWatch, cbor};
-use crate::faults::{Fault, Faults, Injected};
+use crate::faults::{After, Fault, Faults, Injected};
 use crate::protocol::{self, Body, Protocol};
 use crate::s3::LocalS3;
 use crate::s3::store::Store;
 use crate::sagemaker::SageMaker;
+use crate::sessions::{Refused, S3Keys, Sessions};
 use crate::sim::clock::Clock;
 use crate::sim::endpoint::EndpointStats;
 use crate::sim::heartbeat::Heartbeat;
-use crate::{Config, ConnectionInfo, Credentials, Error, runtime, sigv4, sts};
+use crate::{Config, ConnectionInfo, Credentials, Error, aws_like, runtime, sigv4, sts};
 
 /// Requests other than S3 uploads are small; refuse anything larger than this.
 const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -33,6 +34,11 @@ struct State {
     cloudwatch: Arc<CloudWatch>,
     autoscaling: Arc<AutoScaling>,
     faults: Arc<Faults>,
+    /// AWS-like mode ([`Config::aws_like`]).
+    aws_like: bool,
+    throttle: aws_like::Throttle,
+    /// Temporary credentials issued by STS (AWS-like mode).
+    sessions: Arc<Sessions>,
 }
 
 /// A running local cloud; stops when `stop` is called or the handle is dropped.
@@ -94,13 +100,17 @@ impl LocalCloud {
             cloudwatch.clone(),
             sagemaker.clone(),
         ));
+        let weak = Arc::downgrade(&autoscaling);
+        let targets: std::sync::Weak<dyn crate::sagemaker::ScalableTargets> = weak;
+        sagemaker.set_scalable_targets(targets);
         let heartbeat =
             Heartbeat::spawn(sagemaker.clone(), cloudwatch.clone(), autoscaling.clone());
         let mut s3 = s3s::service::S3ServiceBuilder::new(LocalS3::new(store));
-        s3.set_auth(s3s::auth::SimpleAuth::from_single(
-            config.credentials.access_key_id.clone(),
-            config.credentials.secret_access_key.clone(),
-        ));
+        let sessions = Arc::new(Sessions::default());
+        s3.set_auth(S3Keys {
+            credentials: config.credentials.clone(),
+            sessions: sessions.clone(),
+        });
         let faults = Arc::new(Faults::default());
         faults.set(config.faults.clone());
         let state = Arc::new(State {
@@ -110,6 +120,9 @@ impl LocalCloud {
             cloudwatch,
             autoscaling,
             faults: faults.clone(),
+            aws_like: config.aws_like,
+            throttle: aws_like::Throttle::default(),
+            sessions,
         });
         let (shutdown, stopped) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, state, stopped));
@@ -136,6 +149,16 @@ impl LocalCloud {
     /// Queue and instance figures of a running endpoint.
     pub fn endpoint_stats(&self, endpoint: &str) -> Option<EndpointStats> {
         self.sagemaker.stats(endpoint)
+    }
+
+    /// The InferenceIds `endpoint` processed more than once, with how many times (a client
+    /// retry after a lost answer repeats an invocation); `None` when it is not running. The
+    /// same is appended to `duplicate-invocations.jsonl` in the data folder.
+    pub fn duplicate_invocations(
+        &self,
+        endpoint: &str,
+    ) -> Option<std::collections::BTreeMap<String, u32>> {
+        self.sagemaker.duplicates(endpoint)
     }
 
     /// Replaces the fault-injection rules.
@@ -176,7 +199,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stopped: watc
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let state = state.clone();
-                        async move { Ok::<_, std::convert::Infallible>(handle(&state, req).await) }
+                        async move { handle(&state, req).await }
                     });
                     let conn = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service);
@@ -284,12 +307,52 @@ fn injected_error(protocol: Protocol, fault: Injected, id: &str) -> Response<Bod
     protocol::error(protocol, status, code, message, id)
 }
 
-async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
+/// An injected fault dropped the answer of a request that was served; hyper closes the
+/// connection without a response, as a lost reply looks to a client.
+#[derive(Debug, thiserror::Error)]
+#[error("the answer was dropped (injected fault)")]
+struct AnswerLost;
+
+async fn handle(state: &State, req: Request<Incoming>) -> Result<Response<Body>, AnswerLost> {
     let id = request_id();
     let protocol = protocol::detect(req.method(), req.uri().path(), req.headers());
     let (service, operation) = service_of(protocol, req.headers(), req.method(), req.uri().path());
     if let Some(fault) = state.faults.apply(service, &operation).await {
-        return injected_error(protocol, fault, &id);
+        return Ok(injected_error(protocol, fault, &id));
+    }
+    if state.aws_like && !state.throttle.admit(service, &operation) {
+        let code = aws_like::throttling_code(service);
+        return Ok(protocol::error(
+            protocol,
+            StatusCode::BAD_REQUEST,
+            code,
+            "Rate exceeded",
+            &id,
+        ));
+    }
+    let response = serve(state, req, (protocol, service, &operation), &id).await;
+    if !response.status().is_success() {
+        return Ok(response);
+    }
+    match state.faults.after(service, &operation) {
+        Some(After::Lost) => {
+            tracing::info!(service, operation, "dropping the answer (injected fault)");
+            Err(AnswerLost)
+        }
+        Some(After::Error) => Ok(injected_error(protocol, Injected::Error, &id)),
+        None => Ok(response),
+    }
+}
+
+/// Checks the signature and answers one request.
+async fn serve(
+    state: &State,
+    req: Request<Incoming>,
+    (protocol, service, operation): (Protocol, &'static str, &str),
+    id: &str,
+) -> Response<Body> {
+    if let Err((status, code, message)) = temporary_keys(state, &req, protocol, service) {
+        return protocol::error(protocol, status, code, message, id);
     }
     if protocol == Protocol::S3 {
         // s3s verifies S3's signatures itself, including streaming (aws-chunked) uploads.
@@ -300,7 +363,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "InternalError",
                 &format!("{e:?}"),
-                &id,
+                id,
             ),
         };
     }
@@ -313,91 +376,201 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "RequestEntityTooLarge",
                 &format!("could not read the request body: {e}"),
-                &id,
+                id,
             );
         }
     };
-    let signed = sigv4::SignedRequest {
-        method: parts.method.as_str(),
-        raw_path: parts.uri.path(),
-        raw_query: parts.uri.query(),
-        headers: &parts.headers,
-        body: &body,
-    };
-    if let Err(rejection) = sigv4::verify(&signed, &state.credentials) {
-        tracing::warn!(
-            code = rejection.code,
-            path = parts.uri.path(),
-            "refused request"
-        );
-        return protocol::error(
-            protocol,
-            StatusCode::FORBIDDEN,
-            rejection.code,
-            &rejection.message,
-            &id,
-        );
+    if let Err((status, rejection)) = verify(state, &parts, &body) {
+        let message = &rejection.message;
+        return protocol::error(protocol, status, rejection.code, message, id);
     }
     match (protocol, service) {
-        (Protocol::Query, _) => sts::handle(&body, &id),
+        (Protocol::Query, _) => {
+            let issuer = state.aws_like.then(|| sts::Issuer {
+                sessions: &state.sessions,
+                clock: state.sagemaker.clock(),
+            });
+            sts::handle(&body, id, issuer)
+        }
         (Protocol::RestJson, _) => {
+            let path = parts.uri.path();
             runtime::handle(
                 &state.sagemaker,
-                parts.uri.path(),
+                path,
                 &parts.headers,
                 body,
-                &id,
+                id,
+                state.aws_like,
             )
             .await
         }
-        (Protocol::Cbor, _) => match cbor::decode(&body) {
-            Ok(input) => match state.cloudwatch.handle(&operation, &input) {
-                Ok(output) => protocol::cbor(&output, &id),
-                Err(e) => protocol::error(protocol, e.status, e.code, &e.message, &id),
-            },
-            Err(e) => protocol::error(
-                protocol,
-                StatusCode::BAD_REQUEST,
-                "SerializationException",
-                &format!("the request body is not CBOR: {e}"),
-                &id,
-            ),
-        },
+        (Protocol::Cbor, _) => cbor_call(state, operation, &body, id),
         (Protocol::Json, service @ ("sagemaker" | "logs" | "autoscaling" | "cloudwatch")) => {
-            let input: serde_json::Value = if body.is_empty() {
-                serde_json::json!({})
-            } else {
-                match serde_json::from_slice(&body) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        return protocol::error(
-                            protocol,
-                            StatusCode::BAD_REQUEST,
-                            "SerializationException",
-                            &format!("the request body is not JSON: {e}"),
-                            &id,
-                        );
-                    }
-                }
-            };
-            let result = match service {
-                "logs" => state.sagemaker.logs().handle(&operation, &input),
-                "autoscaling" => state.autoscaling.handle(&operation, &input),
-                "cloudwatch" => state.cloudwatch.handle(&operation, &input),
-                _ => state.sagemaker.handle(&operation, &input),
-            };
-            match result {
-                Ok(output) if service == "cloudwatch" => protocol::json10(&output, &id),
-                Ok(output) => protocol::json(&output, &id),
-                Err(e) => protocol::error(protocol, e.status, e.code, &e.message, &id),
-            }
+            json_call(state, service, operation, &body, id)
         }
         (other, service) => protocol::error(
             other,
             StatusCode::NOT_IMPLEMENTED,
             "NotImplemented",
             &format!("the local cloud does not serve {service} requests yet"),
-            &id,
+            id,
         ),
+    }
+}
+
+/// How AWS refuses a call: status, code and message.
+type Refusal = (StatusCode, &'static str, &'static str);
+
+/// For a call signed with temporary credentials: refused as AWS refuses it once they expired
+/// or when its session token is not theirs. S3 words it its own way; STS and CloudWatch
+/// (Query family) answer 403 ExpiredToken; the JSON services 400 ExpiredTokenException.
+/// See <https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html> and
+/// <https://docs.aws.amazon.com/sagemaker/latest/APIReference/CommonErrors.html>.
+fn temporary_keys<B>(
+    state: &State,
+    req: &Request<B>,
+    protocol: Protocol,
+    service: &str,
+) -> Result<(), Refusal> {
+    let (headers, query) = (req.headers(), req.uri().query());
+    let Some(key) = sigv4::access_key(headers, query) else {
+        return Ok(());
+    };
+    let token = sigv4::session_token(headers, query);
+    let clock = state.sagemaker.clock();
+    let Some(Err(refused)) = state.sessions.check(clock, &key, token.as_deref()) else {
+        return Ok(());
+    };
+    tracing::info!(?refused, key, "refused temporary credentials");
+    const EXPIRED: &str = "The security token included in the request is expired";
+    const INVALID: &str = "The security token included in the request is invalid.";
+    let query_family = protocol == Protocol::Query || service == "cloudwatch";
+    Err(match (protocol, refused) {
+        (Protocol::S3, Refused::Expired) => (
+            StatusCode::BAD_REQUEST,
+            "ExpiredToken",
+            "The provided token has expired.",
+        ),
+        (Protocol::S3, Refused::WrongToken) => (
+            StatusCode::BAD_REQUEST,
+            "InvalidToken",
+            "The provided token is malformed or otherwise invalid.",
+        ),
+        (_, Refused::Expired) if query_family => (StatusCode::FORBIDDEN, "ExpiredToken", EXPIRED),
+        (_, Refused::Expired) => (StatusCode::BAD_REQUEST, "ExpiredTokenException", EXPIRED),
+        (_, Refused::WrongToken) if query_family => {
+            (StatusCode::FORBIDDEN, "InvalidClientTokenId", INVALID)
+        }
+        (_, Refused::WrongToken) => (
+            StatusCode::FORBIDDEN,
+            "UnrecognizedClientException",
+            INVALID,
+        ),
+    })
+}
+
+/// Checks a non-S3 request's SigV4 signature against the local keys.
+fn verify(
+    state: &State,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Result<(), (StatusCode, sigv4::Rejection)> {
+    let signed = sigv4::SignedRequest {
+        method: parts.method.as_str(),
+        raw_path: parts.uri.path(),
+        raw_query: parts.uri.query(),
+        headers: &parts.headers,
+        body,
+    };
+    let key = sigv4::access_key(&parts.headers, parts.uri.query()).unwrap_or_default();
+    let token = sigv4::session_token(&parts.headers, parts.uri.query());
+    let clock = state.sagemaker.clock();
+    // Expired and mismatched sessions were refused before; a valid one signs with its keys.
+    let credentials = match state.sessions.check(clock, &key, token.as_deref()) {
+        Some(Ok(session)) => session,
+        _ => state.credentials.clone(),
+    };
+    sigv4::verify(&signed, &credentials)
+        .map(|_| ())
+        .map_err(|rejection| {
+            tracing::warn!(
+                code = rejection.code,
+                path = parts.uri.path(),
+                "refused request"
+            );
+            (StatusCode::FORBIDDEN, rejection)
+        })
+}
+
+/// CloudWatch's CBOR (rpc-v2) calls.
+fn cbor_call(state: &State, operation: &str, body: &[u8], id: &str) -> Response<Body> {
+    match cbor::decode(body) {
+        Ok(input) => match state.cloudwatch.handle(operation, &input) {
+            Ok(output) => protocol::cbor(&output, id),
+            Err(e) => protocol::error(Protocol::Cbor, e.status, e.code, &e.message, id),
+        },
+        Err(e) => protocol::error(
+            Protocol::Cbor,
+            StatusCode::BAD_REQUEST,
+            "SerializationException",
+            &format!("the request body is not CBOR: {e}"),
+            id,
+        ),
+    }
+}
+
+/// The JSON services: SageMaker, CloudWatch Logs, Application Auto Scaling, CloudWatch.
+fn json_call(
+    state: &State,
+    service: &str,
+    operation: &str,
+    body: &[u8],
+    id: &str,
+) -> Response<Body> {
+    let input: serde_json::Value = if body.is_empty() {
+        serde_json::json!({})
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => {
+                return protocol::error(
+                    Protocol::Json,
+                    StatusCode::BAD_REQUEST,
+                    "SerializationException",
+                    &format!("the request body is not JSON: {e}"),
+                    id,
+                );
+            }
+        }
+    };
+    let result = match service {
+        "logs" => logs_call(state, operation, input),
+        "autoscaling" => state.autoscaling.handle(operation, &input),
+        "cloudwatch" => state.cloudwatch.handle(operation, &input),
+        _ => state.sagemaker.handle(operation, &input),
+    };
+    match result {
+        Ok(output) if service == "cloudwatch" => protocol::json10(&output, id),
+        Ok(output) => protocol::json(&output, id),
+        Err(e) => protocol::error(Protocol::Json, e.status, e.code, &e.message, id),
+    }
+}
+
+/// CloudWatch Logs; in the AWS-like mode every other FilterLogEvents page is empty.
+fn logs_call(
+    state: &State,
+    operation: &str,
+    input: serde_json::Value,
+) -> crate::sagemaker::api::ApiResult {
+    if !(state.aws_like && operation == "FilterLogEvents") {
+        return state.sagemaker.logs().handle(operation, &input);
+    }
+    match aws_like::log_page(&input) {
+        aws_like::LogPage::Empty(token) => Ok(serde_json::json!({
+            "events": [],
+            "searchedLogStreams": [],
+            "nextToken": token,
+        })),
+        aws_like::LogPage::Serve(input) => state.sagemaker.logs().handle(operation, &input),
     }
 }

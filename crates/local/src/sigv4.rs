@@ -130,6 +130,38 @@ fn canonical_header_value(headers: &HeaderMap, name: &str) -> String {
         .join(",")
 }
 
+/// The access key a request is signed with: from the `Authorization` header's credential
+/// scope, or a presigned URL's `X-Amz-Credential`; `None` when unsigned.
+pub fn access_key(headers: &HeaderMap, raw_query: Option<&str>) -> Option<String> {
+    let from_header = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("Credential=").nth(1))
+        .map(str::to_string);
+    let from_query = || {
+        raw_query?.split('&').find_map(|p| {
+            let v = p.strip_prefix("X-Amz-Credential=")?;
+            Some(percent_decode_str(v).decode_utf8_lossy().into_owned())
+        })
+    };
+    let credential = from_header.or_else(from_query)?;
+    credential.split('/').next().map(str::to_string)
+}
+
+/// The session token sent with a request (header, or a presigned URL's query).
+pub fn session_token(headers: &HeaderMap, raw_query: Option<&str>) -> Option<String> {
+    let from_header = headers
+        .get("x-amz-security-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    from_header.or_else(|| {
+        raw_query?.split('&').find_map(|p| {
+            let v = p.strip_prefix("X-Amz-Security-Token=")?;
+            Some(percent_decode_str(v).decode_utf8_lossy().into_owned())
+        })
+    })
+}
+
 /// Checks the signature; returns the signing service name (`s3`, `sts`, `sagemaker`, ...).
 pub fn verify(req: &SignedRequest<'_>, creds: &Credentials) -> Result<String, Rejection> {
     let Some(auth) = req.headers.get(http::header::AUTHORIZATION) else {

@@ -205,7 +205,9 @@ async fn every_invoke_async_parameter_is_honoured_and_checked() {
         .send()
         .await
         .unwrap_err();
-    assert!(message(timeout).contains("InvocationTimeoutSeconds"));
+    assert!(
+        message(timeout).contains("Value '3601' at 'invocationTimeoutSeconds' failed to satisfy constraint: Member must have value less than or equal to 3600"),
+    );
     let unknown = rt
         .invoke_endpoint_async()
         .endpoint_name("no-such-endpoint")

@@ -313,3 +313,645 @@ async fn raw_put(url: &str) -> u16 {
     stream.read_to_string(&mut response).await.unwrap();
     response.split(' ').nth(1).unwrap().parse().unwrap()
 }
+
+/// A key with the characters `EncodingType=url` exists for: `+`, a space and a `%` escape.
+const TRICKY_KEY: &str = "a+b c%2Bd";
+
+async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &'static [u8]) {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from_static(body))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn listings_percent_encode_keys_only_when_asked() {
+    use aws_sdk_s3::types::EncodingType;
+    let c = common::start(1.0).await;
+    let s3 = c.s3();
+    s3.create_bucket().bucket("enc-1").send().await.unwrap();
+    put(&s3, "enc-1", TRICKY_KEY, b"x").await;
+    put(&s3, "enc-1", "dir x/y", b"x").await;
+    let plain = s3.list_objects_v2().bucket("enc-1").send().await.unwrap();
+    let keys: Vec<_> = plain.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, [TRICKY_KEY, "dir x/y"]);
+    assert_eq!(plain.encoding_type(), None);
+
+    let encoded = s3
+        .list_objects_v2()
+        .bucket("enc-1")
+        .encoding_type(EncodingType::Url)
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(encoded.encoding_type(), Some(&EncodingType::Url));
+    let keys: Vec<_> = encoded.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, ["a%2Bb%20c%252Bd"]);
+    let prefixes: Vec<_> = encoded
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
+    assert_eq!(prefixes, ["dir%20x/"]);
+
+    // Version 1 encodes its keys and markers too.
+    let v1 = s3
+        .list_objects()
+        .bucket("enc-1")
+        .encoding_type(EncodingType::Url)
+        .marker(" ")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<_> = v1.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, ["a%2Bb%20c%252Bd", "dir%20x/y"]);
+    assert_eq!(v1.marker(), Some("%20"));
+    // S3 knows one encoding; a token it did not hand out is refused, not read as "start".
+    let bogus = s3
+        .list_objects_v2()
+        .bucket("enc-1")
+        .encoding_type(EncodingType::from("base64"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&bogus),
+        Some("InvalidArgument")
+    );
+    let bad_token = s3
+        .list_objects_v2()
+        .bucket("enc-1")
+        .continuation_token("not-a-token")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&bad_token),
+        Some("InvalidArgument")
+    );
+    c.cloud.stop().await;
+}
+
+#[tokio::test]
+async fn empty_delimiter_is_not_echoed_and_v1_always_answers_its_marker() {
+    let c = common::start(1.0).await;
+    let s3 = c.s3();
+    s3.create_bucket().bucket("delim-1").send().await.unwrap();
+    put(&s3, "delim-1", "a/b", b"x").await;
+    let v2 = s3
+        .list_objects_v2()
+        .bucket("delim-1")
+        .delimiter("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v2.delimiter(), None);
+    assert_eq!(v2.key_count(), Some(1));
+    let v1 = s3
+        .list_objects()
+        .bucket("delim-1")
+        .delimiter("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v1.delimiter(), None);
+    assert_eq!(v1.marker(), Some(""));
+    assert_eq!(
+        v1.contents()[0].owner().and_then(|o| o.id()),
+        Some("000000000000")
+    );
+    c.cloud.stop().await;
+}
+
+#[tokio::test]
+async fn fetch_owner_adds_owners_to_list_objects_v2() {
+    let c = common::start(1.0).await;
+    let s3 = c.s3();
+    s3.create_bucket().bucket("owner-1").send().await.unwrap();
+    put(&s3, "owner-1", "k", b"x").await;
+    let without = s3.list_objects_v2().bucket("owner-1").send().await.unwrap();
+    assert!(without.contents()[0].owner().is_none());
+    let with = s3
+        .list_objects_v2()
+        .bucket("owner-1")
+        .fetch_owner(true)
+        .send()
+        .await
+        .unwrap();
+    let owner = with.contents()[0].owner().expect("an owner");
+    assert_eq!(owner.id(), Some("000000000000"));
+    c.cloud.stop().await;
+}
+
+#[tokio::test]
+async fn standard_headers_are_kept_with_the_object() {
+    use aws_sdk_s3::primitives::DateTime;
+    let c = common::start(1.0).await;
+    let s3 = c.s3();
+    s3.create_bucket().bucket("hdr-1").send().await.unwrap();
+    let expires = DateTime::from_secs(2_000_000_000);
+    s3.put_object()
+        .bucket("hdr-1")
+        .key("k")
+        .cache_control("max-age=60")
+        .content_disposition("attachment; filename=\"k.txt\"")
+        .content_encoding("identity")
+        .content_language("en")
+        .expires(expires)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let got = s3
+        .get_object()
+        .bucket("hdr-1")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.cache_control(), Some("max-age=60"));
+    assert_eq!(
+        got.content_disposition(),
+        Some("attachment; filename=\"k.txt\"")
+    );
+    assert_eq!(got.content_encoding(), Some("identity"));
+    assert_eq!(got.content_language(), Some("en"));
+    assert_eq!(got.expires_string(), Some("Wed, 18 May 2033 03:33:20 GMT"));
+    let head = s3
+        .head_object()
+        .bucket("hdr-1")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.cache_control(), Some("max-age=60"));
+    assert_eq!(head.expires_string(), Some("Wed, 18 May 2033 03:33:20 GMT"));
+    // A GET can override them for its own answer.
+    let overridden = s3
+        .get_object()
+        .bucket("hdr-1")
+        .key("k")
+        .response_cache_control("no-cache")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(overridden.cache_control(), Some("no-cache"));
+    // A multipart upload keeps what CreateMultipartUpload was given.
+    let up = s3
+        .create_multipart_upload()
+        .bucket("hdr-1")
+        .key("m")
+        .cache_control("max-age=5")
+        .send()
+        .await
+        .unwrap();
+    let part = s3
+        .upload_part()
+        .bucket("hdr-1")
+        .key("m")
+        .upload_id(up.upload_id().unwrap())
+        .part_number(1)
+        .body(ByteStream::from_static(b"p"))
+        .send()
+        .await
+        .unwrap();
+    s3.complete_multipart_upload()
+        .bucket("hdr-1")
+        .key("m")
+        .upload_id(up.upload_id().unwrap())
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .parts(
+                    CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part.e_tag().unwrap())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let head = s3
+        .head_object()
+        .bucket("hdr-1")
+        .key("m")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.cache_control(), Some("max-age=5"));
+    c.cloud.stop().await;
+}
+
+#[tokio::test]
+async fn delete_objects_refuses_more_than_a_thousand_keys() {
+    let c = common::start(1.0).await;
+    let s3 = c.s3();
+    s3.create_bucket().bucket("del-1").send().await.unwrap();
+    let objects: Vec<_> = (0..1001)
+        .map(|i| {
+            ObjectIdentifier::builder()
+                .key(format!("k{i}"))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let err = s3
+        .delete_objects()
+        .bucket("del-1")
+        .delete(
+            Delete::builder()
+                .set_objects(Some(objects))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    let err = err.into_service_error();
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&err),
+        Some("MalformedXML"),
+        "{err:?}"
+    );
+    c.cloud.stop().await;
+}
+
+#[tokio::test]
+async fn list_multipart_uploads_shows_uploads_in_progress() {
+    let c = common::start(1.0).await;
+    let s3 = c.s3();
+    s3.create_bucket().bucket("mpl-1").send().await.unwrap();
+    let mut ids = Vec::new();
+    for key in ["a/1", "a/2", "b", "b"] {
+        let up = s3
+            .create_multipart_upload()
+            .bucket("mpl-1")
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        ids.push(up.upload_id().unwrap().to_string());
+    }
+    let all = s3
+        .list_multipart_uploads()
+        .bucket("mpl-1")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<_> = all.uploads().iter().filter_map(|u| u.key()).collect();
+    assert_eq!(keys, ["a/1", "a/2", "b", "b"]);
+    assert_eq!(all.is_truncated(), Some(false));
+    let rolled = s3
+        .list_multipart_uploads()
+        .bucket("mpl-1")
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    let prefixes: Vec<_> = rolled
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
+    assert_eq!(prefixes, ["a/"]);
+    assert_eq!(rolled.uploads().len(), 2);
+    // Paging one at a time visits each upload once, through both markers.
+    let mut seen = Vec::new();
+    let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
+    loop {
+        let page = s3
+            .list_multipart_uploads()
+            .bucket("mpl-1")
+            .max_uploads(1)
+            .set_key_marker(key_marker.clone())
+            .set_upload_id_marker(id_marker.clone())
+            .send()
+            .await
+            .unwrap();
+        seen.extend(
+            page.uploads()
+                .iter()
+                .filter_map(|u| u.upload_id().map(str::to_string)),
+        );
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        key_marker = page.next_key_marker().map(str::to_string);
+        id_marker = page.next_upload_id_marker().map(str::to_string);
+    }
+    assert_eq!(seen[..2], ids[..2]);
+    let (mut seen_sorted, mut ids_sorted) = (seen.clone(), ids.clone());
+    seen_sorted.sort();
+    ids_sorted.sort();
+    assert_eq!(seen_sorted, ids_sorted);
+    // A completed or aborted upload is no longer listed.
+    s3.abort_multipart_upload()
+        .bucket("mpl-1")
+        .key("a/1")
+        .upload_id(&ids[0])
+        .send()
+        .await
+        .unwrap();
+    let left = s3
+        .list_multipart_uploads()
+        .bucket("mpl-1")
+        .prefix("a/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<_> = left.uploads().iter().filter_map(|u| u.key()).collect();
+    assert_eq!(keys, ["a/2"]);
+    c.cloud.stop().await;
+}
+
+#[tokio::test]
+async fn list_object_versions_shows_each_object_as_its_null_version() {
+    let c = common::start(1.0).await;
+    let s3 = c.s3();
+    s3.create_bucket().bucket("ver-1").send().await.unwrap();
+    for key in ["x/1", "x/2", "y"] {
+        put(&s3, "ver-1", key, b"abc").await;
+    }
+    let all = s3
+        .list_object_versions()
+        .bucket("ver-1")
+        .send()
+        .await
+        .unwrap();
+    let versions: Vec<_> = all
+        .versions()
+        .iter()
+        .map(|v| (v.key().unwrap(), v.version_id().unwrap(), v.is_latest()))
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            ("x/1", "null", Some(true)),
+            ("x/2", "null", Some(true)),
+            ("y", "null", Some(true))
+        ]
+    );
+    assert_eq!(all.versions()[0].size(), Some(3));
+    assert!(all.delete_markers().is_empty());
+    let page = s3
+        .list_object_versions()
+        .bucket("ver-1")
+        .max_keys(1)
+        .key_marker("x/1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.versions()[0].key(), Some("x/2"));
+    assert_eq!(page.is_truncated(), Some(true));
+    assert_eq!(page.next_key_marker(), Some("x/2"));
+    assert_eq!(page.next_version_id_marker(), Some("null"));
+    c.cloud.stop().await;
+}
+
+#[tokio::test]
+async fn list_buckets_pages_by_max_buckets_and_filters_by_prefix() {
+    let c = common::start(1.0).await;
+    let s3 = c.s3();
+    for name in ["lb-a", "lb-b", "lb-c"] {
+        s3.create_bucket().bucket(name).send().await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut token = None::<String>;
+    loop {
+        let page = s3
+            .list_buckets()
+            .prefix("lb-")
+            .max_buckets(2)
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(page.buckets().len() <= 2);
+        seen.extend(
+            page.buckets()
+                .iter()
+                .filter_map(|b| b.name().map(str::to_string)),
+        );
+        match page.continuation_token() {
+            Some(t) => token = Some(t.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["lb-a", "lb-b", "lb-c"]);
+    c.cloud.stop().await;
+}
+
+#[tokio::test]
+async fn conditional_reads_and_writes_follow_their_preconditions() {
+    use aws_sdk_s3::primitives::DateTime;
+    let c = common::start(1.0).await;
+    let s3 = c.s3();
+    s3.create_bucket().bucket("cond-1").send().await.unwrap();
+    let etag = s3
+        .put_object()
+        .bucket("cond-1")
+        .key("k")
+        .body(ByteStream::from_static(b"one"))
+        .send()
+        .await
+        .unwrap()
+        .e_tag()
+        .unwrap()
+        .to_string();
+    let get = || s3.get_object().bucket("cond-1").key("k");
+    get().if_match(&etag).send().await.unwrap();
+    assert_eq!(
+        status(get().if_match("\"0\"").send().await.unwrap_err()),
+        Some(412)
+    );
+    assert_eq!(
+        status(get().if_none_match(&etag).send().await.unwrap_err()),
+        Some(304)
+    );
+    get().if_none_match("\"0\"").send().await.unwrap();
+    let past = DateTime::from_secs(1_000_000_000);
+    let future = DateTime::from_secs(4_000_000_000);
+    get().if_modified_since(past).send().await.unwrap();
+    assert_eq!(
+        status(get().if_modified_since(future).send().await.unwrap_err()),
+        Some(304)
+    );
+    get().if_unmodified_since(future).send().await.unwrap();
+    assert_eq!(
+        status(get().if_unmodified_since(past).send().await.unwrap_err()),
+        Some(412)
+    );
+    let head = s3.head_object().bucket("cond-1").key("k").if_match("\"0\"");
+    assert_eq!(status(head.send().await.unwrap_err()), Some(412));
+
+    // Writes: If-None-Match "*" creates only; If-Match replaces only the named version.
+    let write = |key: &str| {
+        s3.put_object()
+            .bucket("cond-1")
+            .key(key)
+            .body(ByteStream::from_static(b"two"))
+    };
+    assert_eq!(
+        status(write("k").if_none_match("*").send().await.unwrap_err()),
+        Some(412)
+    );
+    write("new").if_none_match("*").send().await.unwrap();
+    assert_eq!(
+        status(write("k").if_match("\"0\"").send().await.unwrap_err()),
+        Some(412)
+    );
+    assert_eq!(
+        status(write("none").if_match(&etag).send().await.unwrap_err()),
+        Some(404)
+    );
+    write("k").if_match(&etag).send().await.unwrap();
+    let body = get().send().await.unwrap().body.collect().await.unwrap();
+    assert_eq!(&body.into_bytes()[..], b"two");
+    c.cloud.stop().await;
+}
+
+#[tokio::test]
+async fn parts_below_five_mib_are_refused_except_the_last() {
+    let c = common::start(1.0).await;
+    let s3 = c.s3();
+    s3.create_bucket().bucket("small-1").send().await.unwrap();
+    let up = s3
+        .create_multipart_upload()
+        .bucket("small-1")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let mut parts = Vec::new();
+    for n in 1..=2 {
+        let out = s3
+            .upload_part()
+            .bucket("small-1")
+            .key("k")
+            .upload_id(id)
+            .part_number(n)
+            .body(ByteStream::from_static(b"tiny"))
+            .send()
+            .await
+            .unwrap();
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().unwrap())
+                .build(),
+        );
+    }
+    let err = s3
+        .complete_multipart_upload()
+        .bucket("small-1")
+        .key("k")
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&err),
+        Some("EntityTooSmall"),
+        "{err:?}"
+    );
+    // Parts out of order are refused with S3's own code for it.
+    let err = s3
+        .complete_multipart_upload()
+        .bucket("small-1")
+        .key("k")
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .parts(CompletedPart::builder().part_number(2).build())
+                .parts(CompletedPart::builder().part_number(1).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&err),
+        Some("InvalidPartOrder"),
+        "{err:?}"
+    );
+    c.cloud.stop().await;
+}
+
+/// The HTTP status of a failed call.
+fn status<E>(
+    e: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+/// The virtualenv's Python with boto3 (`EBB_TEST_PYTHON`, else the repository's `.venv`).
+fn venv_python() -> std::path::PathBuf {
+    match std::env::var_os("EBB_TEST_PYTHON") {
+        Some(p) => p.into(),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"),
+    }
+}
+
+/// boto3 asks for `EncodingType=url` on every listing and decodes what comes back: a key
+/// with `+`, a space and `%2B` must come back as it was written.
+#[tokio::test]
+async fn boto3_lists_keys_back_as_written() {
+    let python = venv_python();
+    assert!(
+        python.exists(),
+        "{} not found — run `bash scripts/test.sh` (it creates .venv with boto3) or set EBB_TEST_PYTHON",
+        python.display()
+    );
+    let c = common::start(1.0).await;
+    let creds = c.credentials();
+    let script = r#"
+import json, sys, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1")
+s3.create_bucket(Bucket="boto-enc")
+s3.put_object(Bucket="boto-enc", Key=sys.argv[2], Body=b"x")
+v2 = [o["Key"] for o in s3.list_objects_v2(Bucket="boto-enc")["Contents"]]
+v1 = [o["Key"] for o in s3.list_objects(Bucket="boto-enc")["Contents"]]
+vs = [o["Key"] for o in s3.list_object_versions(Bucket="boto-enc")["Versions"]]
+print(json.dumps({"v2": v2, "v1": v1, "versions": vs}))
+"#;
+    let out = tokio::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(c.url())
+        .arg(TRICKY_KEY)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_ACCESS_KEY_ID", &creds.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &creds.secret_access_key)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .await
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    for listing in ["v2", "v1", "versions"] {
+        assert_eq!(seen[listing], serde_json::json!([TRICKY_KEY]), "{seen}");
+    }
+    c.cloud.stop().await;
+}

@@ -39,6 +39,15 @@ vi.mock("../bindings", () => ({
       }),
     seedPreset: () => Promise.resolve({ status: "ok", data: structuredClone(seed) }),
     checkDeploy: (spec: DeploySpec) => Promise.resolve(check(spec)),
+    // Stand in for the engine's rules; the tests check the form takes their answers as they are.
+    changeInstanceType: (spec: DeploySpec, instanceType: string) => {
+      const environment = { ...spec.environment };
+      delete environment.SM_NUM_GPUS;
+      return Promise.resolve({ ...spec, environment, instance_type: instanceType });
+    },
+    // Stands in for the engine's rule; the test checks the form takes its answer as it is.
+    deployNames: (name: string) =>
+      Promise.resolve({ model_name: name, endpoint_config_name: `${name.slice(0, 5)}-h4sh-cfg` }),
     deploy: (spec: DeploySpec) => deploy(spec) as unknown,
     cancelDeploy: () => Promise.resolve(),
   },
@@ -73,6 +82,23 @@ describe("DeployForm", () => {
     expect(input("deploy-failure_path").value).toBe(seed.failure_path);
     expect(screen.getByText(/~\$7\.09\/h while 1 instance run/)).toBeTruthy();
     expect(screen.getByText(/SM_NUM_GPUS defaults to 4/)).toBeTruthy();
+  });
+
+  it("names the model and config by the engine's rule as the endpoint name changes", async () => {
+    render(DeployForm, { onDone: () => undefined });
+    await waitFor(() => expect(input("deploy-endpoint_name").value).toBe(seed.endpoint_name));
+    await fireEvent.input(input("deploy-endpoint_name"), { target: { value: "my-long-endpoint" } });
+    await waitFor(() =>
+      expect(screen.getByText(/Model my-long-endpoint, config my-lo-h4sh-cfg/)).toBeTruthy(),
+    );
+  });
+
+  it("lets the engine decide SM_NUM_GPUS when the instance type changes", async () => {
+    render(DeployForm, { onDone: () => undefined });
+    await waitFor(() => expect(input("deploy-instance_type").value).toBe("ml.g5.12xlarge"));
+    expect(screen.getByDisplayValue("SM_NUM_GPUS")).toBeTruthy();
+    await fireEvent.input(input("deploy-instance_type"), { target: { value: "ml.g5.2xlarge" } });
+    await waitFor(() => expect(screen.queryByDisplayValue("SM_NUM_GPUS")).toBeNull());
   });
 
   it("shows the engine's problem under the field and keeps Deploy disabled", async () => {

@@ -51,3 +51,8 @@ export const statusIcon: Record<Check["status"], string> = {
   fail: "✕",
   skipped: "–",
 };
+
+/** Whether the connection check passed (commands that reach the cloud can run). */
+export function isConnected(c: Connection): boolean {
+  return c.state === "done" && c.report.ok;
+}

@@ -1,5 +1,14 @@
 // Pure helpers for the Jobs screen (unit-tested without a webview).
-import type { JobSummary, ScanSummary } from "../bindings";
+import type { JobSettings, JobSummary, ScanSummary } from "../bindings";
+
+/** A new job's settings until the user changes them (the engine's defaults). */
+export const DEFAULT_JOB_SETTINGS: JobSettings = {
+  upload_all: false,
+  per_file: false,
+  concurrency: 64,
+  invocation_timeout_s: 900,
+  request_ttl_s: null,
+};
 
 export function bytes(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(1)} GB`;

@@ -32,23 +32,29 @@ fn overlaps(a: &str, b: &str) -> bool {
     a.starts_with(b) || b.starts_with(a)
 }
 
-/// Async output and failure paths of every other endpoint (at most the first 100).
-async fn others_paths(clients: &Clients, endpoint: &str) -> Vec<(String, String)> {
+/// Async output and failure paths of every other endpoint, every page of ListEndpoints. It
+/// fails closed: a listing or a Describe that fails (throttled, not allowed) is an error, since
+/// reading it as "no other endpoint" would delete data another endpoint writes to. An endpoint
+/// deleted between the list and its Describe is skipped.
+async fn others_paths(
+    clients: &Clients,
+    ctx: Context<'_>,
+    endpoint: &str,
+) -> Result<Vec<(String, String)>, Error> {
     let sm = &clients.sagemaker;
-    let Ok(list) = sm.list_endpoints().max_results(100).send().await else {
-        return Vec::new();
-    };
+    let mut listed = sm.list_endpoints().into_paginator().items().send();
     let mut paths = Vec::new();
-    for e in list.endpoints() {
-        let Some(name) = e.endpoint_name() else {
+    while let Some(e) = listed.next().await {
+        let e = e.map_err(|e| aws_errors::failed(&e, ctx, "sagemaker:ListEndpoints"))?;
+        let Some(name) = e.endpoint_name().filter(|n| *n != endpoint) else {
             continue;
         };
-        if name == endpoint {
-            continue;
-        }
-        if let Ok(d) = sm.describe_endpoint().endpoint_name(name).send().await
-            && let Some(out) = d.async_inference_config().and_then(|a| a.output_config())
-        {
+        let d = match sm.describe_endpoint().endpoint_name(name).send().await {
+            Ok(d) => d,
+            Err(e) if aws_errors::is_not_found(&e) => continue,
+            Err(e) => return Err(aws_errors::failed(&e, ctx, "sagemaker:DescribeEndpoint")),
+        };
+        if let Some(out) = d.async_inference_config().and_then(|a| a.output_config()) {
             for p in [out.s3_output_path(), out.s3_failure_path()]
                 .into_iter()
                 .flatten()
@@ -57,7 +63,7 @@ async fn others_paths(clients: &Clients, endpoint: &str) -> Vec<(String, String)
             }
         }
     }
-    paths
+    Ok(paths)
 }
 
 /// Counts what is under each path and marks the ones shared with another endpoint as kept.
@@ -67,7 +73,7 @@ pub async fn plan(
     endpoint: &str,
     paths: &[String],
 ) -> Result<Vec<DataPrefix>, Error> {
-    let others = others_paths(clients, endpoint).await;
+    let others = others_paths(clients, ctx, endpoint).await?;
     let mut out = Vec::new();
     for path in paths {
         let uri = if path.contains("/input/test-") {

@@ -8,6 +8,9 @@ use crate::aws_errors::{self, Context};
 use crate::cloud::Clients;
 use crate::error::Error;
 
+/// Lines read in one fetch at most; the next fetch starts where this one stopped.
+const MAX_LINES: usize = 10_000;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
 pub struct LogLine {
     /// Milliseconds since the epoch, as a string (JavaScript numbers cannot hold every i64).
@@ -78,10 +81,11 @@ pub async fn fetch(
                 message: ev.message().unwrap_or_default().trim_end().to_string(),
             });
         }
+        // CloudWatch Logs may answer an empty page that still carries a token while it scans
+        // streams and time: only the absence of a token ends the listing.
+        // (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html)
         match page.next_token() {
-            Some(t) if !page.events().is_empty() && lines.len() < 10_000 => {
-                token = Some(t.to_string())
-            }
+            Some(t) if lines.len() < MAX_LINES => token = Some(t.to_string()),
             _ => break,
         }
     }

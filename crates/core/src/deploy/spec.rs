@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::catalog::{instances, tgi};
 use crate::validate;
@@ -84,6 +85,47 @@ pub fn generated_name(model_id: &str, stamp: &str) -> String {
     }
 }
 
+/// The names a deploy derives from its endpoint name: the model takes the endpoint's own name,
+/// the endpoint config `<name>-cfg`. SageMaker allows 63 characters for each
+/// (<https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html>),
+/// so for a name longer than 59 the config name keeps a prefix of it and adds 8 hex digits of
+/// the name's SHA-256: stable for the same name, different for two names sharing the prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct DerivedNames {
+    pub model_name: String,
+    pub endpoint_config_name: String,
+}
+
+/// TGI's variable for the number of GPUs to shard the model over (the SageMaker LLM image sets
+/// TGI's `--num-shard` from it).
+pub const GPUS_VAR: &str = "SM_NUM_GPUS";
+
+/// Longest SageMaker resource name (models, endpoint configs, endpoints).
+pub const MAX_NAME_LEN: usize = 63;
+
+/// [`DerivedNames`] for `endpoint_name`.
+pub fn derived_names(endpoint_name: &str) -> DerivedNames {
+    const SUFFIX: &str = "-cfg";
+    let endpoint_config_name = if endpoint_name.len() + SUFFIX.len() <= MAX_NAME_LEN {
+        format!("{endpoint_name}{SUFFIX}")
+    } else {
+        let digest = Sha256::digest(endpoint_name.as_bytes());
+        let hash: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+        let keep = MAX_NAME_LEN - SUFFIX.len() - hash.len() - 1;
+        // Byte slicing is safe only on a char boundary; a non-ASCII name is refused later anyway.
+        let cut = (0..=keep.min(endpoint_name.len()))
+            .rev()
+            .find(|&i| endpoint_name.is_char_boundary(i))
+            .unwrap_or(0);
+        let head = endpoint_name[..cut].trim_end_matches('-');
+        format!("{head}-{hash}{SUFFIX}")
+    };
+    DerivedNames {
+        model_name: endpoint_name.to_string(),
+        endpoint_config_name,
+    }
+}
+
 /// The current UTC time as `YYYYMMDD-HHMMSS`.
 pub fn stamp_now() -> String {
     let secs = std::time::SystemTime::now()
@@ -130,10 +172,59 @@ impl DeploySpec {
             success_topic: None,
             error_topic: None,
             kms_key_id: None,
-            model_name: name.clone(),
-            endpoint_config_name: format!("{name}-cfg"),
-            endpoint_name: name,
+            model_name: String::new(),
+            endpoint_config_name: String::new(),
+            endpoint_name: String::new(),
             model_id,
+        }
+        .named(&name)
+    }
+
+    /// Names the endpoint `name`, and the model and config after it ([`derived_names`]).
+    pub fn set_endpoint_name(&mut self, name: &str) {
+        let derived = derived_names(name);
+        self.endpoint_name = name.to_string();
+        self.model_name = derived.model_name;
+        self.endpoint_config_name = derived.endpoint_config_name;
+    }
+
+    /// The spec with its endpoint named `name` (see [`DeploySpec::set_endpoint_name`]).
+    pub fn named(mut self, name: &str) -> DeploySpec {
+        self.set_endpoint_name(name);
+        self
+    }
+
+    /// Changes the instance type. An `SM_NUM_GPUS` equal to the old instance's GPU count was
+    /// following the instance (the seed preset's 4 on ml.g5.12xlarge), so it goes and the new
+    /// instance's count applies; any other value is the user's and stays (and is checked by
+    /// [`DeploySpec::problems`]).
+    pub fn set_instance_type(&mut self, instance_type: &str) {
+        let followed = instances::find(&self.instance_type).map(|i| i.gpus.to_string());
+        if followed.is_some() && self.environment.get(GPUS_VAR) == followed.as_ref() {
+            self.environment.remove(GPUS_VAR);
+        }
+        self.instance_type = instance_type.to_string();
+    }
+
+    /// `SM_NUM_GPUS` against the instance: TGI shards the model over that many GPUs, so more
+    /// than the instance has fails at start-up, after minutes of paid time.
+    fn gpu_problem(&self) -> Option<DeployProblem> {
+        let value = self.environment.get(GPUS_VAR)?;
+        let gpus = instances::find(&self.instance_type).map(|i| i.gpus);
+        match (value.trim().parse::<u32>(), gpus) {
+            (Ok(0) | Err(_), _) => Some(problem(
+                "environment",
+                format!("{GPUS_VAR} must be a whole number of GPUs (1 or more), not `{value}`."),
+            )),
+            (Ok(n), Some(g)) if n > g => Some(problem(
+                "environment",
+                format!(
+                    "{GPUS_VAR} is {n}, but {} has {g} GPU{}: remove it to use all of them, or choose a larger instance.",
+                    self.instance_type,
+                    if g == 1 { "" } else { "s" }
+                ),
+            )),
+            _ => None,
         }
     }
 
@@ -141,10 +232,10 @@ impl DeploySpec {
     pub fn container_environment(&self) -> BTreeMap<String, String> {
         let mut env = self.environment.clone();
         env.insert("HF_MODEL_ID".into(), self.model_id.clone());
-        if !env.contains_key("SM_NUM_GPUS")
+        if !env.contains_key(GPUS_VAR)
             && let Some(info) = instances::find(&self.instance_type)
         {
-            env.insert("SM_NUM_GPUS".into(), info.gpus.to_string());
+            env.insert(GPUS_VAR.into(), info.gpus.to_string());
         }
         env
     }
@@ -250,6 +341,7 @@ impl DeploySpec {
                 out.push(problem(field, p));
             }
         }
+        out.extend(self.gpu_problem());
         for key in self.environment.keys() {
             if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 out.push(problem(
@@ -340,6 +432,65 @@ mod tests {
                 "{f} missing from {fields:?}"
             );
         }
+    }
+
+    #[test]
+    fn derived_names_fit_sagemaker_for_every_valid_endpoint_name() {
+        for len in [1, 58, 59, 60, 62, 63] {
+            let name: String = (0..len)
+                .map(|i| if i % 7 == 3 { '-' } else { 'a' })
+                .collect();
+            let name = format!("{}z", &name[..len - 1]);
+            assert!(name_problem(&name).is_none(), "{name}");
+            let spec = DeploySpec::seed("b-1", "p", "20261125-101500").named(&name);
+            assert_eq!(spec.endpoint_name, name);
+            assert!(
+                spec.problems("us-east-1", Some("arn:aws:iam::111122223333:role/Sm"))
+                    .is_empty(),
+                "{len}: {:?}",
+                spec.problems("us-east-1", Some("arn:aws:iam::111122223333:role/Sm"))
+            );
+            assert!(spec.endpoint_config_name.len() <= MAX_NAME_LEN);
+            assert!(spec.endpoint_config_name.ends_with("-cfg"));
+        }
+        // Short names read as before; long ones stay stable and distinct.
+        assert_eq!(derived_names("a").endpoint_config_name, "a-cfg");
+        let long_a = format!("{}a", "x".repeat(62));
+        let long_b = format!("{}b", "x".repeat(62));
+        assert_eq!(derived_names(&long_a), derived_names(&long_a));
+        assert_ne!(
+            derived_names(&long_a).endpoint_config_name,
+            derived_names(&long_b).endpoint_config_name
+        );
+        assert_eq!(derived_names(&long_a).endpoint_config_name.len(), 63);
+    }
+
+    #[test]
+    fn gpus_follow_the_instance_and_more_than_it_has_is_refused() {
+        let role = Some("arn:aws:iam::111122223333:role/Sm");
+        let mut s = DeploySpec::seed("b-1", "p", "20261125-101500");
+        // The seed's 4 followed ml.g5.12xlarge: on a 1-GPU instance the default takes over.
+        s.set_instance_type("ml.g5.2xlarge");
+        assert!(!s.environment.contains_key(GPUS_VAR));
+        assert_eq!(s.container_environment()[GPUS_VAR], "1");
+        assert!(s.problems("us-east-1", role).is_empty());
+        // A value the user chose stays, and is refused when the instance has fewer GPUs.
+        s.environment.insert(GPUS_VAR.into(), "2".into());
+        s.set_instance_type("ml.g5.xlarge");
+        assert_eq!(s.environment[GPUS_VAR], "2");
+        let p = s.problems("us-east-1", role);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].field, "environment");
+        assert!(p[0].message.contains("ml.g5.xlarge has 1 GPU"), "{p:?}");
+        s.environment.insert(GPUS_VAR.into(), "two".into());
+        assert!(
+            s.problems("us-east-1", role)[0]
+                .message
+                .contains("whole number")
+        );
+        s.set_instance_type("ml.g5.48xlarge");
+        s.environment.insert(GPUS_VAR.into(), "8".into());
+        assert!(s.problems("us-east-1", role).is_empty());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::data::{self, DataPrefix};
 use crate::aws_errors::{self, Context};
 use crate::cloud::Clients;
 use crate::error::Error;
+use crate::scaling::alarms;
 use crate::scaling::inventory::{self, Inventory};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
@@ -101,22 +102,23 @@ pub async fn plan(
     data_at: Option<(&str, &str)>,
 ) -> Result<TeardownPlan, Error> {
     let sm = &clients.sagemaker;
-    let described = sm
-        .describe_endpoint()
-        .endpoint_name(endpoint)
-        .send()
-        .await
-        .ok();
+    let described = found(
+        sm.describe_endpoint().endpoint_name(endpoint).send().await,
+        ctx,
+        "sagemaker:DescribeEndpoint",
+    )?;
     let config = described
         .as_ref()
         .and_then(|d| d.endpoint_config_name().map(str::to_string));
     let config_described = match &config {
-        Some(c) => sm
-            .describe_endpoint_config()
-            .endpoint_config_name(c)
-            .send()
-            .await
-            .ok(),
+        Some(c) => found(
+            sm.describe_endpoint_config()
+                .endpoint_config_name(c)
+                .send()
+                .await,
+            ctx,
+            "sagemaker:DescribeEndpointConfig",
+        )?,
         None => None,
     };
     let models = config_described
@@ -166,6 +168,26 @@ pub async fn plan(
     };
     plan.lines = plan.describe();
     Ok(plan)
+}
+
+/// What a Describe found: `None` only when SageMaker says there is no such resource. Any other
+/// refusal (throttling, access denied) is an error: read as "nothing there", the teardown would
+/// report success and leave the resources, and their bill, in place.
+fn found<T, E>(
+    result: Result<T, SdkError<E, Response>>,
+    ctx: Context<'_>,
+    action: &str,
+) -> Result<Option<T>, Error>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(t) => Ok(Some(t)),
+        Err(e) => match e.as_service_error() {
+            Some(se) if sagemaker_missing(se.code(), se.message()) => Ok(None),
+            _ => Err(aws_errors::failed(&e, ctx, action)),
+        },
+    }
 }
 
 /// Deleted, or already gone (a re-run after a partial teardown); anything else is an error.
@@ -232,14 +254,8 @@ pub(crate) async fn remove_scaling(
     }
     // DeleteAlarms is all-or-nothing, so delete only the alarms that are still there.
     for names in scaling.alarms.chunks(100) {
-        let present: Vec<String> = clients
-            .cloudwatch
-            .describe_alarms()
-            .set_alarm_names(Some(names.to_vec()))
-            .send()
-            .await
-            .map_err(|e| aws_errors::failed(&e, ctx, "cloudwatch:DescribeAlarms"))?
-            .metric_alarms()
+        let present: Vec<String> = alarms::named(clients, ctx, names)
+            .await?
             .iter()
             .filter_map(|a| a.alarm_name().map(str::to_string))
             .collect();

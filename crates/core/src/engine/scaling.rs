@@ -83,10 +83,7 @@ impl Ebb {
         let summary = endpoints::describe(&clients, ctx, endpoint).await?;
         let (series, start_ms, end_ms, period_s) =
             metrics::read(&clients, ctx, endpoint, span).await?;
-        // Without permission to read the history the chart still shows the count now.
-        let activities = status::history(&clients, ctx, endpoint)
-            .await
-            .unwrap_or_default();
+        let activities = status::activities_since(&clients, ctx, endpoint, start_ms).await?;
         let jobs = self
             .job_store()?
             .completions(endpoint, (start_ms / 1000.0) as i64, i64::from(period_s))

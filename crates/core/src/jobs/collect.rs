@@ -65,6 +65,20 @@ fn listing_start(waiting: &[i64], newest: i64, sweep: bool) -> Option<i64> {
     waiting.iter().copied().filter(|&s| s >= bound).min()
 }
 
+/// Where SageMaker said the request's output or failure will be (`s3://bucket/key`).
+fn location(w: &Waiting, kind: Kind) -> Option<&str> {
+    match kind {
+        Kind::Output => Some(w.output.as_str()).filter(|l| !l.is_empty()),
+        Kind::Failure => w.failure.as_deref(),
+    }
+}
+
+/// The key of `location` when it lies in `bucket` under `prefix`.
+fn in_prefix<'l>(location: &'l str, bucket: &str, prefix: &str) -> Option<&'l str> {
+    let (b, key) = split(location)?;
+    (b == bucket && key.starts_with(prefix)).then_some(key)
+}
+
 /// `s3://bucket/path` -> (bucket, `path/<job>/`).
 fn job_prefix(path: &str, job: &str) -> Option<(String, String)> {
     let (bucket, key) = split(path).or_else(|| path.strip_prefix("s3://").map(|b| (b, "")))?;
@@ -114,53 +128,25 @@ impl<'a> Collect<'a> {
         if waiting.is_empty() {
             return Ok((0, 0));
         }
-        let by_name: HashMap<String, Waiting> = waiting
-            .into_iter()
-            .map(|w| (w.filename.clone(), w))
-            .collect();
-        let seqs: Vec<i64> = by_name.values().map(|w| w.seq).collect();
+        let by_seq: HashMap<i64, Waiting> = waiting.into_iter().map(|w| (w.seq, w)).collect();
+        let seqs: Vec<i64> = by_seq.keys().copied().collect();
         let sweeping = self.sweep.lock().is_ok_and(|s| s.0 <= Instant::now());
         let start = listing_start(&seqs, self.newest.load(Ordering::Relaxed), sweeping);
         let mut found: Vec<(i64, Kind, String, String)> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (kind, bucket, prefix) in &self.prefixes {
             let Some(start) = start else { break };
-            let start_after = format!("{prefix}{start:08}");
-            let mut pages = self
-                .s3
-                .list_objects_v2()
-                .bucket(bucket)
-                .prefix(prefix)
-                .start_after(start_after)
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                self.s3_calls.fetch_add(1, Ordering::Relaxed);
-                let page = match page {
-                    Ok(p) => p,
-                    Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_bucket()) => break,
-                    // Throttling or a server error: what was found stands; look again next pass.
-                    Err(e) if aws_errors::is_transient(&e) => {
-                        let why = aws_errors::explain(
-                            &e,
-                            Context {
-                                action: "s3:ListBucket",
-                                ..self.ctx
-                            },
-                        );
-                        tracing::warn!("listing results again later: {}", why.summary);
-                        break;
-                    }
-                    Err(e) => return Err(aws_errors::failed(&e, self.ctx, "s3:ListBucket")),
-                };
-                for o in page.contents() {
-                    let Some(key) = o.key() else { continue };
-                    let name = key.rsplit('/').next().unwrap_or(key);
-                    if let Some(w) = by_name.get(name)
-                        && seen.insert(w.seq)
-                    {
-                        found.push((w.seq, *kind, bucket.clone(), key.to_string()));
-                    }
+            // The keys SageMaker answered for each request, not names Ebb guessed: a failure's
+            // object is where FailureLocation says, whatever its name.
+            let wanted: HashMap<&str, i64> = by_seq
+                .values()
+                .filter(|w| w.seq >= start)
+                .filter_map(|w| Some((location(w, *kind)?, w.seq)))
+                .filter_map(|(l, seq)| Some((in_prefix(l, bucket, prefix)?, seq)))
+                .collect();
+            for (seq, key) in self.list_wanted(bucket, prefix, &wanted).await? {
+                if seen.insert(seq) {
+                    found.push((seq, *kind, bucket.clone(), key));
                 }
             }
         }
@@ -191,7 +177,7 @@ impl<'a> Collect<'a> {
         let mut direct_checks = Vec::new();
         {
             let mut direct = self.direct.lock().unwrap_or_else(|p| p.into_inner());
-            for w in by_name.values() {
+            for w in by_seq.values() {
                 if seen.contains(&w.seq) {
                     continue;
                 }
@@ -204,14 +190,13 @@ impl<'a> Collect<'a> {
                     });
                     continue;
                 }
-                // Listed above when it is under the job's output prefix.
-                if let Some((_, b, p)) = self.prefixes.iter().find(|p| p.0 == Kind::Output)
-                    && w.output.strip_prefix("s3://").is_some_and(|l| {
-                        l.strip_prefix(b.as_str())
-                            .and_then(|l| l.strip_prefix('/'))
-                            .is_some_and(|l| l.starts_with(p.as_str()))
-                    })
-                {
+                // Listed above when each of its locations is under one of the job's prefixes.
+                let outside: Vec<(Kind, &str)> = [Kind::Output, Kind::Failure]
+                    .into_iter()
+                    .filter_map(|kind| Some((kind, location(w, kind)?)))
+                    .filter(|(kind, l)| !self.listed(*kind, l))
+                    .collect();
+                if outside.is_empty() {
                     continue;
                 }
                 let entry = direct
@@ -220,11 +205,8 @@ impl<'a> Collect<'a> {
                 if entry.0 <= Instant::now() {
                     entry.1 = (entry.1 * 2).min(Duration::from_secs(30));
                     entry.0 = Instant::now() + entry.1;
-                    for (kind, loc) in [
-                        (Kind::Output, Some(&w.output)),
-                        (Kind::Failure, w.failure.as_ref()),
-                    ] {
-                        if let Some((bucket, key)) = loc.and_then(|l| split(l)) {
+                    for (kind, loc) in outside {
+                        if let Some((bucket, key)) = split(loc) {
                             direct_checks.push((w.seq, kind, bucket.to_string(), key.to_string()));
                         }
                     }
@@ -254,7 +236,64 @@ impl<'a> Collect<'a> {
         let new = outcomes.len();
         self.collected.fetch_add(new as u32, Ordering::Relaxed);
         self.store.record(&self.job.id, outcomes).await?;
-        Ok((new, by_name.len().saturating_sub(new)))
+        Ok((new, by_seq.len().saturating_sub(new)))
+    }
+
+    /// Whether a location of `kind` is under the job's listed prefix for that kind.
+    fn listed(&self, kind: Kind, location: &str) -> bool {
+        self.prefixes
+            .iter()
+            .any(|(k, b, p)| *k == kind && in_prefix(location, b, p).is_some())
+    }
+
+    /// Lists `bucket/prefix` from just before the smallest wanted key and returns the wanted
+    /// ones found, as (seq, key). Throttling or a server error ends the listing early: what was
+    /// found stands, and the next pass looks again.
+    async fn list_wanted(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        wanted: &HashMap<&str, i64>,
+    ) -> Result<Vec<(i64, String)>, Error> {
+        let Some(first) = wanted.keys().min() else {
+            return Ok(Vec::new());
+        };
+        // A proper prefix of the first wanted key (cut on a character boundary) sorts just
+        // before it.
+        let cut = first.char_indices().last().map_or(0, |(i, _)| i);
+        let start_after = &first[..cut];
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .start_after(start_after)
+            .into_paginator()
+            .send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            self.s3_calls.fetch_add(1, Ordering::Relaxed);
+            let page = match page {
+                Ok(p) => p,
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_bucket()) => break,
+                Err(e) if aws_errors::is_credentials_failure(&e) => {
+                    return Err(aws_errors::session_ended(&e, self.ctx));
+                }
+                Err(e) if aws_errors::is_transient(&e) => {
+                    let action = "s3:ListBucket";
+                    let why = aws_errors::explain(&e, Context { action, ..self.ctx });
+                    tracing::warn!("listing results again later: {}", why.summary);
+                    break;
+                }
+                Err(e) => return Err(aws_errors::failed(&e, self.ctx, "s3:ListBucket")),
+            };
+            for key in page.contents().iter().filter_map(|o| o.key()) {
+                if let Some(seq) = wanted.get(key) {
+                    found.push((*seq, key.to_string()));
+                }
+            }
+        }
+        Ok(found)
     }
 
     async fn fetch(&self, seq: i64, kind: Kind, bucket: String, key: String) -> Option<Outcome> {

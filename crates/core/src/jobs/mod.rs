@@ -226,29 +226,39 @@ pub fn new_job_id() -> String {
     )
 }
 
-/// The result's file name: the request's position (so listings run in input order), then a
-/// name a person recognises: `00000042-input_7.jsonl.L3.out`.
+/// Longest `Filename` InvokeEndpointAsync takes; it also allows one dot at most and only
+/// letters, digits, `-`, `_` and `.` (`FilenameHeader` in the SageMaker Runtime service model,
+/// <https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpointAsync.html>).
+pub const MAX_FILENAME: usize = 32;
+
+/// The result's file name: the request's position (so listings run in input order), then as
+/// much of its file's name and its line as fits SageMaker's rules: `00000042-input_7-L3.out`
+/// (`00000042-input_7.out` when each file is one request). Positions go up to 99,999,999.
 pub fn result_filename(seq: usize, rel: &str, line: u32, per_file: bool) -> String {
-    let safe: String = rel
+    let base = rel.rsplit(['/', '\\']).next().unwrap_or(rel);
+    let stem = base.strip_suffix(".jsonl").unwrap_or(base);
+    let stem: String = stem
         .chars()
-        .map(|c| match c {
-            '/' | '\\' => '~',
-            c if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') => c,
-            _ => '_',
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
         })
         .collect();
-    let safe: String = safe
-        .chars()
-        .rev()
-        .take(120)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    if per_file {
-        format!("{seq:08}-{safe}.out")
+    let tail = if per_file {
+        ".out".to_string()
     } else {
-        format!("{seq:08}-{safe}.L{line}.out")
+        format!("-L{line}.out")
+    };
+    let head = format!("{seq:08}");
+    let room = MAX_FILENAME.saturating_sub(head.len() + 1 + tail.len());
+    let stem: String = stem.chars().take(room).collect();
+    if stem.is_empty() {
+        format!("{head}{tail}")
+    } else {
+        format!("{head}-{stem}{tail}")
     }
 }
 
@@ -274,17 +284,61 @@ pub fn result_text(body: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    /// The README states the job's retry budget; it must be the one the code uses.
+    #[test]
+    fn readme_states_the_retry_budget_in_force() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
+        let readme = std::fs::read_to_string(path).expect("README.md");
+        let text = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+        let sdk = format!("up to {} attempts", run::INVOKE_ATTEMPTS);
+        let job = format!("up to {} tries in all", submit::MAX_ATTEMPTS);
+        assert!(text.contains(&sdk), "README should say `{sdk}`");
+        assert!(text.contains(&job), "README should say `{job}`");
+        assert!(
+            !text.contains("adaptive retry"),
+            "jobs use standard retries"
+        );
+    }
+
     #[test]
     fn result_names_sort_in_input_order_and_read_well() {
         assert_eq!(
             result_filename(42, "sub/input 7.jsonl", 3, false),
-            "00000042-sub~input_7.jsonl.L3.out"
+            "00000042-input_7-L3.out"
         );
-        assert_eq!(
-            result_filename(1, "a.jsonl", 1, true),
-            "00000001-a.jsonl.out"
-        );
+        assert_eq!(result_filename(1, "a.jsonl", 1, true), "00000001-a.out");
         assert!(result_filename(9, "a", 1, false) < result_filename(10, "a", 1, false));
+    }
+
+    /// SageMaker's FilenameHeader: 1-32 characters, `[a-zA-Z0-9][a-zA-Z0-9-_.]*`, one dot at
+    /// most. AWS refuses any other name, so every request of a job would fail.
+    fn sagemaker_takes(name: &str) -> bool {
+        (1..=MAX_FILENAME).contains(&name.len())
+            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && name.matches('.').count() <= 1
+    }
+
+    #[test]
+    fn result_names_are_filenames_sagemaker_takes() {
+        let files = [
+            "a.jsonl",
+            "deep/folder/with.many.dots.in.it.jsonl",
+            "prompts – été 2026 (final).jsonl",
+            &"x".repeat(300),
+            "..jsonl",
+            "win\\path\\file.jsonl",
+        ];
+        for rel in files {
+            for (seq, line) in [(0, 1), (42, 3), (99_999_999, u32::MAX)] {
+                for per_file in [false, true] {
+                    let name = result_filename(seq, rel, line, per_file);
+                    assert!(sagemaker_takes(&name), "{rel:?} -> {name:?}");
+                }
+            }
+        }
     }
 
     #[test]

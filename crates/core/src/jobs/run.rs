@@ -14,6 +14,10 @@ use crate::aws_errors::Context;
 use crate::cloud::Clients;
 use crate::error::Error;
 
+/// Attempts the SDK makes per InvokeEndpointAsync call (standard retry mode) before the request
+/// goes back to the job's queue for a later try (see `submit::MAX_ATTEMPTS`).
+pub const INVOKE_ATTEMPTS: u32 = 5;
+
 /// How often results are looked for while they arrive, and at most when none do.
 const POLL_FAST: Duration = Duration::from_millis(100);
 const POLL_SLOW: Duration = Duration::from_secs(5);
@@ -29,6 +33,17 @@ pub struct Runner<'a> {
 }
 
 /// Why the run ended, decided in this order.
+/// The note of a job stopped by an error: the error, and that resuming carries on.
+fn stopped_note(e: &Error) -> String {
+    let said = e.to_string();
+    let said = said.trim_end_matches('.');
+    if said.contains("resume") {
+        format!("stopped: {said}.")
+    } else {
+        format!("stopped: {said}. Fix it, then resume the job.")
+    }
+}
+
 fn final_state(
     control: &JobControl,
     fatal: Option<&Error>,
@@ -40,10 +55,7 @@ fn final_state(
             Some("cancelled: requests not yet sent were not sent".into()),
         )
     } else if let Some(e) = fatal {
-        (
-            JobState::Paused,
-            Some(format!("stopped: {e}. Fix it, then resume the job.")),
-        )
+        (JobState::Paused, Some(stopped_note(e)))
     } else if control.is_paused() {
         (JobState::Paused, Some("paused".into()))
     } else if summary.pending == 0 && summary.invoked == 0 {
@@ -88,7 +100,7 @@ impl Runner<'_> {
             .runtime
             .config()
             .to_builder()
-            .retry_config(RetryConfig::standard().with_max_attempts(5))
+            .retry_config(RetryConfig::standard().with_max_attempts(INVOKE_ATTEMPTS))
             .interceptor(retries.clone())
             .build();
         let s3 = aws_sdk_s3::Client::from_conf(
@@ -172,7 +184,18 @@ impl Runner<'_> {
             r
         };
         let (worked, ()) = tokio::join!(work, reporting);
-        let (fatal, s3_calls) = worked?;
+        // An error that ends the run (say, credentials that ran out while collecting) leaves
+        // the job paused with the reason, ready to resume.
+        let (fatal, s3_calls) = match worked {
+            Ok(w) => w,
+            Err(e) => {
+                let note = stopped_note(&e);
+                self.store
+                    .set_state(&job.id, JobState::Paused, Some(note))
+                    .await?;
+                return Err(e);
+            }
+        };
         let summary = self
             .store
             .summary(&job.id)

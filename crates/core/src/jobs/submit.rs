@@ -129,6 +129,9 @@ impl<'a> Submit<'a> {
                 "{prefix}/{}",
                 c.filename.trim_end_matches(".out").to_string() + ".json"
             );
+            let timeout = aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(crate::cloud::attempt_timeout_for(body.len() as u64))
+                .build();
             let put = self
                 .s3
                 .put_object()
@@ -136,6 +139,8 @@ impl<'a> Submit<'a> {
                 .key(&key)
                 .content_type("application/json")
                 .body(body.into())
+                .customize()
+                .config_override(aws_sdk_s3::config::Builder::default().timeout_config(timeout))
                 .send()
                 .await;
             if let Err(e) = put {
@@ -177,6 +182,12 @@ impl<'a> Submit<'a> {
             ),
             other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
         };
+        if aws_errors::is_credentials_failure(e) {
+            return Sent::Fatal {
+                seq: c.seq,
+                error: aws_errors::session_ended(e, self.ctx),
+            };
+        }
         if aws_errors::is_transient(e) {
             if attempts >= MAX_ATTEMPTS {
                 return Sent::Done(Outcome::Failed {
@@ -196,6 +207,14 @@ impl<'a> Submit<'a> {
             seq: c.seq,
             error: aws_errors::failed(e, self.ctx, action),
         }
+    }
+
+    /// Records what is done so far (so retries are pending again), then claims what is pending.
+    async fn reclaim(&self, outcomes: &mut Vec<Outcome>) -> Result<Vec<Claimed>, Error> {
+        self.store
+            .record(&self.job.id, std::mem::take(outcomes))
+            .await?;
+        self.store.claim(&self.job.id, CLAIM_BATCH).await
     }
 
     /// Sends every pending request, `concurrency` at a time, until none is left or `control`
@@ -223,8 +242,19 @@ impl<'a> Submit<'a> {
                 }
             }
             let Some(sent) = in_flight.next().await else {
-                if stopping || exhausted {
+                if stopping {
                     break;
+                }
+                if exhausted {
+                    // Requests put back for another try are claimable once recorded: the run
+                    // ends only when nothing at all is left to send.
+                    let more = self.reclaim(&mut outcomes).await?;
+                    flushed = Instant::now();
+                    if more.is_empty() {
+                        break;
+                    }
+                    exhausted = false;
+                    queue.extend(more);
                 }
                 continue;
             };

@@ -203,14 +203,8 @@ async fn remove_wake_up(
         lines.push(format!("scaling policy {WAKE_POLICY}: removed"));
     }
     let alarm = spec.wake_alarm();
-    let found = clients
-        .cloudwatch
-        .describe_alarms()
-        .alarm_names(&alarm)
-        .send()
-        .await
-        .map_err(|e| aws_errors::failed(&e, ctx, "cloudwatch:DescribeAlarms"))?;
-    if !found.metric_alarms().is_empty() {
+    let found = super::alarms::named(clients, ctx, std::slice::from_ref(&alarm)).await?;
+    if !found.is_empty() {
         clients
             .cloudwatch
             .delete_alarms()

@@ -1,6 +1,7 @@
 //! Autoscaling around an endpoint: Application Auto Scaling targets and policies, and the
 //! CloudWatch alarms that drive them.
 
+pub mod alarms;
 pub mod apply;
 pub mod guard;
 pub mod inventory;

@@ -212,25 +212,73 @@ fn as_spec(
     })
 }
 
-/// The endpoint's latest scaling activities, newest first, or why they could not be read.
+/// Most activities read for a chart's window (a safety bound; a window holds far fewer).
+const WINDOW_ACTIVITIES: usize = 2_000;
+
+/// The endpoint's scaling activities from `start_ms` on, newest first, every page of them, plus
+/// the last one that ended before `start_ms` (it says the count the window starts with).
+pub async fn activities_since(
+    clients: &Clients,
+    ctx: Context<'_>,
+    endpoint: &str,
+    start_ms: f64,
+) -> Result<Vec<ActivityView>, Error> {
+    let mut pages = clients
+        .autoscaling
+        .describe_scaling_activities()
+        .service_namespace(ServiceNamespace::Sagemaker)
+        .resource_id(super::resource_id(endpoint, "AllTraffic"))
+        .into_paginator()
+        .items()
+        .send();
+    let mut views = Vec::new();
+    while views.len() < WINDOW_ACTIVITIES
+        && let Some(a) = pages.next().await
+    {
+        let a = a.map_err(|e| {
+            aws_errors::failed(&e, ctx, "application-autoscaling:DescribeScalingActivities")
+        })?;
+        let view = activity(&a);
+        let before_window =
+            view.status == "Successful" && view.end_ms.is_some_and(|t| t < start_ms);
+        views.push(view);
+        if before_window {
+            break;
+        }
+    }
+    Ok(views)
+}
+
+/// Activities the scaling view shows.
+const HISTORY_LEN: usize = 50;
+
+/// The endpoint's latest [`HISTORY_LEN`] scaling activities, newest first, or why they could
+/// not be read. Pages are followed until that many are read or none are left: a page may hold
+/// fewer than asked for and still have a token.
 pub async fn history(
     clients: &Clients,
     ctx: Context<'_>,
     endpoint: &str,
 ) -> Result<Vec<ActivityView>, String> {
-    clients
+    let mut pages = clients
         .autoscaling
         .describe_scaling_activities()
         .service_namespace(ServiceNamespace::Sagemaker)
         .resource_id(super::resource_id(endpoint, "AllTraffic"))
-        .max_results(50)
-        .send()
-        .await
-        .map(|page| page.scaling_activities().iter().map(activity).collect())
-        .map_err(|e| {
+        .into_paginator()
+        .items()
+        .send();
+    let mut views = Vec::new();
+    while views.len() < HISTORY_LEN
+        && let Some(a) = pages.next().await
+    {
+        let a = a.map_err(|e| {
             let action = "application-autoscaling:DescribeScalingActivities";
             aws_errors::explain(&e, Context { action, ..ctx }).summary
-        })
+        })?;
+        views.push(activity(&a));
+    }
+    Ok(views)
 }
 
 pub async fn read(
@@ -270,17 +318,7 @@ pub async fn read(
         .flat_map(|p| p.alarms())
         .map(|a| a.alarm_name().to_string())
         .collect();
-    let mut alarms = Vec::new();
-    for names in alarm_names.chunks(100) {
-        let found = clients
-            .cloudwatch
-            .describe_alarms()
-            .set_alarm_names(Some(names.to_vec()))
-            .send()
-            .await
-            .map_err(|e| aws_errors::failed(&e, ctx, "cloudwatch:DescribeAlarms"))?;
-        alarms.extend(found.metric_alarms().iter().cloned());
-    }
+    let alarms = super::alarms::named(clients, ctx, &alarm_names).await?;
     let views: Vec<PolicyView> = policies
         .iter()
         .map(|p| PolicyView {

@@ -470,6 +470,13 @@ impl AutoScaling {
     }
 }
 
+impl crate::sagemaker::ScalableTargets for AutoScaling {
+    fn is_registered(&self, endpoint: &str, variant: &str) -> bool {
+        let id = format!("endpoint/{endpoint}/variant/{variant}");
+        self.state.lock().is_ok_and(|s| s.targets.contains_key(&id))
+    }
+}
+
 /// Alarms that target tracking made for `policy` (a step policy owns none).
 fn owned_alarms(policy: &Value) -> Vec<String> {
     if policy["PolicyType"] != "TargetTrackingScaling" {
@@ -560,6 +567,90 @@ fn check_step(config: &Value) -> Result<(), ApiError> {
             ));
         }
     }
+    let intervals: Vec<Interval> = steps.iter().map(Interval::of).collect();
+    check_intervals(&intervals)
+}
+
+/// A step's bounds on the breach (metric minus threshold); `None` is -inf below, +inf above.
+#[derive(Debug, Clone, Copy)]
+struct Interval {
+    lower: Option<f64>,
+    upper: Option<f64>,
+}
+
+impl Interval {
+    fn of(step: &Value) -> Interval {
+        Interval {
+            lower: step["MetricIntervalLowerBound"].as_f64(),
+            upper: step["MetricIntervalUpperBound"].as_f64(),
+        }
+    }
+}
+
+/// The rules on step intervals (Application Auto Scaling API reference, StepAdjustment): a
+/// bound on every step, lower below upper, at most one open end each way (and one when a
+/// bound lies beyond the threshold on that side), no overlaps, no gaps. Worded as Auto
+/// Scaling's ValidationException words them.
+fn check_intervals(intervals: &[Interval]) -> Result<(), ApiError> {
+    for i in intervals {
+        match (i.lower, i.upper) {
+            (None, None) => {
+                return Err(validation(
+                    "Both lower and upper bounds of a StepAdjustment can not be left unspecified.",
+                ));
+            }
+            (Some(l), Some(u)) if l >= u => {
+                return Err(validation(format!(
+                    "LowerBound must be less than the UpperBound for StepAdjustment: [MetricIntervalLowerBound: {l}, MetricIntervalUpperBound: {u}]."
+                )));
+            }
+            _ => {}
+        }
+    }
+    check_open_ends(intervals)?;
+    let mut sorted = intervals.to_vec();
+    sorted.sort_by(|a, b| {
+        let key = |i: &Interval| i.lower.unwrap_or(f64::NEG_INFINITY);
+        key(a).total_cmp(&key(b))
+    });
+    for pair in sorted.windows(2) {
+        let upper = pair[0].upper.unwrap_or(f64::INFINITY);
+        let lower = pair[1].lower.unwrap_or(f64::NEG_INFINITY);
+        if upper > lower {
+            return Err(validation("StepAdjustment intervals can not overlap."));
+        }
+        if upper < lower {
+            return Err(validation(
+                "StepAdjustment intervals can not have gaps between them.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_open_ends(intervals: &[Interval]) -> Result<(), ApiError> {
+    let open_lower = intervals.iter().filter(|i| i.lower.is_none()).count();
+    let open_upper = intervals.iter().filter(|i| i.upper.is_none()).count();
+    if open_lower > 1 {
+        return Err(validation(
+            "At most one StepAdjustment may have an unspecified lower bound.",
+        ));
+    }
+    if open_upper > 1 {
+        return Err(validation(
+            "At most one StepAdjustment may have an unspecified upper bound.",
+        ));
+    }
+    if open_upper == 0 && intervals.iter().any(|i| i.upper.is_some_and(|u| u > 0.0)) {
+        return Err(validation(
+            "There must be a StepAdjustment with an unspecified upper bound (i.e., upper bound is null) when one StepAdjustment has a positive upper bound.",
+        ));
+    }
+    if open_lower == 0 && intervals.iter().any(|i| i.lower.is_some_and(|l| l < 0.0)) {
+        return Err(validation(
+            "There must be a StepAdjustment with an unspecified lower bound (i.e., lower bound is null) when one StepAdjustment has a negative lower bound.",
+        ));
+    }
     Ok(())
 }
 
@@ -611,6 +702,58 @@ mod tests {
         assert!(
             check_step(&json!({ "AdjustmentType": "ChangeInCapacity",
             "StepAdjustments": [{ "MetricIntervalLowerBound": 0, "ScalingAdjustment": 1 }] }))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn step_intervals_must_be_bounded_contiguous_and_disjoint() {
+        let check = |steps: Value| {
+            check_step(&json!({ "AdjustmentType": "ChangeInCapacity", "StepAdjustments": steps }))
+                .map_err(|e| e.message)
+        };
+        let step = |l: Option<f64>, u: Option<f64>| json!({ "MetricIntervalLowerBound": l, "MetricIntervalUpperBound": u, "ScalingAdjustment": 1 });
+        assert!(
+            check(json!([{ "ScalingAdjustment": 1 }]))
+                .unwrap_err()
+                .contains("can not be left unspecified")
+        );
+        assert!(
+            check(json!([step(Some(0.0), Some(10.0)), step(Some(5.0), None)]))
+                .unwrap_err()
+                .contains("can not overlap")
+        );
+        assert!(
+            check(json!([step(Some(0.0), Some(10.0)), step(Some(20.0), None)]))
+                .unwrap_err()
+                .contains("gaps")
+        );
+        assert!(
+            check(json!([step(Some(0.0), None), step(Some(10.0), None)]))
+                .unwrap_err()
+                .contains("At most one")
+        );
+        assert!(
+            check(json!([step(Some(5.0), Some(1.0))]))
+                .unwrap_err()
+                .contains("less than the UpperBound")
+        );
+        assert!(
+            check(json!([step(Some(0.0), Some(10.0))]))
+                .unwrap_err()
+                .contains("unspecified upper bound")
+        );
+        assert!(
+            check(json!([step(Some(-5.0), Some(0.0))]))
+                .unwrap_err()
+                .contains("unspecified lower bound")
+        );
+        assert!(
+            check(json!([
+                step(None, Some(0.0)),
+                step(Some(0.0), Some(10.0)),
+                step(Some(10.0), None)
+            ]))
             .is_ok()
         );
     }

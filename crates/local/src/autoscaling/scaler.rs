@@ -119,6 +119,27 @@ fn step(
     (new != current).then_some(new)
 }
 
+/// Why a step policy's alarm changed nothing: its breach (value minus threshold) lies in
+/// none of the policy's steps. Worded as Application Auto Scaling reports it.
+fn no_step(config: &Value, fired: &Fired) -> Option<String> {
+    let value = fired.value?;
+    let steps = config["StepAdjustments"].as_array()?;
+    step_for(steps, value - fired.threshold).is_none().then(|| {
+        format!(
+            "No step adjustment found for metric value [{value}] and breach threshold [{}]",
+            fired.threshold
+        )
+    })
+}
+
+fn cause(fired: &Fired, policy: &Value) -> String {
+    format!(
+        "monitor alarm {} in state ALARM triggered policy {}",
+        fired.alarm,
+        policy["PolicyName"].as_str().unwrap_or_default()
+    )
+}
+
 fn activity(id: &str, to: i64, cause: String, now: f64) -> Value {
     json!({
         "ActivityId": crate::runtime::new_id(),
@@ -178,6 +199,18 @@ impl AutoScaling {
             return; // Creating or updating: the alarm invokes the policy again next period.
         };
         let current = i64::from(desired);
+        if policy["PolicyType"] == "StepScaling"
+            && let Some(message) = no_step(&policy["StepScalingPolicyConfiguration"], fired)
+        {
+            self.record_no_step(
+                &mut state,
+                (&id, current),
+                cause(fired, &policy),
+                message,
+                now,
+            );
+            return;
+        }
         let Ok(mut cooldowns) = self.cooldowns.lock() else {
             return;
         };
@@ -217,12 +250,7 @@ impl AutoScaling {
             cooldowns.scale_in.insert(arn.to_string(), now);
         }
         drop(cooldowns);
-        let cause = format!(
-            "monitor alarm {} in state ALARM triggered policy {}",
-            fired.alarm,
-            policy["PolicyName"].as_str().unwrap_or_default()
-        );
-        self.apply(&mut state, &id, new, cause, now);
+        self.apply(&mut state, &id, new, cause(fired, &policy), now);
     }
 
     /// Asks SageMaker for `to` instances and records the activity.
@@ -245,6 +273,11 @@ impl AutoScaling {
             ));
             record["EndTime"] = json!(now);
         }
+        self.push_activity(state, record);
+    }
+
+    /// Keeps an activity (the oldest go past [`MAX_ACTIVITIES`]) and saves.
+    fn push_activity(&self, state: &mut super::State, record: Value) {
         state.activities.push(record);
         if state.activities.len() > MAX_ACTIVITIES {
             let excess = state.activities.len() - MAX_ACTIVITIES;
@@ -253,6 +286,35 @@ impl AutoScaling {
         if let Err(e) = self.save(state) {
             tracing::warn!("{}", e.message);
         }
+    }
+
+    /// Records that a step policy ran and changed nothing, once while the same alarm keeps
+    /// invoking it with a breach outside its steps (CloudWatch invokes it every period).
+    fn record_no_step(
+        &self,
+        state: &mut super::State,
+        (id, current): (&str, i64),
+        cause: String,
+        message: String,
+        now: f64,
+    ) {
+        let last = state
+            .activities
+            .iter()
+            .rev()
+            .find(|a| a["ResourceId"] == id);
+        if last.is_some_and(|a| a["Cause"] == cause.as_str() && a["StatusCode"] == "Failed") {
+            return;
+        }
+        tracing::info!(resource = %id, "{message}");
+        let mut record = activity(id, current, cause, now);
+        record["Description"] = json!(format!(
+            "Leaving desired instance count at {current}: the alarm's breach is in no step adjustment."
+        ));
+        record["StatusCode"] = json!("Failed");
+        record["StatusMessage"] = json!(message);
+        record["EndTime"] = json!(now);
+        self.push_activity(state, record);
     }
 
     /// Marks activities done once their endpoint has applied them, and brings targets whose
@@ -351,6 +413,17 @@ mod tests {
         let mut no_in = config.clone();
         no_in["DisableScaleIn"] = json!(true);
         assert_eq!(track(&no_in, &low, 3, &cd, "p", 9999.0), None);
+    }
+
+    #[test]
+    fn a_breach_outside_every_step_is_reported() {
+        let config = json!({ "StepAdjustments": [
+            { "MetricIntervalLowerBound": 0, "ScalingAdjustment": 1 } ] });
+        assert_eq!(no_step(&config, &fired("a", 2.0, 1.0)), None);
+        assert_eq!(
+            no_step(&config, &fired("a", 0.0, 1.0)).as_deref(),
+            Some("No step adjustment found for metric value [0] and breach threshold [1]")
+        );
     }
 
     #[test]

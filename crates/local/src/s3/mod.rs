@@ -1,6 +1,8 @@
 //! S3 on `s3s`: the wire protocol (XML, SigV4, chunked uploads) is s3s's; storage is ours.
 
+mod listing;
 pub mod store;
+mod wire;
 
 use std::sync::Arc;
 
@@ -8,7 +10,12 @@ use futures::StreamExt;
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
+use listing::{
+    NULL_VERSION, UploadsQuery, common_prefixes, encode_page, multipart_entry, object_version,
+    uploads_page,
+};
 use store::{ListQuery, ObjectMeta, PutOptions, Store, StoreError};
+use wire::{KeyEncoding, ReadConditions};
 
 /// The s3s trait implementation over [`Store`].
 pub struct LocalS3 {
@@ -55,7 +62,11 @@ fn s3_err(e: StoreError) -> S3Error {
         StoreError::InvalidBucketName(_) => S3ErrorCode::InvalidBucketName,
         StoreError::NoSuchUpload(_) => S3ErrorCode::NoSuchUpload,
         StoreError::InvalidPart(_) => S3ErrorCode::InvalidPart,
+        StoreError::InvalidPartOrder => S3ErrorCode::InvalidPartOrder,
         StoreError::Body(_) => S3ErrorCode::IncompleteBody,
+        StoreError::EntityTooSmall(_) => S3ErrorCode::EntityTooSmall,
+        StoreError::PreconditionFailed => S3ErrorCode::PreconditionFailed,
+        StoreError::InvalidToken => S3ErrorCode::InvalidArgument,
         StoreError::Io(_) => S3ErrorCode::InternalError,
     };
     if matches!(e, StoreError::Io(_)) {
@@ -72,6 +83,15 @@ fn put_options(content_type: Option<String>, metadata: Option<Metadata>) -> PutO
     PutOptions {
         content_type,
         metadata: metadata.unwrap_or_default().into_iter().collect(),
+        ..Default::default()
+    }
+}
+
+/// The object's owner, which is the account (the local cloud has one).
+fn owner() -> Owner {
+    Owner {
+        display_name: Some("ebb-local".into()),
+        id: Some(crate::ACCOUNT_ID.into()),
     }
 }
 
@@ -91,6 +111,15 @@ fn object_entry(meta: &ObjectMeta) -> Object {
 fn max_keys(requested: Option<i32>) -> usize {
     requested.map_or(1000, |n| n.clamp(0, 1000) as usize)
 }
+
+/// S3 sends `Delimiter` back only when one was given: an empty one is no delimiter.
+fn delimiter(requested: Option<String>) -> Option<String> {
+    requested.filter(|d| !d.is_empty())
+}
+
+/// DeleteObjects takes at most this many keys
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html>).
+const MAX_DELETE_KEYS: usize = 1000;
 
 /// Streams `range` of a file in chunks, so large objects are never held in memory.
 fn file_stream(
@@ -165,28 +194,52 @@ impl S3 for LocalS3 {
         Ok(S3Response::new(GetBucketLocationOutput::default()))
     }
 
+    /// ListBuckets pages by `MaxBuckets` and `ContinuationToken`, and filters by `Prefix`
+    /// (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBuckets.html>).
     async fn list_buckets(
         &self,
-        _req: S3Request<ListBucketsInput>,
+        req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        let buckets = self
+        let input = req.input;
+        let max = input
+            .max_buckets
+            .map_or(10_000, |n| n.clamp(1, 10_000) as usize);
+        let prefix = input.prefix.clone().unwrap_or_default();
+        // The token is the hex of the last bucket name returned.
+        let after = input
+            .continuation_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(store::decode_token)
+            .transpose()
+            .map_err(s3_err)?;
+        let mut names = self
             .store
             .list_buckets()
             .map_err(s3_err)?
             .into_iter()
+            .filter(|(name, _)| name.starts_with(&prefix))
+            .filter(|(name, _)| after.as_ref().is_none_or(|a| name > a));
+        let buckets: Vec<Bucket> = names
+            .by_ref()
+            .take(max)
             .map(|(name, created)| Bucket {
                 name: Some(name),
                 creation_date: Some(created.into()),
                 bucket_region: Some(crate::REGION.to_string()),
             })
             .collect();
+        let more = names.next().is_some();
+        let continuation_token = buckets
+            .last()
+            .and_then(|b| b.name.as_ref())
+            .filter(|_| more)
+            .map(hex::encode);
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
-            owner: Some(Owner {
-                display_name: Some("ebb-local".into()),
-                id: Some(crate::ACCOUNT_ID.into()),
-            }),
-            ..Default::default()
+            owner: Some(owner()),
+            continuation_token,
+            prefix: input.prefix,
         }))
     }
 
@@ -205,7 +258,16 @@ impl S3 for LocalS3 {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
-        let options = put_options(input.content_type, input.metadata);
+        let mut options = put_options(input.content_type, input.metadata);
+        options.headers = wire::content_headers(
+            input.cache_control,
+            input.content_disposition,
+            input.content_encoding,
+            input.content_language,
+            input.expires,
+        );
+        options.condition =
+            wire::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref());
         let meta = match input.body {
             Some(body) => {
                 self.store
@@ -234,6 +296,13 @@ impl S3 for LocalS3 {
             .store
             .open_object(&input.bucket, &input.key)
             .map_err(s3_err)?;
+        ReadConditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        }
+        .check(&meta)?;
         let (range, content_range) = match input.range {
             None => (0..meta.size, None),
             Some(r) => {
@@ -258,7 +327,20 @@ impl S3 for LocalS3 {
             content_length: Some(length as i64),
             content_range,
             accept_ranges: Some("bytes".into()),
-            content_type: meta.content_type.clone(),
+            content_type: input.response_content_type.or(meta.content_type.clone()),
+            cache_control: input
+                .response_cache_control
+                .or(meta.headers.cache_control.clone()),
+            content_disposition: input
+                .response_content_disposition
+                .or(meta.headers.content_disposition.clone()),
+            content_encoding: input
+                .response_content_encoding
+                .or(meta.headers.content_encoding.clone()),
+            content_language: input
+                .response_content_language
+                .or(meta.headers.content_language.clone()),
+            expires: input.response_expires.or(wire::expires(&meta.headers)),
             e_tag: Some(etag(&meta)),
             last_modified: Some(meta.last_modified().into()),
             metadata: Some(meta.metadata.clone().into_iter().collect()),
@@ -270,13 +352,23 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
-        let meta = self
-            .store
-            .head(&req.input.bucket, &req.input.key)
-            .map_err(s3_err)?;
+        let input = req.input;
+        let meta = self.store.head(&input.bucket, &input.key).map_err(s3_err)?;
+        ReadConditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        }
+        .check(&meta)?;
         Ok(S3Response::new(HeadObjectOutput {
             content_length: Some(meta.size as i64),
             content_type: meta.content_type.clone(),
+            cache_control: meta.headers.cache_control.clone(),
+            content_disposition: meta.headers.content_disposition.clone(),
+            content_encoding: meta.headers.content_encoding.clone(),
+            content_language: meta.headers.content_language.clone(),
+            expires: wire::expires(&meta.headers),
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag(&meta)),
             last_modified: Some(meta.last_modified().into()),
@@ -303,6 +395,12 @@ impl S3 for LocalS3 {
         if !self.store.has_bucket(&input.bucket).map_err(s3_err)? {
             return Err(s3_err(StoreError::NoSuchBucket(input.bucket)));
         }
+        if input.delete.objects.len() > MAX_DELETE_KEYS {
+            return Err(S3Error::with_message(
+                S3ErrorCode::MalformedXML,
+                format!("a DeleteObjects request takes at most {MAX_DELETE_KEYS} keys"),
+            ));
+        }
         let quiet = input.delete.quiet.unwrap_or(false);
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
@@ -328,71 +426,181 @@ impl S3 for LocalS3 {
         }))
     }
 
+    /// ListObjectsV2 (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html>).
     async fn list_objects_v2(
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let input = req.input;
         let prefix = input.prefix.clone().unwrap_or_default();
+        let delimiter = delimiter(input.delimiter);
         let max = max_keys(input.max_keys);
-        let page = self.page(
+        let enc = KeyEncoding::new(input.encoding_type.as_ref())?;
+        let mut page = self.page(
             &input.bucket,
             &ListQuery {
                 prefix: &prefix,
-                delimiter: input.delimiter.as_deref(),
+                delimiter: delimiter.as_deref(),
                 start_after: input.start_after.as_deref(),
                 continuation: input.continuation_token.as_deref(),
                 max_keys: max,
             },
         )?;
         let key_count = (page.contents.len() + page.common_prefixes.len()) as i32;
+        let fetch_owner = input.fetch_owner.unwrap_or(false);
+        encode_page(&mut page, enc, fetch_owner);
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
-            prefix: Some(prefix),
-            delimiter: input.delimiter,
+            prefix: Some(enc.apply(prefix)),
+            delimiter: enc.apply_opt(delimiter),
             max_keys: Some(max as i32),
             key_count: Some(key_count),
             continuation_token: input.continuation_token,
-            start_after: input.start_after,
+            start_after: enc.apply_opt(input.start_after),
             is_truncated: Some(page.next_token.is_some()),
             next_continuation_token: page.next_token,
             contents: Some(page.contents),
             common_prefixes: Some(page.common_prefixes),
-            encoding_type: input.encoding_type,
+            encoding_type: enc.echo(),
             ..Default::default()
         }))
     }
 
+    /// ListObjects, version 1 (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjects.html>).
     async fn list_objects(
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
         let input = req.input;
         let prefix = input.prefix.clone().unwrap_or_default();
+        let delimiter = delimiter(input.delimiter);
         let max = max_keys(input.max_keys);
-        let page = self.page(
+        let enc = KeyEncoding::new(input.encoding_type.as_ref())?;
+        let mut page = self.page(
             &input.bucket,
             &ListQuery {
                 prefix: &prefix,
-                delimiter: input.delimiter.as_deref(),
+                delimiter: delimiter.as_deref(),
                 start_after: input.marker.as_deref(),
                 continuation: None,
                 max_keys: max,
             },
         )?;
         let truncated = page.next_token.is_some();
+        // V1 clients page with the last key or prefix as the next marker.
+        let next_marker = page.last.take().filter(|_| truncated);
+        // Version 1 always lists its objects' owners.
+        encode_page(&mut page, enc, true);
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
+            // Version 1 sends the prefix back as given: clients (botocore) decode only the
+            // delimiter, markers, keys and common prefixes of its answer.
             prefix: Some(prefix),
-            delimiter: input.delimiter,
-            marker: input.marker,
+            delimiter: enc.apply_opt(delimiter),
+            // The marker is always answered, empty when none was given.
+            marker: Some(enc.apply(input.marker.unwrap_or_default())),
             max_keys: Some(max as i32),
             is_truncated: Some(truncated),
-            // V1 clients page with the last key or prefix as the next marker.
-            next_marker: page.last.filter(|_| truncated),
+            next_marker: enc.apply_opt(next_marker),
             contents: Some(page.contents),
             common_prefixes: Some(page.common_prefixes),
-            encoding_type: input.encoding_type,
+            encoding_type: enc.echo(),
+            ..Default::default()
+        }))
+    }
+
+    /// On a bucket that was never versioned, S3 lists each object as its one version, with the
+    /// version ID `null` (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html>).
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        let input = req.input;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let delimiter = delimiter(input.delimiter);
+        let max = max_keys(input.max_keys);
+        let enc = KeyEncoding::new(input.encoding_type.as_ref())?;
+        let listing = self
+            .store
+            .list(
+                &input.bucket,
+                &ListQuery {
+                    prefix: &prefix,
+                    delimiter: delimiter.as_deref(),
+                    start_after: input.key_marker.as_deref(),
+                    continuation: None,
+                    max_keys: max,
+                },
+            )
+            .map_err(s3_err)?;
+        let truncated = listing.next_token.is_some();
+        let last_key = listing.objects.last().map(|o| o.key.clone());
+        let next_key = last_key
+            .max(listing.common_prefixes.last().cloned())
+            .filter(|_| truncated);
+        let versions = listing
+            .objects
+            .iter()
+            .map(|meta| object_version(meta, enc))
+            .collect();
+        Ok(S3Response::new(ListObjectVersionsOutput {
+            name: Some(input.bucket),
+            prefix: Some(enc.apply(prefix)),
+            delimiter: enc.apply_opt(delimiter),
+            key_marker: Some(enc.apply(input.key_marker.unwrap_or_default())),
+            version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
+            max_keys: Some(max as i32),
+            is_truncated: Some(truncated),
+            next_version_id_marker: next_key.as_ref().map(|_| NULL_VERSION.to_string()),
+            next_key_marker: enc.apply_opt(next_key),
+            versions: Some(versions),
+            common_prefixes: Some(common_prefixes(listing.common_prefixes, enc)),
+            encoding_type: enc.echo(),
+            ..Default::default()
+        }))
+    }
+
+    /// ListMultipartUploads (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListMultipartUploads.html>).
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let delimiter = delimiter(input.delimiter);
+        let max = input
+            .max_uploads
+            .map_or(1000, |n| n.clamp(0, 1000) as usize);
+        let enc = KeyEncoding::new(input.encoding_type.as_ref())?;
+        let all = self.store.list_uploads(&input.bucket).map_err(s3_err)?;
+        let page = uploads_page(
+            &all,
+            &UploadsQuery {
+                prefix: &prefix,
+                delimiter: delimiter.as_deref(),
+                key_marker: input.key_marker.as_deref(),
+                upload_id_marker: input.upload_id_marker.as_deref(),
+                max,
+            },
+        );
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: Some(enc.apply(prefix)),
+            delimiter: enc.apply_opt(delimiter),
+            key_marker: Some(enc.apply(input.key_marker.unwrap_or_default())),
+            upload_id_marker: Some(input.upload_id_marker.unwrap_or_default()),
+            max_uploads: Some(max as i32),
+            is_truncated: Some(page.next.is_some()),
+            next_key_marker: enc.apply_opt(page.next.as_ref().map(|n| n.0.clone())),
+            next_upload_id_marker: page.next.map(|n| n.1),
+            uploads: Some(
+                page.uploads
+                    .into_iter()
+                    .map(|u| multipart_entry(u, enc))
+                    .collect(),
+            ),
+            common_prefixes: Some(common_prefixes(page.common_prefixes, enc)),
+            encoding_type: enc.echo(),
             ..Default::default()
         }))
     }
@@ -407,7 +615,16 @@ impl S3 for LocalS3 {
             .create_upload(
                 &input.bucket,
                 &input.key,
-                put_options(input.content_type, input.metadata),
+                PutOptions {
+                    headers: wire::content_headers(
+                        input.cache_control,
+                        input.content_disposition,
+                        input.content_encoding,
+                        input.content_language,
+                        input.expires,
+                    ),
+                    ..put_options(input.content_type, input.metadata)
+                },
             )
             .map_err(s3_err)?;
         Ok(S3Response::new(CreateMultipartUploadOutput {

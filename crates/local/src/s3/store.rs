@@ -33,10 +33,27 @@ pub enum StoreError {
     NoSuchUpload(String),
     #[error("{0}")]
     InvalidPart(String),
+    #[error("the parts must be listed once each, in ascending part-number order")]
+    InvalidPartOrder,
     #[error("could not read the upload: {0}")]
     Body(String),
+    #[error("part {0} is smaller than the 5 MiB minimum allowed for all but the last part")]
+    EntityTooSmall(i32),
+    #[error("the object's current state does not meet the request's precondition")]
+    PreconditionFailed,
+    #[error("the continuation token provided is incorrect")]
+    InvalidToken,
     #[error("storage error: {0}")]
     Io(#[from] io::Error),
+}
+
+/// A listing's resume token: the hex of the last name a page returned. One that is not
+/// such a token is refused, so a client never silently restarts from the beginning.
+pub fn decode_token(token: &str) -> Result<String, StoreError> {
+    hex::decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or(StoreError::InvalidToken)
 }
 
 fn millis(t: SystemTime) -> u64 {
@@ -55,6 +72,24 @@ pub struct ObjectMeta {
     pub last_modified_ms: u64,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub headers: ContentHeaders,
+}
+
+/// The standard HTTP headers S3 keeps with an object and returns on GET and HEAD.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentHeaders {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_disposition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_language: Option<String>,
+    /// `Expires`, as Unix seconds (an HTTP date has no finer unit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_s: Option<i64>,
 }
 
 impl ObjectMeta {
@@ -82,6 +117,10 @@ struct Upload {
     content_type: Option<String>,
     #[serde(default)]
     metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    headers: ContentHeaders,
+    #[serde(default)]
+    initiated_ms: u64,
 }
 
 /// What a write brings besides the bytes.
@@ -89,7 +128,53 @@ struct Upload {
 pub struct PutOptions {
     pub content_type: Option<String>,
     pub metadata: BTreeMap<String, String>,
+    pub headers: ContentHeaders,
+    pub condition: WriteCondition,
 }
+
+/// A conditional write's precondition, checked when the object is published (`If-Match`,
+/// `If-None-Match`; <https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html>).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WriteCondition {
+    #[default]
+    Always,
+    /// Write only over an existing object with this ETag (`None`: any existing object).
+    IfMatch(Option<String>),
+    /// Write only if no object has this ETag (`None`: only if there is no object at all).
+    IfNoneMatch(Option<String>),
+}
+
+impl WriteCondition {
+    /// Whether a write may replace `current` (the object now under the key, if any).
+    fn check(&self, key: &str, current: Option<&ObjectMeta>) -> Result<(), StoreError> {
+        match (self, current) {
+            (WriteCondition::Always, _) => Ok(()),
+            // S3 answers NoSuchKey when If-Match names an object that is not there.
+            (WriteCondition::IfMatch(_), None) => Err(StoreError::NoSuchKey(key.to_string())),
+            (WriteCondition::IfMatch(Some(e)), Some(m)) if *e != m.etag => {
+                Err(StoreError::PreconditionFailed)
+            }
+            (WriteCondition::IfMatch(_), Some(_)) => Ok(()),
+            (WriteCondition::IfNoneMatch(None), Some(_)) => Err(StoreError::PreconditionFailed),
+            (WriteCondition::IfNoneMatch(Some(e)), Some(m)) if *e == m.etag => {
+                Err(StoreError::PreconditionFailed)
+            }
+            (WriteCondition::IfNoneMatch(_), _) => Ok(()),
+        }
+    }
+}
+
+/// One multipart upload in progress (ListMultipartUploads).
+#[derive(Debug, Clone)]
+pub struct UploadEntry {
+    pub key: String,
+    pub upload_id: String,
+    pub initiated: SystemTime,
+}
+
+/// S3's smallest part, for every part but the last
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html>).
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 
 /// One page of a ListObjectsV2 answer.
 #[derive(Debug, Default)]
@@ -348,6 +433,10 @@ impl Store {
             let _ = std::fs::remove_file(tmp);
             return Err(StoreError::NoSuchBucket(bucket.to_string()));
         };
+        if let Err(e) = options.condition.check(key, b.objects.get(key)) {
+            let _ = std::fs::remove_file(tmp);
+            return Err(e);
+        }
         let meta = ObjectMeta {
             key: key.to_string(),
             size,
@@ -355,6 +444,7 @@ impl Store {
             content_type: options.content_type,
             last_modified_ms: millis(SystemTime::now()),
             metadata: options.metadata,
+            headers: options.headers,
         };
         std::fs::rename(tmp, self.object_path(bucket, key))?;
         write_atomic(
@@ -417,8 +507,9 @@ impl Store {
         // The token is the hex of the last key or common prefix returned.
         let resume = q
             .continuation
-            .and_then(|t| hex::decode(t).ok())
-            .and_then(|b| String::from_utf8(b).ok());
+            .filter(|t| !t.is_empty())
+            .map(decode_token)
+            .transpose()?;
         let after = match (resume.as_deref(), q.start_after) {
             (Some(t), _) => Some(t.to_string()),
             (None, Some(s)) => Some(s.to_string()),
@@ -489,6 +580,8 @@ impl Store {
             key: key.to_string(),
             content_type: options.content_type,
             metadata: options.metadata,
+            headers: options.headers,
+            initiated_ms: millis(SystemTime::now()),
         };
         write_atomic(
             &dir.join("upload.json"),
@@ -548,15 +641,13 @@ impl Store {
             return Err(StoreError::InvalidPart("the upload lists no parts".into()));
         }
         if parts.windows(2).any(|w| w[0].0 >= w[1].0) {
-            return Err(StoreError::InvalidPart(
-                "parts must be listed in ascending part-number order".into(),
-            ));
+            return Err(StoreError::InvalidPartOrder);
         }
         let tmp = self.root.join("tmp").join(random_name());
         let mut out = tokio::fs::File::create(&tmp).await?;
         let mut md5s = Md5::new();
         let mut size = 0u64;
-        for (n, etag) in parts {
+        for (i, (n, etag)) in parts.iter().enumerate() {
             let stored = std::fs::read_to_string(dir.join(format!("part-{n}.etag")))
                 .map_err(|_| StoreError::InvalidPart(format!("part {n} was never uploaded")))?;
             if let Some(etag) = etag
@@ -567,8 +658,13 @@ impl Store {
                     "part {n}'s ETag does not match the uploaded part"
                 )));
             }
+            let part_path = dir.join(format!("part-{n}"));
+            if i + 1 < parts.len() && std::fs::metadata(&part_path)?.len() < MIN_PART_SIZE {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(StoreError::EntityTooSmall(*n));
+            }
             md5s.update(hex::decode(&stored).unwrap_or_default());
-            let mut part = tokio::fs::File::open(dir.join(format!("part-{n}"))).await?;
+            let mut part = tokio::fs::File::open(part_path).await?;
             size += tokio::io::copy(&mut part, &mut out).await?;
         }
         out.flush().await?;
@@ -583,10 +679,43 @@ impl Store {
             PutOptions {
                 content_type: upload.content_type,
                 metadata: upload.metadata,
+                headers: upload.headers,
+                condition: WriteCondition::Always,
             },
         )?;
         let _ = std::fs::remove_dir_all(&dir);
         Ok(meta)
+    }
+
+    /// The multipart uploads in progress in `bucket`, by key then initiation time, as
+    /// ListMultipartUploads orders them.
+    pub fn list_uploads(&self, bucket: &str) -> Result<Vec<UploadEntry>, StoreError> {
+        if !self.has_bucket(bucket)? {
+            return Err(StoreError::NoSuchBucket(bucket.to_string()));
+        }
+        let mut uploads = Vec::new();
+        for entry in std::fs::read_dir(self.root.join("uploads"))?.flatten() {
+            let file = entry.path().join("upload.json");
+            let Ok(text) = std::fs::read(&file) else {
+                continue;
+            };
+            let Ok(upload) = serde_json::from_slice::<Upload>(&text) else {
+                continue;
+            };
+            if upload.bucket != bucket {
+                continue;
+            }
+            uploads.push(UploadEntry {
+                key: upload.key,
+                upload_id: entry.file_name().to_string_lossy().into_owned(),
+                initiated: UNIX_EPOCH + Duration::from_millis(upload.initiated_ms),
+            });
+        }
+        // Uploads started in the same millisecond keep one order, by ID, across pages.
+        uploads.sort_by(|a, b| {
+            (&a.key, a.initiated, &a.upload_id).cmp(&(&b.key, b.initiated, &b.upload_id))
+        });
+        Ok(uploads)
     }
 
     pub fn abort_upload(&self, bucket: &str, key: &str, id: &str) -> Result<(), StoreError> {

@@ -4,6 +4,9 @@
 pub mod api;
 pub mod capacity;
 mod state;
+mod update;
+
+pub use update::ScalableTargets;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -40,7 +43,9 @@ pub struct SageMaker {
     /// Simulated time an instance takes to start (endpoint creation, scale-out).
     startup: Duration,
     /// The simulated containers' log lines (CloudWatch Logs).
-    logs: crate::logs::Logs,
+    logs: Arc<crate::logs::Logs>,
+    /// Application Auto Scaling's registered variants (see [`ScalableTargets`]).
+    scalable_targets: Mutex<Option<std::sync::Weak<dyn ScalableTargets>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, ApiError> {
@@ -48,8 +53,52 @@ fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, ApiError> {
         .map_err(|_| ApiError::internal("the local SageMaker state lock is poisoned"))
 }
 
+/// SageMaker's "not found" (a ValidationException): `Could not find endpoint configuration
+/// "arn:..."`, with the resource's ARN.
 fn not_found(kind: &str, name: &str) -> ApiError {
-    ApiError::validation(format!("Could not find {kind} \"{}\".", arn(kind, name)))
+    let shown = if kind == "endpoint-config" {
+        "endpoint configuration"
+    } else {
+        kind
+    };
+    ApiError::validation(format!("Could not find {shown} \"{}\".", arn(kind, name)))
+}
+
+/// An async config's MaxConcurrentInvocationsPerInstance, or SageMaker's default.
+fn concurrency(async_config: Option<&Value>) -> u32 {
+    async_config
+        .and_then(|a| a.get("ClientConfig"))
+        .and_then(|c| c.get("MaxConcurrentInvocationsPerInstance"))
+        .and_then(Value::as_u64)
+        .map_or(DEFAULT_MAX_CONCURRENCY, |n| n as u32)
+}
+
+/// A variant as an endpoint config's ProductionVariant entry starts it (not yet running).
+fn variant_from_config(state: &State, v: &Value) -> Result<Variant, ApiError> {
+    let model_name = required_str(v, "ModelName")?;
+    let model = state
+        .models
+        .get(model_name)
+        .ok_or_else(|| not_found("model", model_name))?;
+    Ok(Variant {
+        name: required_str(v, "VariantName")?.to_string(),
+        model_name: model_name.to_string(),
+        image: optional_str(&model.container, "Image")
+            .unwrap_or_default()
+            .to_string(),
+        instance_type: optional_str(v, "InstanceType")
+            .unwrap_or_default()
+            .to_string(),
+        weight: v
+            .get("InitialVariantWeight")
+            .and_then(Value::as_f64)
+            .unwrap_or(1.0),
+        current_instances: 0,
+        desired_instances: v
+            .get("InitialInstanceCount")
+            .and_then(Value::as_u64)
+            .unwrap_or(1) as u32,
+    })
 }
 
 fn environment(container: &Value) -> BTreeMap<String, String> {
@@ -93,7 +142,8 @@ impl SageMaker {
             store,
             clock,
             startup,
-            logs: crate::logs::Logs::open(data_dir.join("logs.jsonl")),
+            logs: Arc::new(crate::logs::Logs::open(data_dir.join("logs.jsonl"))),
+            scalable_targets: Mutex::new(None),
         });
         for name in restart {
             tokio::spawn(sm.clone().bring_up(name, Duration::ZERO));
@@ -106,6 +156,15 @@ impl SageMaker {
     }
 
     /// Where an endpoint's queue is kept on disk.
+    /// `duplicate-invocations.jsonl` in the data folder: one line per InferenceId an
+    /// endpoint processed again (see [`EndpointSim::record_duplicates`]).
+    pub fn duplicates_file(&self) -> PathBuf {
+        self.file
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("duplicate-invocations.jsonl")
+    }
+
     fn queue_file(&self, endpoint: &str) -> PathBuf {
         self.file
             .parent()
@@ -146,6 +205,7 @@ impl SageMaker {
             "DescribeEndpoint" => self.describe_endpoint(input),
             "DeleteEndpoint" => self.delete_endpoint(input),
             "ListEndpoints" => self.list_endpoints(input),
+            "UpdateEndpoint" => self.update_endpoint(input),
             "UpdateEndpointWeightsAndCapacities" => self.update_capacities(input),
             "AddTags" => self.add_tags(input),
             "ListTags" => self.list_tags(input),
@@ -400,33 +460,11 @@ impl SageMaker {
             .get(config_name)
             .ok_or_else(|| not_found("endpoint-config", config_name))?
             .clone();
-        let mut variants = Vec::new();
-        for v in &config.variants {
-            let model_name = required_str(v, "ModelName")?;
-            let model = state
-                .models
-                .get(model_name)
-                .ok_or_else(|| not_found("model", model_name))?;
-            variants.push(Variant {
-                name: required_str(v, "VariantName")?.to_string(),
-                model_name: model_name.to_string(),
-                image: optional_str(&model.container, "Image")
-                    .unwrap_or_default()
-                    .to_string(),
-                instance_type: optional_str(v, "InstanceType")
-                    .unwrap_or_default()
-                    .to_string(),
-                weight: v
-                    .get("InitialVariantWeight")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(1.0),
-                current_instances: 0,
-                desired_instances: v
-                    .get("InitialInstanceCount")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(1) as u32,
-            });
-        }
+        let variants = config
+            .variants
+            .iter()
+            .map(|v| variant_from_config(&state, v))
+            .collect::<Result<Vec<_>, _>>()?;
         let now = now_epoch();
         state.endpoints.insert(
             name.to_string(),
@@ -465,21 +503,15 @@ impl SageMaker {
                 .models
                 .get(&variant.model_name)
                 .map(|m| m.environment.clone());
-            let concurrency = endpoint
-                .async_config
-                .as_ref()
-                .and_then(|a| a.get("ClientConfig"))
-                .and_then(|c| c.get("MaxConcurrentInvocationsPerInstance"))
-                .and_then(Value::as_u64)
-                .map_or(DEFAULT_MAX_CONCURRENCY, |n| n as u32);
+            let concurrency = concurrency(endpoint.async_config.as_ref());
             let instances: u32 = endpoint.variants.iter().map(|v| v.desired_instances).sum();
             let names = (variant.model_name.clone(), variant.name.clone());
-            (env, concurrency, instances, names)
+            (env, concurrency, instances, names, variant.image.clone())
         };
-        let (env, concurrency, instances, (model_name, variant_name)) = plan;
+        let (env, concurrency, instances, (model_name, variant_name), image) = plan;
         let started = match env {
             None => Err(format!("The model {model_name} no longer exists.")),
-            Some(env) => match Backend::from_env(&env) {
+            Some(env) => match Backend::for_model(&env, Some(&image)) {
                 Err(e) => Err(format!("The model container could not be configured: {e}")),
                 Ok(backend) => backend.start().await.map(|()| backend).map_err(|e| {
                     format!("The primary container for production variant did not pass the ping health check: {e}")
@@ -520,6 +552,12 @@ impl SageMaker {
                     self.clock.clone(),
                     Some(&journal),
                 );
+                sim.log_failures(crate::sim::endpoint::FailureLog {
+                    logs: self.logs.clone(),
+                    group: crate::logs::endpoint_group(&name),
+                    stream: format!("{variant_name}/i-0ebb0000000000001/data-log"),
+                });
+                sim.record_duplicates(self.duplicates_file());
                 if let Ok(mut sims) = self.sims.lock()
                     && let Some(old) = sims.insert(name.clone(), sim)
                 {
@@ -777,6 +815,11 @@ impl SageMaker {
                 .get(endpoint)
                 .is_some_and(|e| e.variants.iter().any(|v| v.name == variant))
         })
+    }
+
+    /// The InferenceIds a running endpoint processed more than once, with how many times.
+    pub fn duplicates(&self, name: &str) -> Option<std::collections::BTreeMap<String, u32>> {
+        self.sims.lock().ok()?.get(name).map(|s| s.duplicates())
     }
 
     /// Queue and instance figures of a running endpoint (tests, part 2's metrics).

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::clock::Clock;
+use super::tgi;
 
 /// Model environment variables the local cloud understands (documented in the README).
 pub const ENV_BACKEND: &str = "EBB_LOCAL_BACKEND";
@@ -17,15 +18,13 @@ pub const ENV_TOKEN_LATENCY_MS: &str = "EBB_LOCAL_TOKEN_LATENCY_MS";
 pub const ENV_FAIL_STARTUP: &str = "EBB_LOCAL_FAIL_STARTUP";
 
 const DEFAULT_TOKEN_LATENCY_MS: u64 = 20;
-/// TGI's default when a request sets no `max_new_tokens`.
-const DEFAULT_MAX_NEW_TOKENS: u64 = 20;
-const DEFAULT_MAX_TOTAL_TOKENS: u64 = 2048;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Backend {
     Builtin {
         token_latency: Duration,
-        max_total_tokens: u64,
+        /// The TGI release and launcher limits its request validation follows.
+        limits: tgi::Limits,
         /// A start-up failure to simulate (the model "cannot load").
         fail_startup: Option<String>,
     },
@@ -64,8 +63,18 @@ pub struct Answer {
 }
 
 impl Backend {
-    /// Reads the backend choice from a model's container environment.
+    /// Reads the backend choice from a model's container environment (no image: the built-in
+    /// model validates requests as the newest TGI in the image table).
     pub fn from_env(env: &BTreeMap<String, String>) -> Result<Backend, String> {
+        Backend::for_model(env, None)
+    }
+
+    /// [`Backend::from_env`] for a model whose container image is `image`: the built-in model
+    /// validates requests as the TGI release named in the image tag (`...-tgi1.1.0-...`).
+    pub fn for_model(
+        env: &BTreeMap<String, String>,
+        image: Option<&str>,
+    ) -> Result<Backend, String> {
         let proxy = env.get(ENV_PROXY_URL).filter(|v| !v.trim().is_empty());
         let kind = env
             .get(ENV_BACKEND)
@@ -79,13 +88,9 @@ impl Backend {
                         format!("{ENV_TOKEN_LATENCY_MS} must be a whole number of milliseconds, not `{v}`")
                     })?,
                 };
-                let max_total_tokens = env
-                    .get("MAX_TOTAL_TOKENS")
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(DEFAULT_MAX_TOTAL_TOKENS);
                 Ok(Backend::Builtin {
                     token_latency: Duration::from_millis(token_latency),
-                    max_total_tokens,
+                    limits: tgi::Limits::from_env(env, image),
                     fail_startup: env.get(ENV_FAIL_STARTUP).cloned(),
                 })
             }
@@ -142,10 +147,10 @@ impl Backend {
         match self {
             Backend::Builtin {
                 token_latency,
-                max_total_tokens,
+                limits,
                 ..
             } => {
-                let (text, tokens) = generate(&body, *max_total_tokens)?;
+                let (text, tokens) = generate(&body, limits)?;
                 clock.sleep(*token_latency * tokens as u32).await;
                 Ok(Answer {
                     body: Bytes::from(text),
@@ -193,42 +198,26 @@ const WORDS: &[&str] = &[
     "was",
 ];
 
-/// The built-in generator, parsing the request the way TGI does and failing where TGI would.
-/// Returns the response JSON and how many tokens it "generated".
-fn generate(body: &[u8], max_total_tokens: u64) -> Result<(String, u64), ModelError> {
-    let request: Value = serde_json::from_slice(body).map_err(|e| {
+/// The built-in generator, parsing and validating the request the way TGI does (see
+/// [`tgi::validate`]) and failing where TGI would. Returns the response JSON and how many
+/// tokens it "generated".
+fn generate(body: &[u8], limits: &tgi::Limits) -> Result<(String, u64), ModelError> {
+    let request: tgi::Request = serde_json::from_slice(body).map_err(|e| {
         ModelError::validation(format!(
             "Failed to deserialize the JSON body into the target type: {e}"
         ))
     })?;
-    let inputs = request
-        .get("inputs")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            ModelError::validation("missing field `inputs` (a string with the prompt)")
-        })?;
-    let params = request.get("parameters").cloned().unwrap_or(Value::Null);
-    let max_new_tokens = match params.get("max_new_tokens") {
-        None | Some(Value::Null) => DEFAULT_MAX_NEW_TOKENS,
-        Some(v) => v
-            .as_u64()
-            .ok_or_else(|| ModelError::validation("`max_new_tokens` must be a positive integer"))?,
-    };
-    if max_new_tokens == 0 {
-        return Err(ModelError::validation(
-            "`max_new_tokens` must be strictly positive",
-        ));
-    }
-    let input_tokens = inputs.split_whitespace().count() as u64;
-    if input_tokens + max_new_tokens > max_total_tokens {
-        return Err(ModelError::validation(format!(
-            "`inputs` tokens + `max_new_tokens` must be <= {max_total_tokens}. Given: {input_tokens} `inputs` tokens and {max_new_tokens} `max_new_tokens`"
-        )));
-    }
+    let inputs = request.inputs.as_str();
+    let input_tokens = inputs.split_whitespace().count();
+    let valid = tgi::validate(&request, input_tokens, limits).map_err(ModelError::validation)?;
+    let max_new_tokens = u64::from(valid.max_new_tokens);
     let seed = Sha256::digest(
         format!(
             "{inputs}\u{0}{}",
-            params.get("seed").unwrap_or(&Value::Null)
+            request
+                .parameters
+                .seed
+                .map_or_else(|| "null".to_string(), |s| s.to_string())
         )
         .as_bytes(),
     );
@@ -239,7 +228,7 @@ fn generate(body: &[u8], max_total_tokens: u64) -> Result<(String, u64), ModelEr
         })
         .collect();
     let mut text = words.join(" ");
-    if params.get("return_full_text").and_then(Value::as_bool) == Some(true) {
+    if request.parameters.return_full_text == Some(true) {
         text = format!("{inputs} {text}");
     }
     Ok((
@@ -303,6 +292,7 @@ async fn proxy(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -314,15 +304,15 @@ mod tests {
     #[test]
     fn generator_is_deterministic_and_honours_max_new_tokens() {
         let req = br#"{"inputs": "What is the capital of the United States?", "parameters": {"max_new_tokens": 50}}"#;
-        let (a, n) = generate(req, 2048).unwrap();
-        let (b, _) = generate(req, 2048).unwrap();
+        let (a, n) = generate(req, &tgi::Limits::default()).unwrap();
+        let (b, _) = generate(req, &tgi::Limits::default()).unwrap();
         assert_eq!(a, b);
         assert_eq!(n, 50);
         let v: Value = serde_json::from_str(&a).unwrap();
         let text = v[0]["generated_text"].as_str().unwrap();
         assert_eq!(text.split(' ').count(), 50);
-        let (_, default_n) = generate(br#"{"inputs": "hi"}"#, 2048).unwrap();
-        assert_eq!(default_n, DEFAULT_MAX_NEW_TOKENS);
+        let (_, default_n) = generate(br#"{"inputs": "hi"}"#, &tgi::Limits::default()).unwrap();
+        assert_eq!(default_n, u64::from(tgi::DEFAULT_MAX_NEW_TOKENS));
     }
 
     #[test]
@@ -330,6 +320,10 @@ mod tests {
         for (body, needle) in [
             (&b"not json"[..], "Failed to deserialize"),
             (br#"{"prompt": "x"}"#, "missing field `inputs`"),
+            (
+                br#"{"inputs": "x", "parameters": {"temperature": 0}}"#,
+                "`temperature` must be strictly positive",
+            ),
             (
                 br#"{"inputs": "x", "parameters": {"max_new_tokens": 0}}"#,
                 "strictly positive",
@@ -339,7 +333,7 @@ mod tests {
                 "must be <= 2048",
             ),
         ] {
-            let err = generate(body, 2048).unwrap_err();
+            let err = generate(body, &tgi::Limits::default()).unwrap_err();
             assert_eq!(err.status, 422);
             assert!(err.message().contains(needle), "{}", err.message());
         }

@@ -2,7 +2,9 @@
 //! up to `max_concurrency` requests at once. With 0 instances requests wait in the queue
 //! (backlog without capacity) until capacity appears or their TTL runs out.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::Write;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -63,17 +65,60 @@ pub struct EndpointSim {
     /// Waiting requests with the simulated instant they arrived.
     queue: Mutex<VecDeque<(f64, Job)>>,
     instances: AtomicU32,
-    max_concurrency: u32,
+    max_concurrency: AtomicU32,
     in_flight: AtomicU32,
     succeeded: AtomicU64,
     failed: AtomicU64,
     wake: Notify,
     stopped: AtomicBool,
-    backend: Backend,
+    /// Replaced when UpdateEndpoint deploys a new model.
+    backend: Mutex<Backend>,
     store: Arc<Store>,
     clock: Clock,
     /// The queue on disk (requests survive a restart); locked before `queue`.
     journal: Mutex<Option<Journal>>,
+    /// Where a failed invocation is logged (CloudWatch Logs group and stream).
+    failure_log: Mutex<Option<FailureLog>>,
+    /// How many times each InferenceId was processed (a retried send can repeat one).
+    processed: Mutex<HashMap<String, u32>>,
+    /// A JSON-lines file that gets one line per repeated processing, for test harnesses.
+    duplicates_file: Mutex<Option<PathBuf>>,
+}
+
+/// A log stream that failed invocations are written to.
+pub struct FailureLog {
+    pub logs: Arc<crate::logs::Logs>,
+    /// `/aws/sagemaker/Endpoints/<endpoint>`.
+    pub group: String,
+    /// `<variant>/<instance>/data-log`.
+    pub stream: String,
+}
+
+/// Why an invocation failed: what goes to the failure object, and one line for the log.
+struct Failure {
+    body: Bytes,
+    reason: String,
+}
+
+impl Failure {
+    fn plain(message: String) -> Failure {
+        Failure {
+            body: Bytes::from(message.clone()),
+            reason: message,
+        }
+    }
+
+    /// The container's error answer, described as SageMaker describes a model error.
+    fn model(e: ModelError) -> Failure {
+        Failure {
+            reason: format!(
+                "Received client error ({}) from primary with message \"{}\".",
+                e.status,
+                e.message()
+            ),
+            body: e.body,
+        }
+    }
 }
 
 impl EndpointSim {
@@ -99,23 +144,48 @@ impl EndpointSim {
             name: name.to_string(),
             queue: Mutex::new(replayed.into_iter().map(|j| (now, j)).collect()),
             instances: AtomicU32::new(instances),
-            max_concurrency: max_concurrency.max(1),
+            max_concurrency: AtomicU32::new(max_concurrency.max(1)),
             in_flight: AtomicU32::new(0),
             succeeded: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             wake: Notify::new(),
             stopped: AtomicBool::new(false),
-            backend,
+            backend: Mutex::new(backend),
             store,
             clock,
             journal: Mutex::new(journal),
+            failure_log: Mutex::new(None),
+            processed: Mutex::new(HashMap::new()),
+            duplicates_file: Mutex::new(None),
         });
         tokio::spawn(sim.clone().dispatch());
         sim
     }
 
-    pub fn backend(&self) -> &Backend {
-        &self.backend
+    /// Logs every failed invocation from now on, naming its inference id and the reason.
+    pub fn log_failures(&self, log: FailureLog) {
+        if let Ok(mut l) = self.failure_log.lock() {
+            *l = Some(log);
+        }
+    }
+
+    /// The model that answers now (a copy: an update may replace it meanwhile).
+    pub fn backend(&self) -> Backend {
+        self.backend
+            .lock()
+            .map(|b| b.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    /// Serves with a new model and per-instance concurrency from now on (UpdateEndpoint);
+    /// requests already running finish on the old one, queued ones run on the new one.
+    pub fn redeploy(&self, backend: Backend, max_concurrency: u32) {
+        if let Ok(mut b) = self.backend.lock() {
+            *b = backend;
+        }
+        self.max_concurrency
+            .store(max_concurrency.max(1), Ordering::SeqCst);
+        self.wake.notify_one();
     }
 
     pub fn clock(&self) -> &Clock {
@@ -127,7 +197,7 @@ impl EndpointSim {
             queued: self.queue.lock().map(|q| q.len()).unwrap_or(0),
             in_flight: self.in_flight.load(Ordering::SeqCst),
             instances: self.instances.load(Ordering::SeqCst),
-            max_concurrency: self.max_concurrency,
+            max_concurrency: self.max_concurrency.load(Ordering::SeqCst),
             succeeded: self.succeeded.load(Ordering::SeqCst),
             failed: self.failed.load(Ordering::SeqCst),
         }
@@ -160,6 +230,57 @@ impl EndpointSim {
         }
         drop(journal);
         self.wake.notify_one();
+    }
+
+    /// Appends a line `{"endpoint", "inference_id", "times"}` to `path` for each InferenceId
+    /// processed more than once from now on.
+    pub fn record_duplicates(&self, path: PathBuf) {
+        if let Ok(mut f) = self.duplicates_file.lock() {
+            *f = Some(path);
+        }
+    }
+
+    /// The InferenceIds this endpoint processed more than once, with how many times.
+    pub fn duplicates(&self) -> BTreeMap<String, u32> {
+        self.processed
+            .lock()
+            .map(|p| {
+                p.iter()
+                    .filter(|(_, n)| **n > 1)
+                    .map(|(id, n)| (id.clone(), *n))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Counts one processing of `id`; a repeat is logged and recorded.
+    fn count(&self, id: &str) {
+        let times = match self.processed.lock() {
+            Ok(mut p) => {
+                let n = p.entry(id.to_string()).or_insert(0);
+                *n += 1;
+                *n
+            }
+            Err(_) => return,
+        };
+        if times < 2 {
+            return;
+        }
+        tracing::warn!(endpoint = %self.name, id, times, "duplicate invocation");
+        let line = serde_json::json!({ "endpoint": self.name, "inference_id": id, "times": times });
+        let Ok(path) = self.duplicates_file.lock() else {
+            return;
+        };
+        if let Some(path) = path.as_ref() {
+            let appended = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| writeln!(f, "{line}"));
+            if let Err(e) = appended {
+                tracing::warn!("could not record a duplicate in {}: {e}", path.display());
+            }
+        }
     }
 
     /// Marks a request done on disk.
@@ -210,7 +331,7 @@ impl EndpointSim {
     }
 
     fn next_job(&self) -> Option<Job> {
-        let capacity = self.instances() * self.max_concurrency;
+        let capacity = self.instances() * self.max_concurrency.load(Ordering::SeqCst);
         if self.in_flight.load(Ordering::SeqCst) >= capacity {
             return None;
         }
@@ -226,7 +347,7 @@ impl EndpointSim {
                     "The request expired: it waited in the queue of endpoint {} longer than its RequestTTLSeconds.",
                     self.name
                 );
-                self.clone().fail(&job, Bytes::from(message)).await;
+                self.clone().fail(&job, Failure::plain(message)).await;
                 self.finished(&job.inference_id);
             }
             if let Some(job) = self.next_job() {
@@ -240,10 +361,12 @@ impl EndpointSim {
     }
 
     async fn process(self: Arc<Self>, job: Job) {
+        self.count(&job.inference_id);
         let result = match self.read_input(&job).await {
-            Err(message) => Err(Bytes::from(message)),
+            Err(message) => Err(Failure::plain(message)),
             Ok(body) => {
-                let run = self.backend.invoke(
+                let backend = self.backend();
+                let run = backend.invoke(
                     &self.clock,
                     body,
                     job.content_type.as_deref(),
@@ -251,8 +374,8 @@ impl EndpointSim {
                 );
                 match tokio::time::timeout(self.clock.real(job.timeout), run).await {
                     Ok(Ok(answer)) => Ok(answer),
-                    Ok(Err(ModelError { body, .. })) => Err(body),
-                    Err(_) => Err(Bytes::from(format!(
+                    Ok(Err(e)) => Err(Failure::model(e)),
+                    Err(_) => Err(Failure::plain(format!(
                         "The invocation timed out: the model did not answer within InvocationTimeoutSeconds={}.",
                         job.timeout.as_secs()
                     ))),
@@ -279,11 +402,11 @@ impl EndpointSim {
                     }
                     Err(e) => {
                         let message = format!("Could not write the output to {}: {e}", job.output);
-                        self.clone().fail(&job, Bytes::from(message)).await;
+                        self.clone().fail(&job, Failure::plain(message)).await;
                     }
                 }
             }
-            Err(body) => self.clone().fail(&job, body).await,
+            Err(failure) => self.clone().fail(&job, failure).await,
         }
         self.finished(&job.inference_id);
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -302,9 +425,22 @@ impl EndpointSim {
         }
     }
 
-    async fn fail(self: Arc<Self>, job: &Job, body: Bytes) {
+    async fn fail(self: Arc<Self>, job: &Job, failure: Failure) {
         self.failed.fetch_add(1, Ordering::SeqCst);
         tracing::info!(endpoint = %self.name, id = %job.inference_id, "invocation failed");
+        if let Ok(log) = self.failure_log.lock()
+            && let Some(log) = log.as_ref()
+        {
+            log.logs.put(
+                &log.group,
+                &log.stream,
+                format!(
+                    "Inference request failed. InferenceId: {}. Reason: {}",
+                    job.inference_id, failure.reason
+                ),
+            );
+        }
+        let body = failure.body;
         let Some(failure) = &job.failure else {
             return;
         };

@@ -7,3 +7,4 @@ pub mod endpoint;
 pub mod heartbeat;
 pub mod journal;
 pub mod s3uri;
+pub mod tgi;

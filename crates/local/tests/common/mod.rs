@@ -90,6 +90,10 @@ impl Cloud {
         aws_sdk_cloudwatch::Client::new(&self.sdk)
     }
 
+    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        aws_sdk_cloudwatchlogs::Client::new(&self.sdk)
+    }
+
     pub fn runtime(&self) -> aws_sdk_sagemakerruntime::Client {
         aws_sdk_sagemakerruntime::Client::new(&self.sdk)
     }
