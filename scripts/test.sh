@@ -55,6 +55,9 @@ step "Rust: unit and integration tests"
 cargo build --workspace --all-targets "${CARGO_FEATURES[@]}"
 cargo test --workspace "${CARGO_FEATURES[@]}"
 
+step "S3 compatibility: Ceph's s3-tests against ebb local serve (expected passes in tests/s3tests)"
+.venv/bin/python tests/s3tests/run.py --ebb "$ROOT/target/debug/ebb"
+
 step "end-to-end: the desktop app in a real webview (Xvfb + tauri-driver + WebKitWebDriver)"
 export EBB_APP="$ROOT/target/debug/ebb-app"
 export E2E_ARTIFACTS="$ROOT/target/e2e"

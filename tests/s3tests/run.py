@@ -56,22 +56,19 @@ ssh_port = 22
 
 [fixtures]
 bucket prefix = ebb-s3t-{{random}}-
-
-[s3 main]
+"""
+# The suite's two users are the one local account: the same keys, only the email differs.
+USER = """
+[s3 {name}]
 access_key = {key}
 secret_key = {secret}
 display_name = ebb-local
 user_id = {account}
-email = main@example.invalid
-storage_classes = STANDARD
+email = {name}@example.invalid
+"""
+# What only the main user's section says.
+MAIN_EXTRA = """storage_classes = STANDARD
 lc_debug_interval = 10
-
-[s3 alt]
-access_key = {key}
-secret_key = {secret}
-display_name = ebb-local
-user_id = {account}
-email = alt@example.invalid
 """
 
 
@@ -120,14 +117,12 @@ def stop_cloud(proc) -> None:
 def write_config(info: dict, path: Path) -> None:
     hostport = info["endpoint_url"].split("://", 1)[1].rstrip("/")
     host, port = hostport.rsplit(":", 1)
+    user = {"key": info["access_key_id"], "secret": info["secret_access_key"], "account": "000000000000"}
     path.write_text(
-        CONFIG.format(
-            host=host,
-            port=port,
-            key=info["access_key_id"],
-            secret=info["secret_access_key"],
-            account="000000000000",
-        )
+        CONFIG.format(host=host, port=port)
+        + USER.format(name="main", **user)
+        + MAIN_EXTRA
+        + USER.format(name="alt", **user)
     )
 
 

@@ -837,7 +837,12 @@ export type RequestRow = { seq: number; file: string; line: number; state: Reque
 /**
  * The generated text (or the raw body when it is not TGI's shape).
  */
-result: string | null; error: string | null }
+result: string | null; error: string | null; 
+/**
+ * The model's whole answer (JSON) when it holds more than the generated text, e.g.
+ * TGI's `details` (tokens, finish reason) when the request asked for them.
+ */
+answer: string | null }
 export type RequestState = "pending" | 
 /**
  * Taken for sending; after a crash it is sent again.

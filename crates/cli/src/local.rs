@@ -26,6 +26,16 @@ fn is_local(ebb: &Ebb) -> Result<bool, ExitCode> {
     Ok(ebb.target(&settings).mode == Mode::Local)
 }
 
+/// How the engine reaches a local cloud: its URL and keys, and the placeholder role for deploys.
+pub fn provided(info: &ebb_local::ConnectionInfo) -> ebb_core::ProvidedCloud {
+    ebb_core::ProvidedCloud::new(
+        &info.endpoint_url,
+        &info.region,
+        (&info.access_key_id, &info.secret_access_key),
+        Some(ebb_local::PLACEHOLDER_ROLE_ARN),
+    )
+}
+
 /// In local mode, uses this home's running local cloud or starts one for this command.
 pub async fn attach_if_local(ebb: &Ebb) -> Result<Option<Attached>, ExitCode> {
     if !is_local(ebb)? {
@@ -34,14 +44,14 @@ pub async fn attach_if_local(ebb: &Ebb) -> Result<Option<Attached>, ExitCode> {
     let attached = home::attach(ebb.home(), false)
         .await
         .map_err(|e| output::fail(&format!("could not start the local cloud: {e}")))?;
-    ebb.set_local_cloud(Some(attached.info().for_engine()));
+    ebb.set_local_cloud(Some(provided(attached.info())));
     Ok(Some(attached))
 }
 
 /// For read-only commands: shows a running local cloud without starting one.
 pub async fn show_running(ebb: &Ebb) -> Result<(), ebb_core::Error> {
     if let Some((_, info)) = home::running(ebb.home()).await {
-        ebb.set_local_cloud(Some(info.for_engine()));
+        ebb.set_local_cloud(Some(provided(&info)));
     }
     Ok(())
 }

@@ -508,3 +508,22 @@ fn teardown_fails_closed_when_it_cannot_describe() {
         assert!(removed.contains(r), "{removed}");
     }
 }
+
+/// CloudWatch Logs may answer an empty page that still has a token (the AWS-like local cloud
+/// does so every other page): the logs are read until no token is left, not to the first
+/// empty page.
+#[test]
+fn logs_are_read_past_empty_pages() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let ebb_bin = Path::new(env!("CARGO_BIN_EXE_ebb"));
+    let healthy = LocalServe::start(ebb_bin, h, &[]);
+    ok(&ebb(h, &[], &["deploy", "--name", "log-pages"]));
+    assert!(healthy.terminate().success());
+    let _aws_like = LocalServe::start(ebb_bin, h, &["--aws-like"]);
+    let logs = ok(&ebb(h, &[], &["logs", "log-pages"]));
+    assert!(
+        logs.contains("Invocations and health checks are served"),
+        "{logs}"
+    );
+}

@@ -63,6 +63,26 @@ fn deploy(home: &Path, name: &str) {
     assert!(out.contains("InService"), "{out}");
 }
 
+/// The job id `ebb submit` printed (`job <id> …`).
+fn job_id(out: &str) -> String {
+    out.lines()
+        .find_map(|l| {
+            l.strip_prefix("job ")
+                .and_then(|r| r.split_whitespace().next())
+        })
+        .unwrap_or_else(|| panic!("no job id in: {out}"))
+        .to_string()
+}
+
+/// Deploys `endpoint` on a healthy local cloud, then starts the cloud again with `args`
+/// (faults, the AWS-like mode) for what the test does next.
+fn deployed_then_restarted(home: &Path, endpoint: &str, args: &[&str]) -> LocalServe {
+    let healthy = serve(home);
+    deploy(home, endpoint);
+    assert!(healthy.terminate().success());
+    LocalServe::start(Path::new(env!("CARGO_BIN_EXE_ebb")), home, args)
+}
+
 fn export(home: &Path, job: &str, file: &Path) -> Vec<serde_json::Value> {
     ok(&ebb(
         home,
@@ -123,7 +143,7 @@ fn the_articles_nineteen_files_go_through_end_to_end() {
     ));
     let csv = std::fs::read_to_string(&csv_path).unwrap();
     assert!(
-        csv.starts_with("file,line,state,input,output,error\ninput_1.jsonl,1,succeeded,\"{"),
+        csv.starts_with("file,line,state,input,output,error,answer\ninput_1.jsonl,1,succeeded,\"{"),
         "{csv}"
     );
     assert_eq!(csv.lines().count(), 20);
@@ -427,12 +447,9 @@ fn ten_thousand_requests_through_errors_throttling_and_latency_all_arrive_once()
     let input = h.join("many");
     many_requests(&input, N);
     // Deployed on a healthy cloud; then the same cloud restarted with faults on every API.
-    let healthy = serve(h);
-    deploy(h, "jobs-faults");
-    assert!(healthy.terminate().success());
-    let _faulty = LocalServe::start(
-        Path::new(env!("CARGO_BIN_EXE_ebb")),
+    let _faulty = deployed_then_restarted(
         h,
+        "jobs-faults",
         &[
             "--speed",
             "1000",
@@ -461,13 +478,7 @@ fn ten_thousand_requests_through_errors_throttling_and_latency_all_arrive_once()
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no retry count in: {out}"));
     assert!(again > N as u64 / 50, "{out}");
-    let job = out
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("job ")
-                .and_then(|r| r.split_whitespace().next())
-        })
-        .unwrap();
+    let job = &job_id(&out);
     let summary: serde_json::Value =
         serde_json::from_str(&ok(&ebb(h, &["--json", "job", job]))).unwrap();
     assert_eq!(summary["state"], "done", "{summary}");
@@ -485,12 +496,9 @@ fn a_waited_job_under_heavy_throttling_sends_every_request() {
     let h = home.path();
     let input = h.join("throttled");
     many_requests(&input, N);
-    let healthy = serve(h);
-    deploy(h, "jobs-throttled");
-    assert!(healthy.terminate().success());
-    let _throttled = LocalServe::start(
-        Path::new(env!("CARGO_BIN_EXE_ebb")),
+    let _throttled = deployed_then_restarted(
         h,
+        "jobs-throttled",
         &[
             "--speed",
             "1000",
@@ -508,13 +516,7 @@ fn a_waited_job_under_heavy_throttling_sends_every_request() {
             "--wait",
         ],
     ));
-    let job = out
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("job ")
-                .and_then(|r| r.split_whitespace().next())
-        })
-        .unwrap();
+    let job = &job_id(&out);
     let summary: serde_json::Value =
         serde_json::from_str(&ok(&ebb(h, &["--json", "job", job]))).unwrap();
     // Done by itself, nothing left unsent: each request succeeded or used up its tries.
@@ -641,13 +643,7 @@ fn a_job_survives_the_local_cloud_being_killed_and_restarted() {
     let out = submit.wait_with_output().unwrap();
     let printed = text(&out.stdout);
     assert!(out.status.success(), "{printed}");
-    let job = printed
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("job ")
-                .and_then(|r| r.split_whitespace().next())
-        })
-        .unwrap();
+    let job = &job_id(&printed);
     let summary: serde_json::Value =
         serde_json::from_str(&ok(&ebb(h, &["--json", "job", job]))).unwrap();
     assert_eq!(summary["state"], "done", "{summary}");
@@ -709,13 +705,10 @@ fn credentials_that_expire_mid_job_pause_it_and_lose_nothing() {
     let h = home.path();
     let input = h.join("expiring");
     many_requests(&input, N);
-    let healthy = serve(h);
-    deploy(h, "jobs-expiring");
-    assert!(healthy.terminate().success());
     // Slow sends, so the credentials run out while the job is still sending.
-    let cloud = LocalServe::start(
-        Path::new(env!("CARGO_BIN_EXE_ebb")),
+    let cloud = deployed_then_restarted(
         h,
+        "jobs-expiring",
         &[
             "--speed",
             "1000",
@@ -743,16 +736,9 @@ fn credentials_that_expire_mid_job_pause_it_and_lose_nothing() {
     ]);
     let out = ebb(h, &args);
     let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    let job = said
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("job ")
-                .and_then(|r| r.split_whitespace().next())
-        })
-        .unwrap_or_else(|| panic!("no job id in: {said}"))
-        .to_string();
+    let job = &job_id(&said);
     let summary: serde_json::Value =
-        serde_json::from_str(&ok(&ebb(h, &["--json", "job", &job]))).unwrap();
+        serde_json::from_str(&ok(&ebb(h, &["--json", "job", job]))).unwrap();
     assert_eq!(summary["state"], "paused", "{said}\n{summary}");
     assert_eq!(summary["failed"].as_u64(), Some(0), "{summary}");
     assert!(summary["pending"].as_u64().unwrap_or(0) > 0, "{summary}");
@@ -764,7 +750,7 @@ fn credentials_that_expire_mid_job_pause_it_and_lose_nothing() {
     let mut again = aws.to_vec();
     again.extend(["resume", job.as_str(), "--wait"]);
     ok(&ebb(h, &again));
-    every_line_once_with_an_output(&export(h, &job, &h.join("all.jsonl")), N);
+    every_line_once_with_an_output(&export(h, job, &h.join("all.jsonl")), N);
 }
 
 /// A large request line on a slow uplink: its upload gets time for its size instead of the
@@ -782,13 +768,10 @@ fn a_large_line_on_a_slow_uplink_is_uploaded_once() {
         format!("{{\"inputs\": \"{prompt}\", \"parameters\": {{\"max_new_tokens\": 4}}}}\n"),
     )
     .unwrap();
-    let healthy = serve(h);
-    deploy(h, "jobs-slow-uplink");
-    assert!(healthy.terminate().success());
     // Each PUT takes 22 s to be taken in, as 1 MB would at about 45 kB/s.
-    let _slow = LocalServe::start(
-        Path::new(env!("CARGO_BIN_EXE_ebb")),
+    let _slow = deployed_then_restarted(
         h,
+        "jobs-slow-uplink",
         &["--speed", "1000", "--fault", "s3:PUT=latency:22000"],
     );
     let out = ok(&ebb(
@@ -801,13 +784,7 @@ fn a_large_line_on_a_slow_uplink_is_uploaded_once() {
             "--wait",
         ],
     ));
-    let job = out
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("job ")
-                .and_then(|r| r.split_whitespace().next())
-        })
-        .unwrap_or_else(|| panic!("no job id in: {out}"));
+    let job = &job_id(&out);
     let summary: serde_json::Value =
         serde_json::from_str(&ok(&ebb(h, &["--json", "job", job]))).unwrap();
     // Uploaded and invoked once (the built-in model may still refuse a prompt this long).
@@ -821,4 +798,124 @@ fn a_large_line_on_a_slow_uplink_is_uploaded_once() {
     let records = export(h, job, &h.join("large.out.jsonl"));
     let error = records[0]["error"].as_str().unwrap_or_default();
     assert!(!error.contains("not accepted"), "{error}");
+}
+
+/// TGI's `details` (tokens, finish reason) are kept with the result: the text for the table,
+/// the whole answer in the export.
+#[test]
+fn answers_with_details_keep_them() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let input = h.join("details");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(
+        input.join("d.jsonl"),
+        concat!(
+            r#"{"inputs": "Capital of France?", "parameters": {"max_new_tokens": 3, "details": true}}"#,
+            "\n",
+            r#"{"inputs": "Capital of France?", "parameters": {"max_new_tokens": 3}}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let _cloud = serve(h);
+    deploy(h, "jobs-details");
+    let out = ok(&ebb(
+        h,
+        &[
+            "submit",
+            input.to_str().unwrap(),
+            "--endpoint",
+            "jobs-details",
+            "--wait",
+        ],
+    ));
+    let job = &job_id(&out);
+    let records = export(h, job, &h.join("details.jsonl"));
+    assert_eq!(records.len(), 2);
+    let details = &records[0]["answer"][0]["details"];
+    assert_eq!(details["finish_reason"], "length", "{}", records[0]);
+    assert_eq!(
+        details["tokens"].as_array().map(Vec::len),
+        Some(3),
+        "{details}"
+    );
+    // The table's text is the same either way; a plain answer adds nothing to keep.
+    assert_eq!(records[0]["output"], records[1]["output"]);
+    assert!(records[1]["answer"].is_null(), "{}", records[1]);
+}
+
+/// Runs `ebb` and gives up after `limit`: a job that waits forever fails the test instead of
+/// hanging it.
+fn ebb_within(home: &Path, args: &[&str], limit: Duration) -> Output {
+    let mut child = ebb_cmd(home)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ebb");
+    let started = Instant::now();
+    while child.try_wait().expect("wait for ebb").is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("collect ebb's output");
+            panic!(
+                "ebb {args:?} still running after {limit:?}: {}{}",
+                text(&out.stdout),
+                text(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child.wait_with_output().expect("collect ebb's output")
+}
+
+/// The AWS-like local cloud names failure objects apart from outputs (SageMaker documents no
+/// name for them): failures are found where InvokeEndpointAsync said they would be.
+#[test]
+fn failures_are_found_where_sagemaker_said_whatever_their_name() {
+    const N: usize = 10;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let input = h.join("mixed");
+    std::fs::create_dir_all(&input).unwrap();
+    let lines: String = (1..=N)
+        .map(|i| match i {
+            // TGI refuses a temperature of 0 (422).
+            3 | 7 => "{\"inputs\": \"Hello\", \"parameters\": {\"temperature\": 0}}\n".to_string(),
+            _ => format!(
+                "{{\"inputs\": \"question {i}\", \"parameters\": {{\"max_new_tokens\": 4}}}}\n"
+            ),
+        })
+        .collect();
+    std::fs::write(input.join("mixed.jsonl"), lines).unwrap();
+    let _aws_like =
+        deployed_then_restarted(h, "jobs-failure-names", &["--speed", "1000", "--aws-like"]);
+    let out = ebb_within(
+        h,
+        &[
+            "submit",
+            input.to_str().unwrap(),
+            "--endpoint",
+            "jobs-failure-names",
+            "--wait",
+        ],
+        Duration::from_secs(120),
+    );
+    let said = ok(&out);
+    let job = &job_id(&said);
+    let summary: serde_json::Value =
+        serde_json::from_str(&ok(&ebb(h, &["--json", "job", job]))).unwrap();
+    assert_eq!(summary["state"], "done", "{summary}");
+    assert_eq!(
+        summary["succeeded"].as_u64(),
+        Some(N as u64 - 2),
+        "{summary}"
+    );
+    assert_eq!(summary["failed"].as_u64(), Some(2), "{summary}");
+    let records = export(h, job, &h.join("mixed.out.jsonl"));
+    for line in [3, 7] {
+        let error = records[line - 1]["error"].as_str().unwrap_or_default();
+        assert!(error.contains("temperature"), "line {line}: {error}");
+    }
 }

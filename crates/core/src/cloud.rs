@@ -32,6 +32,25 @@ pub struct ProvidedCloud {
     pub role_arn: Option<String>,
 }
 
+impl ProvidedCloud {
+    /// A cloud at `endpoint_url` with its own keys; `role_arn` is what deploys use when the
+    /// settings name no role (Ebb's local cloud offers a placeholder one).
+    pub fn new(
+        endpoint_url: &str,
+        region: &str,
+        (access_key_id, secret_access_key): (&str, &str),
+        role_arn: Option<&str>,
+    ) -> ProvidedCloud {
+        ProvidedCloud {
+            endpoint_url: endpoint_url.to_string(),
+            region: region.to_string(),
+            access_key_id: access_key_id.to_string(),
+            secret_access_key: secret_access_key.to_string(),
+            role_arn: role_arn.map(str::to_string),
+        }
+    }
+}
+
 impl std::fmt::Debug for ProvidedCloud {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProvidedCloud")

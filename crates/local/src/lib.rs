@@ -98,19 +98,6 @@ impl Config {
     }
 }
 
-impl ConnectionInfo {
-    /// How the engine reaches this cloud: its URL and keys, plus the placeholder role.
-    pub fn for_engine(&self) -> ebb_core::ProvidedCloud {
-        ebb_core::ProvidedCloud {
-            endpoint_url: self.endpoint_url.clone(),
-            region: self.region.clone(),
-            access_key_id: self.access_key_id.clone(),
-            secret_access_key: self.secret_access_key.clone(),
-            role_arn: Some(PLACEHOLDER_ROLE_ARN.to_string()),
-        }
-    }
-}
-
 /// What `ebb local serve` prints, and what a client needs to connect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionInfo {

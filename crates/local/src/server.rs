@@ -355,17 +355,7 @@ async fn serve(
         return protocol::error(protocol, status, code, message, id);
     }
     if protocol == Protocol::S3 {
-        // s3s verifies S3's signatures itself, including streaming (aws-chunked) uploads.
-        return match state.s3.call(req.map(s3s::Body::from)).await {
-            Ok(response) => response,
-            Err(e) => protocol::error(
-                Protocol::S3,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalError",
-                &format!("{e:?}"),
-                id,
-            ),
-        };
+        return s3_call(state, req, id).await;
     }
     let (parts, body) = req.into_parts();
     let body = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
@@ -384,6 +374,17 @@ async fn serve(
         let message = &rejection.message;
         return protocol::error(protocol, status, rejection.code, message, id);
     }
+    dispatch(state, &parts, body, (protocol, service, operation), id).await
+}
+
+/// Routes a signed, non-S3 request to its service.
+async fn dispatch(
+    state: &State,
+    parts: &http::request::Parts,
+    body: bytes::Bytes,
+    (protocol, service, operation): (Protocol, &'static str, &str),
+    id: &str,
+) -> Response<Body> {
     match (protocol, service) {
         (Protocol::Query, _) => {
             let issuer = state.aws_like.then(|| sts::Issuer {
@@ -413,6 +414,20 @@ async fn serve(
             StatusCode::NOT_IMPLEMENTED,
             "NotImplemented",
             &format!("the local cloud does not serve {service} requests yet"),
+            id,
+        ),
+    }
+}
+
+/// S3: s3s verifies S3's signatures itself, including streaming (aws-chunked) uploads.
+async fn s3_call(state: &State, req: Request<Incoming>, id: &str) -> Response<Body> {
+    match state.s3.call(req.map(s3s::Body::from)).await {
+        Ok(response) => response,
+        Err(e) => protocol::error(
+            Protocol::S3,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            &format!("{e:?}"),
             id,
         ),
     }

@@ -6,38 +6,19 @@ use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sagemaker::types::{DesiredWeightAndCapacity, EndpointStatus, ProductionVariant};
-use common::{Cloud, bucket, create, deploy, eventually, wait_status};
+use common::{
+    Cloud, bucket, create, deploy, describe_endpoint, eventually, read_object, wait_object,
+    wait_status,
+};
 
 const REQUEST: &str = r#"{"inputs": "What is the capital of the United States?", "parameters": {"early_stopping": true, "length_penalty": 2.0, "max_new_tokens": 50, "temperature": 1, "min_length": 10, "no_repeat_ngram_size": 3}}"#;
-
-async fn read(c: &Cloud, uri: &str) -> Option<String> {
-    let (bucket, key) = uri.strip_prefix("s3://")?.split_once('/')?;
-    let got = c
-        .s3()
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .ok()?;
-    Some(String::from_utf8(got.body.collect().await.ok()?.into_bytes().to_vec()).unwrap())
-}
-
-async fn wait_object(c: &Cloud, uri: &str) -> String {
-    eventually(uri, Duration::from_secs(20), || read(c, uri)).await
-}
 
 #[tokio::test]
 async fn seed_workflow_deploy_upload_invoke_and_read_outputs() {
     let c = common::start(20.0).await;
     deploy(&c, "flan-t5-async", &[], 1, 10).await;
     let sm = c.sagemaker();
-    let d = sm
-        .describe_endpoint()
-        .endpoint_name("flan-t5-async")
-        .send()
-        .await
-        .unwrap();
+    let d = describe_endpoint(&c, "flan-t5-async").await;
     let v = &d.production_variants()[0];
     assert_eq!(
         (v.current_instance_count(), v.desired_instance_count()),
@@ -229,7 +210,11 @@ async fn every_invoke_async_parameter_is_honoured_and_checked() {
         .unwrap();
     let failure = wait_object(&c, bad.failure_location().unwrap()).await;
     assert!(failure.contains("missing field `inputs`"), "{failure}");
-    assert!(read(&c, bad.output_location().unwrap()).await.is_none());
+    assert!(
+        read_object(&c, bad.output_location().unwrap())
+            .await
+            .is_none()
+    );
     // A missing input object is a failure too, not a lost request.
     let missing = rt
         .invoke_endpoint_async()
@@ -284,12 +269,7 @@ async fn zero_instances_build_a_backlog_that_drains_after_scale_out() {
         "backlog without capacity"
     );
     set(1).await.unwrap();
-    let d = sm
-        .describe_endpoint()
-        .endpoint_name("scaled")
-        .send()
-        .await
-        .unwrap();
+    let d = describe_endpoint(&c, "scaled").await;
     assert_eq!(d.endpoint_status(), Some(&EndpointStatus::Updating));
     for out in &outs {
         wait_object(&c, out).await;
@@ -363,12 +343,7 @@ async fn a_model_that_cannot_start_fails_the_endpoint_with_a_reason() {
     let sm = c.sagemaker();
     let unreachable = [("EBB_LOCAL_PROXY_URL", "http://127.0.0.1:9/")];
     create(&c, "broken", &unreachable, 1, None, EndpointStatus::Failed).await;
-    let d = sm
-        .describe_endpoint()
-        .endpoint_name("broken")
-        .send()
-        .await
-        .unwrap();
+    let d = describe_endpoint(&c, "broken").await;
     let reason = d.failure_reason().unwrap();
     assert!(reason.contains("127.0.0.1:9"), "{reason}");
     // Bad input names what is wrong.

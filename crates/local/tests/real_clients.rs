@@ -11,33 +11,17 @@ use aws_sdk_applicationautoscaling::types::{
     PolicyType, ScalableDimension, ScalingActivityStatusCode, ServiceNamespace, StepAdjustment,
     StepScalingPolicyConfiguration,
 };
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
+use aws_sdk_cloudwatch::types::ComparisonOperator;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sagemaker::types::{
     AsyncInferenceConfig, AsyncInferenceOutputConfig, DesiredWeightAndCapacity, EndpointStatus,
     ProductionVariant, ProductionVariantInstanceType, VariantProperty, VariantPropertyType,
 };
 use aws_sdk_sagemakerruntime::primitives::Blob;
-use common::{Cloud, bucket, deploy, eventually, wait_status};
+use common::scaling::backlog_alarm;
+use common::{Cloud, bucket, deploy, describe_endpoint, eventually, wait_object, wait_status};
 
 const REQUEST: &str = r#"{"inputs": "What is the capital of the United States?", "parameters": {"max_new_tokens": 5}}"#;
-
-async fn read(c: &Cloud, uri: &str) -> Option<String> {
-    let (bucket, key) = uri.strip_prefix("s3://")?.split_once('/')?;
-    let got = c
-        .s3()
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .ok()?;
-    Some(String::from_utf8(got.body.collect().await.ok()?.into_bytes().to_vec()).unwrap())
-}
-
-async fn wait_object(c: &Cloud, uri: &str) -> String {
-    eventually(uri, Duration::from_secs(20), || read(c, uri)).await
-}
 
 /// `code: message` of a service error.
 fn describe<E: aws_sdk_sagemaker::error::ProvideErrorMetadata>(e: &E) -> String {
@@ -99,20 +83,10 @@ async fn update(
         );
     }
     call.send().await.unwrap();
-    let d = sm
-        .describe_endpoint()
-        .endpoint_name(endpoint)
-        .send()
-        .await
-        .unwrap();
+    let d = describe_endpoint(c, endpoint).await;
     assert_eq!(d.endpoint_status(), Some(&EndpointStatus::Updating));
     wait_status(c, endpoint, EndpointStatus::InService).await;
-    let d = sm
-        .describe_endpoint()
-        .endpoint_name(endpoint)
-        .send()
-        .await
-        .unwrap();
+    let d = describe_endpoint(c, endpoint).await;
     let v = &d.production_variants()[0];
     (
         d.endpoint_config_name().unwrap_or_default().to_string(),
@@ -520,19 +494,7 @@ async fn step_intervals_are_checked_and_a_breach_outside_them_changes_nothing() 
         .await
         .unwrap();
     // Always in ALARM while the endpoint has capacity: the breach (0 - 1) is below every step.
-    c.cloudwatch()
-        .put_metric_alarm()
-        .alarm_name("steps-low")
-        .metric_name("HasBacklogWithoutCapacity")
-        .namespace("AWS/SageMaker")
-        .statistic(Statistic::Average)
-        .dimensions(
-            Dimension::builder()
-                .name("EndpointName")
-                .value("steps")
-                .build(),
-        )
-        .period(60)
+    backlog_alarm(&c, "steps-low", "steps")
         .evaluation_periods(1)
         .threshold(1.0)
         .comparison_operator(ComparisonOperator::LessThanThreshold)
@@ -565,13 +527,7 @@ async fn step_intervals_are_checked_and_a_breach_outside_them_changes_nothing() 
     // A few more periods in ALARM: still one activity, and the endpoint keeps its instance.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(activities().await.len(), 1);
-    let d = c
-        .sagemaker()
-        .describe_endpoint()
-        .endpoint_name("steps")
-        .send()
-        .await
-        .unwrap();
+    let d = describe_endpoint(&c, "steps").await;
     assert_eq!(d.production_variants()[0].desired_instance_count(), Some(1));
     c.cloud.stop().await;
 }

@@ -79,13 +79,7 @@ async fn buckets_objects_ranges_and_deletes() {
     assert!(err.into_service_error().is_no_such_key());
 
     for k in ["in/b", "in/sub/c", "out/d"] {
-        s3.put_object()
-            .bucket("data-1")
-            .key(k)
-            .body(ByteStream::from_static(b"x"))
-            .send()
-            .await
-            .unwrap();
+        put(&s3, "data-1", k, b"x").await;
     }
     let listed = s3
         .list_objects_v2()
@@ -95,13 +89,9 @@ async fn buckets_objects_ranges_and_deletes() {
         .send()
         .await
         .unwrap();
-    let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    let keys = key_names(listed.contents());
     assert_eq!(keys, ["in/a.jsonl", "in/b"]);
-    let prefixes: Vec<_> = listed
-        .common_prefixes()
-        .iter()
-        .filter_map(|p| p.prefix())
-        .collect();
+    let prefixes = prefix_names(listed.common_prefixes());
     assert_eq!(prefixes, ["in/sub/"]);
     // Paging through everything with max-keys 1 sees each key exactly once.
     let mut all = Vec::new();
@@ -159,45 +149,11 @@ async fn multipart_upload_assembles_parts_in_order() {
     let c = common::start(1.0).await;
     let s3 = c.s3();
     s3.create_bucket().bucket("mp-1").send().await.unwrap();
-    let upload = s3
-        .create_multipart_upload()
-        .bucket("mp-1")
-        .key("big.bin")
-        .send()
-        .await
-        .unwrap();
-    let id = upload.upload_id().unwrap();
+    let id = start_upload(&s3, "mp-1", "big.bin").await;
     let part1 = vec![b'a'; 5 * 1024 * 1024];
     let part2 = b"tail".to_vec();
-    let mut parts = Vec::new();
-    for (n, data) in [(1, part1.clone()), (2, part2.clone())] {
-        let out = s3
-            .upload_part()
-            .bucket("mp-1")
-            .key("big.bin")
-            .upload_id(id)
-            .part_number(n)
-            .body(ByteStream::from(data))
-            .send()
-            .await
-            .unwrap();
-        parts.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(out.e_tag().unwrap())
-                .build(),
-        );
-    }
-    let done = s3
-        .complete_multipart_upload()
-        .bucket("mp-1")
-        .key("big.bin")
-        .upload_id(id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build(),
-        )
+    let parts = upload_parts(&s3, "mp-1", "big.bin", &id, [part1.clone(), part2.clone()]).await;
+    let done = complete(&s3, "mp-1", "big.bin", &id, parts)
         .send()
         .await
         .unwrap();
@@ -206,28 +162,15 @@ async fn multipart_upload_assembles_parts_in_order() {
         "{:?}",
         done.e_tag()
     );
-    let body = s3
-        .get_object()
-        .bucket("mp-1")
-        .key("big.bin")
-        .send()
-        .await
-        .unwrap();
-    let bytes = body.body.collect().await.unwrap().into_bytes();
+    let bytes = get_bytes(&s3, "mp-1", "big.bin").await;
     assert_eq!(bytes.len(), part1.len() + part2.len());
     assert!(bytes.ends_with(b"atail"));
     // An aborted upload is gone.
-    let other = s3
-        .create_multipart_upload()
-        .bucket("mp-1")
-        .key("x")
-        .send()
-        .await
-        .unwrap();
+    let other = start_upload(&s3, "mp-1", "x").await;
     s3.abort_multipart_upload()
         .bucket("mp-1")
         .key("x")
-        .upload_id(other.upload_id().unwrap())
+        .upload_id(&other)
         .send()
         .await
         .unwrap();
@@ -235,7 +178,7 @@ async fn multipart_upload_assembles_parts_in_order() {
         .upload_part()
         .bucket("mp-1")
         .key("x")
-        .upload_id(other.upload_id().unwrap())
+        .upload_id(&other)
         .part_number(1)
         .body(ByteStream::from_static(b"z"))
         .send()
@@ -256,13 +199,7 @@ async fn dot_dot_keys_stay_literal_keys_of_their_own_bucket() {
         .await
         .unwrap();
     for key in ["../other-bucket/x", "/leading", "ünï 🙂/x"] {
-        s3.put_object()
-            .bucket("bucket-a")
-            .key(key)
-            .body(ByteStream::from_static(b"v"))
-            .send()
-            .await
-            .unwrap();
+        put(&s3, "bucket-a", key, b"v").await;
     }
     let other = s3
         .list_objects_v2()
@@ -277,16 +214,12 @@ async fn dot_dot_keys_stay_literal_keys_of_their_own_bucket() {
         .send()
         .await
         .unwrap();
-    let keys: Vec<_> = mine.contents().iter().filter_map(|o| o.key()).collect();
+    let keys = key_names(mine.contents());
     assert_eq!(keys, ["../other-bucket/x", "/leading", "ünï 🙂/x"]);
-    let got = s3
-        .get_object()
-        .bucket("bucket-a")
-        .key("../other-bucket/x")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(&got.body.collect().await.unwrap().into_bytes()[..], b"v");
+    assert_eq!(
+        &get_bytes(&s3, "bucket-a", "../other-bucket/x").await[..],
+        b"v"
+    );
     c.cloud.stop().await;
 }
 
@@ -317,6 +250,7 @@ async fn raw_put(url: &str) -> u16 {
 /// A key with the characters `EncodingType=url` exists for: `+`, a space and a `%` escape.
 const TRICKY_KEY: &str = "a+b c%2Bd";
 
+/// Puts `body` at `key`.
 async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &'static [u8]) {
     s3.put_object()
         .bucket(bucket)
@@ -336,7 +270,7 @@ async fn listings_percent_encode_keys_only_when_asked() {
     put(&s3, "enc-1", TRICKY_KEY, b"x").await;
     put(&s3, "enc-1", "dir x/y", b"x").await;
     let plain = s3.list_objects_v2().bucket("enc-1").send().await.unwrap();
-    let keys: Vec<_> = plain.contents().iter().filter_map(|o| o.key()).collect();
+    let keys = key_names(plain.contents());
     assert_eq!(keys, [TRICKY_KEY, "dir x/y"]);
     assert_eq!(plain.encoding_type(), None);
 
@@ -349,13 +283,9 @@ async fn listings_percent_encode_keys_only_when_asked() {
         .await
         .unwrap();
     assert_eq!(encoded.encoding_type(), Some(&EncodingType::Url));
-    let keys: Vec<_> = encoded.contents().iter().filter_map(|o| o.key()).collect();
+    let keys = key_names(encoded.contents());
     assert_eq!(keys, ["a%2Bb%20c%252Bd"]);
-    let prefixes: Vec<_> = encoded
-        .common_prefixes()
-        .iter()
-        .filter_map(|p| p.prefix())
-        .collect();
+    let prefixes = prefix_names(encoded.common_prefixes());
     assert_eq!(prefixes, ["dir%20x/"]);
 
     // Version 1 encodes its keys and markers too.
@@ -367,7 +297,7 @@ async fn listings_percent_encode_keys_only_when_asked() {
         .send()
         .await
         .unwrap();
-    let keys: Vec<_> = v1.contents().iter().filter_map(|o| o.key()).collect();
+    let keys = key_names(v1.contents());
     assert_eq!(keys, ["a%2Bb%20c%252Bd", "dir%20x/y"]);
     assert_eq!(v1.marker(), Some("%20"));
     // S3 knows one encoding; a token it did not hand out is refused, not read as "start".
@@ -379,10 +309,7 @@ async fn listings_percent_encode_keys_only_when_asked() {
         .await
         .unwrap_err()
         .into_service_error();
-    assert_eq!(
-        aws_sdk_s3::error::ProvideErrorMetadata::code(&bogus),
-        Some("InvalidArgument")
-    );
+    assert_eq!(code(&bogus), Some("InvalidArgument"));
     let bad_token = s3
         .list_objects_v2()
         .bucket("enc-1")
@@ -391,10 +318,7 @@ async fn listings_percent_encode_keys_only_when_asked() {
         .await
         .unwrap_err()
         .into_service_error();
-    assert_eq!(
-        aws_sdk_s3::error::ProvideErrorMetadata::code(&bad_token),
-        Some("InvalidArgument")
-    );
+    assert_eq!(code(&bad_token), Some("InvalidArgument"));
     c.cloud.stop().await;
 }
 
@@ -511,33 +435,9 @@ async fn standard_headers_are_kept_with_the_object() {
         .send()
         .await
         .unwrap();
-    let part = s3
-        .upload_part()
-        .bucket("hdr-1")
-        .key("m")
-        .upload_id(up.upload_id().unwrap())
-        .part_number(1)
-        .body(ByteStream::from_static(b"p"))
-        .send()
-        .await
-        .unwrap();
-    s3.complete_multipart_upload()
-        .bucket("hdr-1")
-        .key("m")
-        .upload_id(up.upload_id().unwrap())
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .parts(
-                    CompletedPart::builder()
-                        .part_number(1)
-                        .e_tag(part.e_tag().unwrap())
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let id = up.upload_id().unwrap();
+    let parts = upload_parts(&s3, "hdr-1", "m", id, [b"p".to_vec()]).await;
+    complete(&s3, "hdr-1", "m", id, parts).send().await.unwrap();
     let head = s3
         .head_object()
         .bucket("hdr-1")
@@ -575,11 +475,7 @@ async fn delete_objects_refuses_more_than_a_thousand_keys() {
         .await
         .unwrap_err();
     let err = err.into_service_error();
-    assert_eq!(
-        aws_sdk_s3::error::ProvideErrorMetadata::code(&err),
-        Some("MalformedXML"),
-        "{err:?}"
-    );
+    assert_eq!(code(&err), Some("MalformedXML"), "{err:?}");
     c.cloud.stop().await;
 }
 
@@ -615,11 +511,7 @@ async fn list_multipart_uploads_shows_uploads_in_progress() {
         .send()
         .await
         .unwrap();
-    let prefixes: Vec<_> = rolled
-        .common_prefixes()
-        .iter()
-        .filter_map(|p| p.prefix())
-        .collect();
+    let prefixes = prefix_names(rolled.common_prefixes());
     assert_eq!(prefixes, ["a/"]);
     assert_eq!(rolled.uploads().len(), 2);
     // Paging one at a time visits each upload once, through both markers.
@@ -822,23 +714,64 @@ async fn parts_below_five_mib_are_refused_except_the_last() {
     let c = common::start(1.0).await;
     let s3 = c.s3();
     s3.create_bucket().bucket("small-1").send().await.unwrap();
-    let up = s3
+    let id = start_upload(&s3, "small-1", "k").await;
+    let parts = upload_parts(
+        &s3,
+        "small-1",
+        "k",
+        &id,
+        [b"tiny".to_vec(), b"tiny".to_vec()],
+    )
+    .await;
+    let err = complete(&s3, "small-1", "k", &id, parts)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(code(&err), Some("EntityTooSmall"), "{err:?}");
+    // Parts out of order are refused with S3's own code for it.
+    let out_of_order = vec![
+        CompletedPart::builder().part_number(2).build(),
+        CompletedPart::builder().part_number(1).build(),
+    ];
+    let err = complete(&s3, "small-1", "k", &id, out_of_order)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(code(&err), Some("InvalidPartOrder"), "{err:?}");
+    c.cloud.stop().await;
+}
+
+/// Starts a multipart upload of `key` and gives its upload ID.
+async fn start_upload(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> String {
+    let upload = s3
         .create_multipart_upload()
-        .bucket("small-1")
-        .key("k")
+        .bucket(bucket)
+        .key(key)
         .send()
         .await
         .unwrap();
-    let id = up.upload_id().unwrap();
+    upload.upload_id().unwrap().to_string()
+}
+
+/// Uploads `bodies` as parts 1, 2, … of upload `id` and gives the parts to complete it with.
+async fn upload_parts(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    bodies: impl IntoIterator<Item = Vec<u8>>,
+) -> Vec<CompletedPart> {
     let mut parts = Vec::new();
-    for n in 1..=2 {
+    for (n, data) in (1..).zip(bodies) {
         let out = s3
             .upload_part()
-            .bucket("small-1")
-            .key("k")
+            .bucket(bucket)
+            .key(key)
             .upload_id(id)
             .part_number(n)
-            .body(ByteStream::from_static(b"tiny"))
+            .body(ByteStream::from(data))
             .send()
             .await
             .unwrap();
@@ -849,47 +782,54 @@ async fn parts_below_five_mib_are_refused_except_the_last() {
                 .build(),
         );
     }
-    let err = s3
-        .complete_multipart_upload()
-        .bucket("small-1")
-        .key("k")
+    parts
+}
+
+/// A CompleteMultipartUpload of upload `id` with `parts`, ready to send.
+fn complete(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    parts: Vec<CompletedPart>,
+) -> aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadFluentBuilder
+{
+    s3.complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
         .upload_id(id)
         .multipart_upload(
             CompletedMultipartUpload::builder()
                 .set_parts(Some(parts))
                 .build(),
         )
+}
+
+/// The whole body of object `key`.
+async fn get_bytes(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> bytes::Bytes {
+    let got = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
         .send()
         .await
-        .unwrap_err()
-        .into_service_error();
-    assert_eq!(
-        aws_sdk_s3::error::ProvideErrorMetadata::code(&err),
-        Some("EntityTooSmall"),
-        "{err:?}"
-    );
-    // Parts out of order are refused with S3's own code for it.
-    let err = s3
-        .complete_multipart_upload()
-        .bucket("small-1")
-        .key("k")
-        .upload_id(id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .parts(CompletedPart::builder().part_number(2).build())
-                .parts(CompletedPart::builder().part_number(1).build())
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
-    assert_eq!(
-        aws_sdk_s3::error::ProvideErrorMetadata::code(&err),
-        Some("InvalidPartOrder"),
-        "{err:?}"
-    );
-    c.cloud.stop().await;
+        .unwrap();
+    got.body.collect().await.unwrap().into_bytes()
+}
+
+/// The keys of a listing's objects, in order.
+fn key_names(objects: &[aws_sdk_s3::types::Object]) -> Vec<&str> {
+    objects.iter().filter_map(|o| o.key()).collect()
+}
+
+/// The common prefixes of a listing, in order.
+fn prefix_names(common: &[aws_sdk_s3::types::CommonPrefix]) -> Vec<&str> {
+    common.iter().filter_map(|p| p.prefix()).collect()
+}
+
+/// The S3 error code of a service error.
+fn code(err: &impl aws_sdk_s3::error::ProvideErrorMetadata) -> Option<&str> {
+    err.code()
 }
 
 /// The HTTP status of a failed call.

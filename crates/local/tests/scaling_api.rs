@@ -9,6 +9,7 @@ use aws_sdk_applicationautoscaling::types::{
 };
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
 use aws_sdk_sagemaker::types::EndpointStatus;
+use common::scaling::backlog_alarm;
 
 const RESOURCE: &str = "endpoint/seed/variant/AllTraffic";
 
@@ -115,18 +116,7 @@ async fn the_seed_scaling_setup_is_kept_validated_and_removed() {
         .await
         .unwrap();
     let put = |name: &str, comparison: &str| {
-        cw.put_metric_alarm()
-            .alarm_name(name)
-            .metric_name("HasBacklogWithoutCapacity")
-            .namespace("AWS/SageMaker")
-            .statistic(Statistic::Average)
-            .dimensions(
-                Dimension::builder()
-                    .name("EndpointName")
-                    .value("seed")
-                    .build(),
-            )
-            .period(60)
+        backlog_alarm(&c, name, "seed")
             .evaluation_periods(2)
             .threshold(1.0)
             .comparison_operator(comparison.into())

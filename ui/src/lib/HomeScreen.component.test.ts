@@ -13,6 +13,7 @@ import type {
   Step,
 } from "../bindings";
 import type { Connection } from "./connection";
+import { demoJob } from "./fixtures";
 import { errorLog, logError } from "./errorLog.svelte";
 
 const connected: Connection = {
@@ -42,20 +43,7 @@ const endpoint: EndpointSummary = {
 };
 
 function job(state: JobSummary["state"], succeeded: number): JobSummary {
-  return {
-    id: "job-1",
-    endpoint: endpoint.name,
-    created_at: 0,
-    finished_at: null,
-    state,
-    note: null,
-    total: 19,
-    pending: 0,
-    invoked: 19 - succeeded,
-    succeeded,
-    failed: 0,
-    retried: 0,
-  };
+  return demoJob("job-1", endpoint.name, state, succeeded);
 }
 
 const step = (state: Step["state"], ready: boolean, detail: string): Step => ({

@@ -20,6 +20,7 @@ const jobResults = vi.fn(
         failure_location: null,
         result: `answer ${i + 1}`,
         error: null,
+        answer: null,
       });
     return Promise.resolve({ status: "ok", data: { total: TOTAL, rows } });
   },

@@ -1,22 +1,10 @@
 import { describe, expect, it } from "vitest";
 import type { JobSummary, Overview } from "../bindings";
 import { clock, costNote, stepMark, withJob } from "./home";
+import { demoJob } from "./fixtures";
 
 function job(id: string, state: JobSummary["state"], succeeded: number): JobSummary {
-  return {
-    id,
-    endpoint: "seed",
-    created_at: 0,
-    finished_at: null,
-    state,
-    note: null,
-    total: 19,
-    pending: 0,
-    invoked: 19 - succeeded,
-    succeeded,
-    failed: 0,
-    retried: 0,
-  };
+  return demoJob(id, "seed", state, succeeded);
 }
 
 const overview = (unfinished: JobSummary[], guideJob: JobSummary | null): Overview =>

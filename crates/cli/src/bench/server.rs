@@ -84,7 +84,7 @@ impl BenchCloud {
                 ..Overrides::default()
             },
         );
-        ebb.set_local_cloud(Some(attached.info().for_engine()));
+        ebb.set_local_cloud(Some(crate::local::provided(attached.info())));
         Ok(BenchCloud {
             home,
             ebb,

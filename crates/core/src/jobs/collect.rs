@@ -319,6 +319,7 @@ impl<'a> Collect<'a> {
             Kind::Output => Outcome::Succeeded {
                 seq,
                 result: super::result_text(&body),
+                answer: super::full_answer(&body),
             },
             Kind::Failure => Outcome::Failed {
                 seq,

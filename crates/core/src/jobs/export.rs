@@ -40,7 +40,7 @@ pub async fn export(
     let tmp = out.with_extension("partial");
     let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(write_error)?);
     if format == ExportFormat::Csv {
-        writeln!(w, "file,line,state,input,output,error").map_err(write_error)?;
+        writeln!(w, "file,line,state,input,output,error,answer").map_err(write_error)?;
     }
     let files: Vec<Option<std::fs::File>> = job
         .files
@@ -76,19 +76,21 @@ pub async fn export(
                         "input": input_json,
                         "output": row.result,
                         "error": row.error,
+                        "answer": row.answer.as_deref().and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok()),
                     });
                     writeln!(w, "{record}").map_err(write_error)?;
                 }
                 ExportFormat::Csv => {
                     writeln!(
                         w,
-                        "{},{},{},{},{},{}",
+                        "{},{},{},{},{},{},{}",
                         csv_field(&row.file),
                         row.line,
                         row.state.as_str(),
                         csv_field(input_text.as_deref().unwrap_or_default()),
                         csv_field(row.result.as_deref().unwrap_or_default()),
                         csv_field(row.error.as_deref().unwrap_or_default()),
+                        csv_field(row.answer.as_deref().unwrap_or_default()),
                     )
                     .map_err(write_error)?;
                 }

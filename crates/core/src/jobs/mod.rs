@@ -262,6 +262,21 @@ pub fn result_filename(seq: usize, rel: &str, line: u32, per_file: bool) -> Stri
     }
 }
 
+/// The whole answer, kept when it says more than its text: anything but TGI's plain
+/// `[{"generated_text": …}]` (e.g. with `details`: tokens, finish reason), as UTF-8 text.
+pub fn full_answer(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Plain {
+        #[allow(dead_code)]
+        generated_text: String,
+    }
+    let plain = serde_json::from_slice::<Vec<Plain>>(body).is_ok_and(|g| g.len() == 1)
+        || serde_json::from_slice::<Plain>(body).is_ok();
+    let json = serde_json::from_slice::<serde_json::Value>(body).is_ok();
+    (json && !plain).then(|| String::from_utf8_lossy(body).into_owned())
+}
+
 /// What a result body says: TGI's generated text, else the body as it is.
 pub fn result_text(body: &[u8]) -> String {
     #[derive(Deserialize)]
@@ -349,6 +364,13 @@ mod tests {
         );
         assert_eq!(result_text(br#"{"generated_text": "x"}"#), "x");
         assert_eq!(result_text(b"plain"), "plain");
+        // TGI's answer with `details`: the text for the table, the whole answer kept too.
+        let detailed = br#"[{"generated_text": "Paris", "details": {"finish_reason": "length", "generated_tokens": 1, "tokens": [{"id": 3, "text": "Paris", "logprob": -0.1}]}}]"#;
+        assert_eq!(result_text(detailed), "Paris");
+        let kept = full_answer(detailed).expect("the details are kept");
+        assert!(kept.contains("finish_reason") && kept.contains("logprob"));
+        assert_eq!(full_answer(br#"[{"generated_text": "Paris"}]"#), None);
+        assert_eq!(full_answer(b"plain text"), None);
     }
 
     #[test]

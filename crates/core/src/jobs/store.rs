@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS requests (
     completed_at INTEGER,
     result TEXT,
     error TEXT,
+    answer TEXT,
     PRIMARY KEY (job_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS requests_by_state ON requests (job_id, state, seq);
@@ -116,6 +117,8 @@ pub enum Outcome {
     Succeeded {
         seq: i64,
         result: String,
+        /// The model's whole answer when it holds more than the text (TGI's `details`).
+        answer: Option<String>,
     },
     Failed {
         seq: i64,
@@ -136,6 +139,9 @@ pub struct RequestRow {
     /// The generated text (or the raw body when it is not TGI's shape).
     pub result: Option<String>,
     pub error: Option<String>,
+    /// The model's whole answer (JSON) when it holds more than the generated text, e.g.
+    /// TGI's `details` (tokens, finish reason) when the request asked for them.
+    pub answer: Option<String>,
 }
 
 /// The job's own row.
@@ -154,7 +160,7 @@ fn db_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Store(format!("{}: {e}", path.display()))
 }
 
-/// The first nine columns of a results query.
+/// The first ten columns of a results query (`ROW_COLUMNS`).
 fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
     Ok(RequestRow {
         seq: r.get(0)?,
@@ -166,7 +172,19 @@ fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
         failure_location: r.get(6)?,
         result: r.get(7)?,
         error: r.get(8)?,
+        answer: r.get(9)?,
     })
+}
+
+/// Stores made before answers were kept get the column (empty for their results).
+fn add_answer_column(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('requests') WHERE name = 'answer'")?
+        .exists([])?;
+    if !has {
+        conn.execute_batch("ALTER TABLE requests ADD COLUMN answer TEXT")?;
+    }
+    Ok(())
 }
 
 fn now_s() -> i64 {
@@ -192,6 +210,7 @@ impl Store {
         )
         .map_err(|e| db_error(&path, e))?;
         conn.execute_batch(SCHEMA).map_err(|e| db_error(&path, e))?;
+        add_answer_column(&conn).map_err(|e| db_error(&path, e))?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             path,
@@ -330,10 +349,15 @@ impl Store {
                         params![job, seq, error],
                     )?,
                     // A result can land more than once (a re-sent request); the first one counts.
-                    Outcome::Succeeded { seq, result } => tx.execute(
-                        "UPDATE requests SET state = 'succeeded', result = ?3, error = NULL, completed_at = ?4
+                    Outcome::Succeeded {
+                        seq,
+                        result,
+                        answer,
+                    } => tx.execute(
+                        "UPDATE requests SET state = 'succeeded', result = ?3, answer = ?5, error = NULL,
+                         completed_at = ?4
                          WHERE job_id = ?1 AND seq = ?2 AND state NOT IN ('succeeded', 'failed')",
-                        params![job, seq, result, now],
+                        params![job, seq, result, now, answer],
                     )?,
                     Outcome::Failed { seq, error } => tx.execute(
                         "UPDATE requests SET state = 'failed', error = ?3, completed_at = ?4
@@ -598,14 +622,14 @@ impl Store {
         self.with(move |conn| {
             let mut q = conn.prepare(
                 "SELECT r.seq, f.rel, r.line, r.state, r.attempts, r.output_location, r.failure_location,
-                        r.result, r.error, r.file_idx, r.byte_offset, r.len
+                        r.result, r.error, r.answer, r.file_idx, r.byte_offset, r.len
                  FROM requests r JOIN files f ON f.job_id = r.job_id AND f.idx = r.file_idx
                  WHERE r.job_id = ?1 AND r.seq >= ?3 ORDER BY r.seq LIMIT ?2",
             )?;
             q.query_map(params![job, limit, offset], |r| {
                 Ok((
                     request_row(r)?,
-                    (r.get(9)?, r.get::<_, i64>(10)? as u64, r.get::<_, i64>(11)? as u64),
+                    (r.get(10)?, r.get::<_, i64>(11)? as u64, r.get::<_, i64>(12)? as u64),
                 ))
             })?
             .collect()
@@ -624,7 +648,7 @@ impl Store {
         let job = job.to_string();
         self.with(move |conn| {
             const COLUMNS: &str = "SELECT r.seq, f.rel, r.line, r.state, r.attempts,
-                r.output_location, r.failure_location, r.result, r.error";
+                r.output_location, r.failure_location, r.result, r.error, r.answer";
             const JOINED: &str =
                 "FROM requests r JOIN files f ON f.job_id = r.job_id AND f.idx = r.file_idx";
             // A page deep in a large job is found without walking the rows before it: seqs are

@@ -215,6 +215,46 @@ fn as_spec(
 /// Most activities read for a chart's window (a safety bound; a window holds far fewer).
 const WINDOW_ACTIVITIES: usize = 2_000;
 
+/// Activities the scaling view shows.
+const HISTORY_LEN: usize = 50;
+
+const ACTIVITIES_ACTION: &str = "application-autoscaling:DescribeScalingActivities";
+
+/// The endpoint's scaling activities, newest first, page after page (a page may hold fewer
+/// than asked for and still have a token), until `enough` says so after one or `most` are read.
+async fn activities(
+    clients: &Clients,
+    endpoint: &str,
+    most: usize,
+    enough: impl Fn(&ActivityView) -> bool,
+) -> Result<Vec<ActivityView>, ActivitiesError> {
+    let mut pages = clients
+        .autoscaling
+        .describe_scaling_activities()
+        .service_namespace(ServiceNamespace::Sagemaker)
+        .resource_id(super::resource_id(endpoint, "AllTraffic"))
+        .into_paginator()
+        .items()
+        .send();
+    let mut views = Vec::new();
+    while views.len() < most
+        && let Some(a) = pages.next().await
+    {
+        let view = activity(&a?);
+        let done = enough(&view);
+        views.push(view);
+        if done {
+            break;
+        }
+    }
+    Ok(views)
+}
+
+type ActivitiesError = aws_smithy_runtime_api::client::result::SdkError<
+    aws_sdk_applicationautoscaling::operation::describe_scaling_activities::DescribeScalingActivitiesError,
+    aws_smithy_runtime_api::http::Response,
+>;
+
 /// The endpoint's scaling activities from `start_ms` on, newest first, every page of them, plus
 /// the last one that ended before `start_ms` (it says the count the window starts with).
 pub async fn activities_since(
@@ -223,62 +263,26 @@ pub async fn activities_since(
     endpoint: &str,
     start_ms: f64,
 ) -> Result<Vec<ActivityView>, Error> {
-    let mut pages = clients
-        .autoscaling
-        .describe_scaling_activities()
-        .service_namespace(ServiceNamespace::Sagemaker)
-        .resource_id(super::resource_id(endpoint, "AllTraffic"))
-        .into_paginator()
-        .items()
-        .send();
-    let mut views = Vec::new();
-    while views.len() < WINDOW_ACTIVITIES
-        && let Some(a) = pages.next().await
-    {
-        let a = a.map_err(|e| {
-            aws_errors::failed(&e, ctx, "application-autoscaling:DescribeScalingActivities")
-        })?;
-        let view = activity(&a);
-        let before_window =
-            view.status == "Successful" && view.end_ms.is_some_and(|t| t < start_ms);
-        views.push(view);
-        if before_window {
-            break;
-        }
-    }
-    Ok(views)
+    let before_window =
+        |v: &ActivityView| v.status == "Successful" && v.end_ms.is_some_and(|t| t < start_ms);
+    activities(clients, endpoint, WINDOW_ACTIVITIES, before_window)
+        .await
+        .map_err(|e| aws_errors::failed(&e, ctx, ACTIVITIES_ACTION))
 }
 
-/// Activities the scaling view shows.
-const HISTORY_LEN: usize = 50;
-
 /// The endpoint's latest [`HISTORY_LEN`] scaling activities, newest first, or why they could
-/// not be read. Pages are followed until that many are read or none are left: a page may hold
-/// fewer than asked for and still have a token.
+/// not be read.
 pub async fn history(
     clients: &Clients,
     ctx: Context<'_>,
     endpoint: &str,
 ) -> Result<Vec<ActivityView>, String> {
-    let mut pages = clients
-        .autoscaling
-        .describe_scaling_activities()
-        .service_namespace(ServiceNamespace::Sagemaker)
-        .resource_id(super::resource_id(endpoint, "AllTraffic"))
-        .into_paginator()
-        .items()
-        .send();
-    let mut views = Vec::new();
-    while views.len() < HISTORY_LEN
-        && let Some(a) = pages.next().await
-    {
-        let a = a.map_err(|e| {
-            let action = "application-autoscaling:DescribeScalingActivities";
+    activities(clients, endpoint, HISTORY_LEN, |_| false)
+        .await
+        .map_err(|e| {
+            let action = ACTIVITIES_ACTION;
             aws_errors::explain(&e, Context { action, ..ctx }).summary
-        })?;
-        views.push(activity(&a));
-    }
-    Ok(views)
+        })
 }
 
 pub async fn read(

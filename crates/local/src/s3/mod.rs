@@ -117,6 +117,46 @@ fn delimiter(requested: Option<String>) -> Option<String> {
     requested.filter(|d| !d.is_empty())
 }
 
+/// What every listing is asked alike: a prefix, a delimiter, a page size and a key encoding.
+struct ListArgs {
+    prefix: String,
+    delimiter: Option<String>,
+    max: usize,
+    enc: KeyEncoding,
+}
+
+impl ListArgs {
+    /// Reads a listing's common parameters; an `EncodingType` other than `url` is refused.
+    fn new(
+        prefix: Option<String>,
+        delimiter: Option<String>,
+        max: Option<i32>,
+        encoding: Option<&EncodingType>,
+    ) -> S3Result<Self> {
+        Ok(Self {
+            prefix: prefix.unwrap_or_default(),
+            delimiter: self::delimiter(delimiter),
+            max: max_keys(max),
+            enc: KeyEncoding::new(encoding)?,
+        })
+    }
+
+    /// The store's query for the page after `start_after`, or at `continuation`.
+    fn query<'a>(
+        &'a self,
+        start_after: Option<&'a str>,
+        continuation: Option<&'a str>,
+    ) -> ListQuery<'a> {
+        ListQuery {
+            prefix: &self.prefix,
+            delimiter: self.delimiter.as_deref(),
+            start_after,
+            continuation,
+            max_keys: self.max,
+        }
+    }
+}
+
 /// DeleteObjects takes at most this many keys
 /// (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html>).
 const MAX_DELETE_KEYS: usize = 1000;
@@ -432,28 +472,26 @@ impl S3 for LocalS3 {
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let input = req.input;
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let delimiter = delimiter(input.delimiter);
-        let max = max_keys(input.max_keys);
-        let enc = KeyEncoding::new(input.encoding_type.as_ref())?;
-        let mut page = self.page(
-            &input.bucket,
-            &ListQuery {
-                prefix: &prefix,
-                delimiter: delimiter.as_deref(),
-                start_after: input.start_after.as_deref(),
-                continuation: input.continuation_token.as_deref(),
-                max_keys: max,
-            },
+        let args = ListArgs::new(
+            input.prefix,
+            input.delimiter,
+            input.max_keys,
+            input.encoding_type.as_ref(),
         )?;
+        let query = args.query(
+            input.start_after.as_deref(),
+            input.continuation_token.as_deref(),
+        );
+        let mut page = self.page(&input.bucket, &query)?;
+        let enc = args.enc;
         let key_count = (page.contents.len() + page.common_prefixes.len()) as i32;
         let fetch_owner = input.fetch_owner.unwrap_or(false);
         encode_page(&mut page, enc, fetch_owner);
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
-            prefix: Some(enc.apply(prefix)),
-            delimiter: enc.apply_opt(delimiter),
-            max_keys: Some(max as i32),
+            prefix: Some(enc.apply(args.prefix)),
+            delimiter: enc.apply_opt(args.delimiter),
+            max_keys: Some(args.max as i32),
             key_count: Some(key_count),
             continuation_token: input.continuation_token,
             start_after: enc.apply_opt(input.start_after),
@@ -472,20 +510,14 @@ impl S3 for LocalS3 {
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
         let input = req.input;
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let delimiter = delimiter(input.delimiter);
-        let max = max_keys(input.max_keys);
-        let enc = KeyEncoding::new(input.encoding_type.as_ref())?;
-        let mut page = self.page(
-            &input.bucket,
-            &ListQuery {
-                prefix: &prefix,
-                delimiter: delimiter.as_deref(),
-                start_after: input.marker.as_deref(),
-                continuation: None,
-                max_keys: max,
-            },
+        let args = ListArgs::new(
+            input.prefix,
+            input.delimiter,
+            input.max_keys,
+            input.encoding_type.as_ref(),
         )?;
+        let mut page = self.page(&input.bucket, &args.query(input.marker.as_deref(), None))?;
+        let enc = args.enc;
         let truncated = page.next_token.is_some();
         // V1 clients page with the last key or prefix as the next marker.
         let next_marker = page.last.take().filter(|_| truncated);
@@ -495,11 +527,11 @@ impl S3 for LocalS3 {
             name: Some(input.bucket),
             // Version 1 sends the prefix back as given: clients (botocore) decode only the
             // delimiter, markers, keys and common prefixes of its answer.
-            prefix: Some(prefix),
-            delimiter: enc.apply_opt(delimiter),
+            prefix: Some(args.prefix),
+            delimiter: enc.apply_opt(args.delimiter),
             // The marker is always answered, empty when none was given.
             marker: Some(enc.apply(input.marker.unwrap_or_default())),
-            max_keys: Some(max as i32),
+            max_keys: Some(args.max as i32),
             is_truncated: Some(truncated),
             next_marker: enc.apply_opt(next_marker),
             contents: Some(page.contents),
@@ -516,23 +548,20 @@ impl S3 for LocalS3 {
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
         let input = req.input;
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let delimiter = delimiter(input.delimiter);
-        let max = max_keys(input.max_keys);
-        let enc = KeyEncoding::new(input.encoding_type.as_ref())?;
+        let args = ListArgs::new(
+            input.prefix,
+            input.delimiter,
+            input.max_keys,
+            input.encoding_type.as_ref(),
+        )?;
         let listing = self
             .store
             .list(
                 &input.bucket,
-                &ListQuery {
-                    prefix: &prefix,
-                    delimiter: delimiter.as_deref(),
-                    start_after: input.key_marker.as_deref(),
-                    continuation: None,
-                    max_keys: max,
-                },
+                &args.query(input.key_marker.as_deref(), None),
             )
             .map_err(s3_err)?;
+        let enc = args.enc;
         let truncated = listing.next_token.is_some();
         let last_key = listing.objects.last().map(|o| o.key.clone());
         let next_key = last_key
@@ -545,11 +574,11 @@ impl S3 for LocalS3 {
             .collect();
         Ok(S3Response::new(ListObjectVersionsOutput {
             name: Some(input.bucket),
-            prefix: Some(enc.apply(prefix)),
-            delimiter: enc.apply_opt(delimiter),
+            prefix: Some(enc.apply(args.prefix)),
+            delimiter: enc.apply_opt(args.delimiter),
             key_marker: Some(enc.apply(input.key_marker.unwrap_or_default())),
             version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
-            max_keys: Some(max as i32),
+            max_keys: Some(args.max as i32),
             is_truncated: Some(truncated),
             next_version_id_marker: next_key.as_ref().map(|_| NULL_VERSION.to_string()),
             next_key_marker: enc.apply_opt(next_key),
@@ -566,12 +595,17 @@ impl S3 for LocalS3 {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         let input = req.input;
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let delimiter = delimiter(input.delimiter);
-        let max = input
-            .max_uploads
-            .map_or(1000, |n| n.clamp(0, 1000) as usize);
-        let enc = KeyEncoding::new(input.encoding_type.as_ref())?;
+        let ListArgs {
+            prefix,
+            delimiter,
+            max,
+            enc,
+        } = ListArgs::new(
+            input.prefix,
+            input.delimiter,
+            input.max_uploads,
+            input.encoding_type.as_ref(),
+        )?;
         let all = self.store.list_uploads(&input.bucket).map_err(s3_err)?;
         let page = uploads_page(
             &all,

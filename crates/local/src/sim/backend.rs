@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::json;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::clock::Clock;
@@ -231,10 +231,43 @@ fn generate(body: &[u8], limits: &tgi::Limits) -> Result<(String, u64), ModelErr
     if request.parameters.return_full_text == Some(true) {
         text = format!("{inputs} {text}");
     }
-    Ok((
-        json!([{ "generated_text": text }]).to_string(),
-        max_new_tokens,
-    ))
+    let mut answer = json!({ "generated_text": text });
+    if request.parameters.details {
+        answer["details"] = details(&words, &request);
+    }
+    Ok((json!([answer]).to_string(), max_new_tokens))
+}
+
+/// TGI's `Details` for an answer that ran to `max_new_tokens` (`router/src/lib.rs`):
+/// finish reason, token count, seed, the prefill tokens when `decoder_input_details` asked
+/// for them, and each generated token with an id, its text and a log-probability.
+fn details(words: &[&str], request: &tgi::Request) -> Value {
+    let token = |i: usize, word: &str| {
+        let id = WORDS.iter().position(|w| *w == word).unwrap_or(0) + 100;
+        let text = if i == 0 {
+            word.to_string()
+        } else {
+            format!(" {word}")
+        };
+        json!({ "id": id, "text": text, "logprob": -0.05 * (1 + i % 7) as f64, "special": false })
+    };
+    let prefill: Vec<Value> = if request.parameters.decoder_input_details {
+        request
+            .inputs
+            .split_whitespace()
+            .enumerate()
+            .map(|(i, w)| json!({ "id": 10_000 + i, "text": w, "logprob": null }))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    json!({
+        "finish_reason": "length",
+        "generated_tokens": words.len(),
+        "seed": request.parameters.seed,
+        "prefill": prefill,
+        "tokens": words.iter().enumerate().map(|(i, w)| token(i, w)).collect::<Vec<_>>(),
+    })
 }
 
 async fn proxy(

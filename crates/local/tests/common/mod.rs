@@ -133,6 +133,25 @@ where
     }
 }
 
+/// The text of the object at `uri` (`s3://bucket/key`), or `None` while there is none.
+pub async fn read_object(c: &Cloud, uri: &str) -> Option<String> {
+    let (bucket, key) = uri.strip_prefix("s3://")?.split_once('/')?;
+    let got = c
+        .s3()
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .ok()?;
+    Some(String::from_utf8(got.body.collect().await.ok()?.into_bytes().to_vec()).unwrap())
+}
+
+/// Waits up to 20 seconds for the object at `uri` and gives its text.
+pub async fn wait_object(c: &Cloud, uri: &str) -> String {
+    eventually(uri, Duration::from_secs(20), || read_object(c, uri)).await
+}
+
 pub const ROLE: &str = ebb_local::PLACEHOLDER_ROLE_ARN;
 
 pub fn bucket() -> String {
@@ -213,31 +232,32 @@ pub async fn create(
         .send()
         .await
         .unwrap();
-    let first = sm
-        .describe_endpoint()
-        .endpoint_name(name)
-        .send()
-        .await
-        .unwrap();
+    let first = describe_endpoint(c, name).await;
     assert_eq!(first.endpoint_status(), Some(&EndpointStatus::Creating));
     wait_status(c, name, want).await;
 }
 
+/// DescribeEndpoint of `name`, which must exist.
+pub async fn describe_endpoint(
+    c: &Cloud,
+    name: &str,
+) -> aws_sdk_sagemaker::operation::describe_endpoint::DescribeEndpointOutput {
+    c.sagemaker()
+        .describe_endpoint()
+        .endpoint_name(name)
+        .send()
+        .await
+        .unwrap()
+}
+
 pub async fn wait_status(c: &Cloud, name: &str, want: EndpointStatus) {
-    let sm = c.sagemaker();
     eventually(
         &format!("{name} to be {want:?}"),
         Duration::from_secs(20),
         || {
-            let sm = sm.clone();
             let want = want.clone();
             async move {
-                let d = sm
-                    .describe_endpoint()
-                    .endpoint_name(name)
-                    .send()
-                    .await
-                    .unwrap();
+                let d = describe_endpoint(c, name).await;
                 (d.endpoint_status() == Some(&want)).then_some(())
             }
         },

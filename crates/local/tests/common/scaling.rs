@@ -6,6 +6,7 @@ use aws_sdk_applicationautoscaling::types::{
     ServiceNamespace, StepAdjustment, StepScalingPolicyConfiguration,
     TargetTrackingScalingPolicyConfiguration,
 };
+use aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFluentBuilder;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
 
 use super::Cloud;
@@ -89,19 +90,7 @@ pub async fn seed(c: &Cloud, endpoint: &str, max: i32) -> String {
     .await
     .unwrap();
     let alarm = format!("{endpoint}-HasBacklogWithoutCapacity");
-    c.cloudwatch()
-        .put_metric_alarm()
-        .alarm_name(&alarm)
-        .metric_name("HasBacklogWithoutCapacity")
-        .namespace("AWS/SageMaker")
-        .statistic(Statistic::Average)
-        .dimensions(
-            Dimension::builder()
-                .name("EndpointName")
-                .value(endpoint)
-                .build(),
-        )
-        .period(60)
+    backlog_alarm(c, &alarm, endpoint)
         .evaluation_periods(2)
         .datapoints_to_alarm(2)
         .threshold(1.0)
@@ -112,4 +101,22 @@ pub async fn seed(c: &Cloud, endpoint: &str, max: i32) -> String {
         .await
         .unwrap();
     alarm
+}
+
+/// A PutMetricAlarm named `name` on `endpoint`'s HasBacklogWithoutCapacity (the average over
+/// 60 s periods); the caller adds the periods, threshold, comparison and actions.
+pub fn backlog_alarm(c: &Cloud, name: &str, endpoint: &str) -> PutMetricAlarmFluentBuilder {
+    c.cloudwatch()
+        .put_metric_alarm()
+        .alarm_name(name)
+        .metric_name("HasBacklogWithoutCapacity")
+        .namespace("AWS/SageMaker")
+        .statistic(Statistic::Average)
+        .dimensions(
+            Dimension::builder()
+                .name("EndpointName")
+                .value(endpoint)
+                .build(),
+        )
+        .period(60)
 }
