@@ -1,5 +1,6 @@
-//! The README's version statements against the one version the workspace builds (the crates,
-//! the .deb and About take theirs from `Cargo.toml`), and the UI package's.
+//! One version everywhere: the README's statements, the UI package and the app's Tauri config
+//! (which names the .deb) against the version the workspace builds (`Cargo.toml`, which the
+//! binaries and About report).
 
 use ebb_testkit::repo_root;
 
@@ -45,6 +46,17 @@ fn the_ui_package_has_the_same_version() {
     let package: serde_json::Value =
         serde_json::from_str(&read("ui/package.json")).expect("ui/package.json is JSON");
     assert_eq!(package["version"].as_str(), Some(VERSION));
+}
+
+#[test]
+fn the_package_has_the_same_version() {
+    let config: serde_json::Value =
+        serde_json::from_str(&read("tauri.conf.json")).expect("tauri.conf.json is JSON");
+    assert_eq!(
+        config["version"].as_str(),
+        Some(VERSION),
+        "tauri.conf.json names the .deb"
+    );
 }
 
 #[test]

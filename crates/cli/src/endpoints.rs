@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use ebb_core::Ebb;
 use ebb_core::deploy::invoke::InvokeRequest;
-use ebb_core::deploy::spec::{DeploySpec, ImageChoice};
+use ebb_core::deploy::spec::{self, DeploySpec, ImageChoice};
 
 use crate::output;
 
@@ -28,6 +28,7 @@ pub struct DeployArgs {
     /// e.g. ml.g5.12xlarge (seed) or ml.g4dn.12xlarge.
     #[arg(long)]
     instance_type: Option<String>,
+    /// Instances to start with, 1 to 100 (seed: 1); autoscaling can take it to 0 later.
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
     instance_count: Option<u32>,
     /// Container start-up health-check timeout in seconds (seed: 300).
@@ -42,6 +43,7 @@ pub struct DeployArgs {
     /// Endpoint name (the model and config are named after it).
     #[arg(long)]
     name: Option<String>,
+    /// Where results go, an s3:// URI (default: <bucket>/<prefix>/output).
     #[arg(long)]
     output_path: Option<String>,
     /// Where failures go (default: <bucket>/<prefix>/failure).
@@ -50,10 +52,13 @@ pub struct DeployArgs {
     /// Do not record failures in S3 (not recommended).
     #[arg(long)]
     no_failure_path: bool,
+    /// SNS topic ARN told of each success.
     #[arg(long)]
     success_topic: Option<String>,
+    /// SNS topic ARN told of each failure.
     #[arg(long)]
     error_topic: Option<String>,
+    /// KMS key that encrypts the outputs in S3.
     #[arg(long)]
     kms_key_id: Option<String>,
 }
@@ -80,7 +85,14 @@ impl DeployArgs {
                 *field = v;
             }
         };
-        set(&mut spec.model_id, self.model_id);
+        // Another model gets a name of its own, unless one is given.
+        if let Some(model_id) = self.model_id {
+            if self.name.is_none() {
+                let name = spec::generated_name(&model_id, &spec::stamp_now());
+                spec.set_endpoint_name(&name);
+            }
+            spec.model_id = model_id;
+        }
         if let Some(version) = self.tgi_version {
             spec.image = ImageChoice::Tgi { version };
         }

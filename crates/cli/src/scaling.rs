@@ -13,25 +13,30 @@ use crate::output;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum Preset {
-    /// WORKFLOW.md part 3: min 0, max 5, target 5, cooldowns 600/100, plus scale from zero.
+    /// The seed article's part 3: min 0, max 5, target 5, cooldowns 600/100, plus scale from zero.
     Seed,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct AutoscaleArgs {
+    /// The async endpoint to scale.
     endpoint: String,
     /// Start from a preset; any flag below changes one field of it.
     #[arg(long, value_enum, default_value = "seed")]
     preset: Preset,
+    /// Fewest instances (0 lets it scale to zero when idle).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     min: Option<i32>,
+    /// Most instances.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     max: Option<i32>,
     /// Target backlog per instance (ApproximateBacklogSizePerInstance).
     #[arg(long, value_name = "V", allow_negative_numbers = true)]
     target: Option<f64>,
+    /// Seconds after a scale-in before the next one.
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     scale_in_cooldown: Option<i32>,
+    /// Seconds after a scale-out before the next one.
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     scale_out_cooldown: Option<i32>,
     /// Leave out the step policy that wakes the endpoint from zero instances.

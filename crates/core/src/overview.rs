@@ -158,10 +158,15 @@ pub fn submit_step(
     serving_endpoint: Option<&str>,
     jobs: &[JobSummary],
 ) -> (Step, Option<JobSummary>) {
+    // Only jobs on step 1's endpoint: one on an endpoint torn down since does not count.
+    let jobs: Vec<&JobSummary> = jobs
+        .iter()
+        .filter(|j| serving_endpoint == Some(j.endpoint.as_str()))
+        .collect();
     if let Some(done) = jobs.iter().find(|j| j.state == JobState::Done) {
         return (
             step(StepState::Done, false, counts(done)),
-            Some(done.clone()),
+            Some((*done).clone()),
         );
     }
     if let Some(j) = jobs.iter().find(|j| !j.state.is_final()) {
@@ -175,7 +180,7 @@ pub fn submit_step(
                 j.total
             ),
         };
-        return (step(StepState::Working, false, detail), Some(j.clone()));
+        return (step(StepState::Working, false, detail), Some((*j).clone()));
     }
     let detail = match serving_endpoint {
         Some(name) => format!("Sends the demo folder (the article's 19 requests) to {name}."),
@@ -187,8 +192,9 @@ pub fn submit_step(
     )
 }
 
-/// Step 3: done once the endpoint scales to and from zero on its queue (the seed autoscaling
-/// or any with a minimum of 0 and the wake-up policy). `scaling` is what is in place, or why
+/// Step 3: done once the endpoint can scale to and from zero on its queue (the seed
+/// autoscaling, or any with a minimum of 0 and the wake-up policy); the text says what it did
+/// last, or, before anything happened, when it will act. `scaling` is what is in place, or why
 /// it could not be read.
 pub fn autoscale_step(
     serving_endpoint: Option<&str>,
@@ -217,7 +223,12 @@ pub fn autoscale_step(
                     let what = a.description.trim_end_matches('.');
                     format!(" Latest scaling activity: {what}.")
                 })
-                .unwrap_or_default();
+                .unwrap_or_else(|| {
+                    " Nothing has scaled yet: target tracking adds instances once the backlog per \
+                     instance stays above its target for 3 minutes, and goes to zero after 15 quiet \
+                     minutes (watch it on Scaling & metrics)."
+                        .to_string()
+                });
             step(
                 StepState::Done,
                 false,
@@ -441,6 +452,12 @@ mod tests {
         assert_eq!(s.detail, "j1: 18 succeeded, 1 failed of 19 requests.");
         // A cancelled job is neither.
         let (s, _) = submit_step(Some("seed"), &[job("j", "seed", JobState::Cancelled)]);
+        assert_eq!(s.state, StepState::Todo);
+        // A job on another endpoint (one torn down since) does not count for this one.
+        let elsewhere = job("j0", "gone", JobState::Done);
+        let (s, j) = submit_step(Some("seed"), std::slice::from_ref(&elsewhere));
+        assert_eq!((s.state, j), (StepState::Todo, None));
+        let (s, _) = submit_step(None, &[elsewhere]);
         assert_eq!(s.state, StepState::Todo);
     }
 

@@ -255,6 +255,14 @@ impl DeploySpec {
                 "model_id",
                 "Enter a Hugging Face model id, e.g. google/flan-t5-xxl.",
             ));
+        } else if !is_hub_model_id(&self.model_id) {
+            out.push(problem(
+                "model_id",
+                format!(
+                    "`{}` is not a Hugging Face model id: use organisation/name (letters, digits, `-`, `_`, `.`), e.g. google/flan-t5-xxl.",
+                    self.model_id
+                ),
+            ));
         }
         match &self.image {
             ImageChoice::Tgi { .. } => {
@@ -362,6 +370,20 @@ fn s3_uri_problem(uri: &str) -> Option<String> {
     validate::bucket(bucket).map(|p| format!("the bucket in `{uri}`: {p}"))
 }
 
+/// A Hugging Face Hub repository id as TGI's `HF_MODEL_ID` takes it: `name` or
+/// `organisation/name`, each part letters, digits, `-`, `_` and `.`, 96 characters at most
+/// (the Hub's rule for repository names).
+fn is_hub_model_id(id: &str) -> bool {
+    let part_ok = |p: &str| {
+        !p.is_empty()
+            && !p.starts_with(['-', '.'])
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    let parts: Vec<&str> = id.split('/').collect();
+    id.len() <= 96 && (1..=2).contains(&parts.len()) && parts.iter().all(|p| part_ok(p))
+}
+
 /// SageMaker names: 1-63 letters, digits and hyphens, not starting or ending with a hyphen.
 fn name_problem(name: &str) -> Option<String> {
     let ok = !name.is_empty()
@@ -406,6 +428,27 @@ mod tests {
             s.problems("us-east-1", Some("arn:aws:iam::111122223333:role/Sm"))
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn model_ids_are_hub_repository_ids() {
+        for ok in [
+            "google/flan-t5-xxl",
+            "gpt2",
+            "meta-llama/Llama-3.1-8B_Instruct",
+        ] {
+            assert!(is_hub_model_id(ok), "{ok}");
+        }
+        for bad in [
+            "not a model",
+            "a/b/c",
+            "/x",
+            "org/",
+            "-x/y",
+            &"x".repeat(97),
+        ] {
+            assert!(!is_hub_model_id(bad), "{bad}");
+        }
     }
 
     #[test]

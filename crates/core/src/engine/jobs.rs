@@ -89,13 +89,32 @@ impl Ebb {
         let (target, _, clients) = self.connected().await?;
         let region = clients.region();
         let ctx = context(&target, region.as_deref(), "sagemaker:DescribeEndpoint");
-        let described = clients
+        let described = match clients
             .sagemaker
             .describe_endpoint()
             .endpoint_name(endpoint)
             .send()
             .await
-            .map_err(|e| crate::aws_errors::failed(&e, ctx, "sagemaker:DescribeEndpoint"))?;
+        {
+            Ok(d) => d,
+            Err(e) if crate::aws_errors::is_not_found(&e) => {
+                return Err(Error::EndpointNotFound(endpoint.to_string()));
+            }
+            Err(e) => {
+                return Err(crate::aws_errors::failed(
+                    &e,
+                    ctx,
+                    "sagemaker:DescribeEndpoint",
+                ));
+            }
+        };
+        // A Failed endpoint never serves: refuse before a job is made.
+        if described.endpoint_status() == Some(&aws_sdk_sagemaker::types::EndpointStatus::Failed) {
+            return Err(Error::InvalidRequest(format!(
+                "endpoint {endpoint} failed to start ({}): tear it down and deploy again",
+                described.failure_reason().unwrap_or("no reason given")
+            )));
+        }
         // The endpoint's description carries its async config; some servers (moto) only keep
         // it on the endpoint config, so look there too.
         let mut async_config = described.async_inference_config().cloned();
