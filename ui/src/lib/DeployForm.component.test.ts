@@ -80,7 +80,7 @@ describe("DeployForm", () => {
     expect(input("deploy-max_concurrency").value).toBe("10");
     expect(input("deploy-output_path").value).toBe(seed.output_path);
     expect(input("deploy-failure_path").value).toBe(seed.failure_path);
-    expect(screen.getByText(/~\$7\.09\/h while 1 instance run/)).toBeTruthy();
+    expect(screen.getByText(/~\$7\.09\/h while 1 instance runs/)).toBeTruthy();
     expect(screen.getByText(/SM_NUM_GPUS defaults to 4/)).toBeTruthy();
   });
 

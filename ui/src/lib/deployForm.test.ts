@@ -61,6 +61,9 @@ describe("deploy form", () => {
 
   it("estimates the cost of the chosen instances and their GPU count", () => {
     expect(costEstimate(seed, instances)).toBe("~$14.18/h while 2 instances run (estimate)");
+    expect(costEstimate({ ...seed, instance_count: 1 }, instances)).toBe(
+      "~$7.09/h while 1 instance runs (estimate)",
+    );
     expect(gpuDefault(seed, instances)).toBe("4");
     expect(costEstimate({ ...seed, instance_type: "ml.x.y" }, instances)).toMatch(/no price/);
   });

@@ -38,7 +38,9 @@ export function costEstimate(spec: DeploySpec, instances: InstanceOption[]): str
   const info = instances.find((i) => i.name === spec.instance_type);
   if (!info) return "no price estimate for this instance type";
   const total = info.usd_per_hour * spec.instance_count;
-  return `~$${total.toFixed(2)}/h while ${spec.instance_count} instance${spec.instance_count === 1 ? "" : "s"} run (estimate)`;
+  const running =
+    spec.instance_count === 1 ? "1 instance runs" : `${spec.instance_count} instances run`;
+  return `~$${total.toFixed(2)}/h while ${running} (estimate)`;
 }
 
 /** The SM_NUM_GPUS the engine will use when the form leaves it empty. */
