@@ -13,8 +13,14 @@ pub fn fail(message: &str) -> ExitCode {
 pub fn print_json<T: Serialize>(value: &T) -> ExitCode {
     match serde_json::to_string_pretty(value) {
         Ok(text) => {
-            println!("{text}");
-            ExitCode::SUCCESS
+            use std::io::Write;
+            // A reader that stops early (`ebb … --json | head`) is not an error of ours.
+            match writeln!(std::io::stdout().lock(), "{text}") {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    fail(&format!("could not write the output: {e}"))
+                }
+                _ => ExitCode::SUCCESS,
+            }
         }
         Err(e) => fail(&format!("could not encode JSON: {e}")),
     }
