@@ -919,3 +919,56 @@ fn failures_are_found_where_sagemaker_said_whatever_their_name() {
         assert!(error.contains("temperature"), "line {line}: {error}");
     }
 }
+
+/// Answers lost or spoiled after the endpoint took the request make the SDK send it again, so
+/// the endpoint really processes some requests twice (the AWS-like cloud counts them); the
+/// job still holds each line exactly once, and no more invocations were repeated than the run
+/// says it sent again.
+#[test]
+fn answers_lost_after_acceptance_make_duplicates_at_the_endpoint_not_in_the_job() {
+    const N: usize = 400;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let input = h.join("lost");
+    many_requests(&input, N);
+    let fault = "runtime:InvokeEndpointAsync=lost:0.05,error-after:0.05";
+    let _faulty = deployed_then_restarted(
+        h,
+        "jobs-lost",
+        &["--speed", "1000", "--aws-like", "--fault", fault],
+    );
+    let folder = input.to_str().unwrap();
+    let out = ok(&ebb(
+        h,
+        &["submit", folder, "--endpoint", "jobs-lost", "--wait"],
+    ));
+    let job = &job_id(&out);
+    every_line_once_with_an_output(&export(h, job, &h.join("lost.out.jsonl")), N);
+    let again: usize = out
+        .lines()
+        .find_map(|l| {
+            l.trim().strip_suffix(
+                " calls were made again after throttling, server errors or dropped connections",
+            )
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let counted = std::fs::read_to_string(h.join("local/data/duplicate-invocations.jsonl"))
+        .unwrap_or_default();
+    let duplicates = counted
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|d| d["endpoint"] == "jobs-lost")
+        .count();
+    eprintln!(
+        "{duplicates} requests were processed more than once by the endpoint; {again} calls made again"
+    );
+    assert!(
+        duplicates > 0,
+        "the faults should make the endpoint see repeats: {out}"
+    );
+    assert!(
+        duplicates <= again,
+        "{duplicates} repeats, {again} calls made again: {out}"
+    );
+}
