@@ -74,6 +74,11 @@ fn job_id(out: &str) -> String {
         .to_string()
 }
 
+/// `ebb --json job JOB`: the job's state and counts.
+fn job_summary(home: &Path, job: &str) -> serde_json::Value {
+    serde_json::from_str(&ok(&ebb(home, &["--json", "job", job]))).expect("job summary JSON")
+}
+
 /// Deploys `endpoint` on a healthy local cloud, then starts the cloud again with `args`
 /// (faults, the AWS-like mode) for what the test does next.
 fn deployed_then_restarted(home: &Path, endpoint: &str, args: &[&str]) -> LocalServe {
@@ -479,8 +484,7 @@ fn ten_thousand_requests_through_errors_throttling_and_latency_all_arrive_once()
         .unwrap_or_else(|| panic!("no retry count in: {out}"));
     assert!(again > N as u64 / 50, "{out}");
     let job = &job_id(&out);
-    let summary: serde_json::Value =
-        serde_json::from_str(&ok(&ebb(h, &["--json", "job", job]))).unwrap();
+    let summary = job_summary(h, job);
     assert_eq!(summary["state"], "done", "{summary}");
     assert_eq!(summary["succeeded"].as_u64(), Some(N as u64), "{summary}");
     let records = export(h, job, &h.join("all.jsonl"));
@@ -517,8 +521,7 @@ fn a_waited_job_under_heavy_throttling_sends_every_request() {
         ],
     ));
     let job = &job_id(&out);
-    let summary: serde_json::Value =
-        serde_json::from_str(&ok(&ebb(h, &["--json", "job", job]))).unwrap();
+    let summary = job_summary(h, job);
     // Done by itself, nothing left unsent: each request succeeded or used up its tries.
     assert_eq!(summary["state"], "done", "{out}\n{summary}");
     assert_eq!(summary["pending"].as_u64(), Some(0), "{summary}");
@@ -644,8 +647,7 @@ fn a_job_survives_the_local_cloud_being_killed_and_restarted() {
     let printed = text(&out.stdout);
     assert!(out.status.success(), "{printed}");
     let job = &job_id(&printed);
-    let summary: serde_json::Value =
-        serde_json::from_str(&ok(&ebb(h, &["--json", "job", job]))).unwrap();
+    let summary = job_summary(h, job);
     assert_eq!(summary["state"], "done", "{summary}");
     assert_eq!(summary["succeeded"].as_u64(), Some(N as u64), "{summary}");
     let records = export(h, job, &h.join("all.jsonl"));
@@ -737,8 +739,7 @@ fn credentials_that_expire_mid_job_pause_it_and_lose_nothing() {
     let out = ebb(h, &args);
     let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
     let job = &job_id(&said);
-    let summary: serde_json::Value =
-        serde_json::from_str(&ok(&ebb(h, &["--json", "job", job]))).unwrap();
+    let summary = job_summary(h, job);
     assert_eq!(summary["state"], "paused", "{said}\n{summary}");
     assert_eq!(summary["failed"].as_u64(), Some(0), "{summary}");
     assert!(summary["pending"].as_u64().unwrap_or(0) > 0, "{summary}");
@@ -785,8 +786,7 @@ fn a_large_line_on_a_slow_uplink_is_uploaded_once() {
         ],
     ));
     let job = &job_id(&out);
-    let summary: serde_json::Value =
-        serde_json::from_str(&ok(&ebb(h, &["--json", "job", job]))).unwrap();
+    let summary = job_summary(h, job);
     // Uploaded and invoked once (the built-in model may still refuse a prompt this long).
     assert_eq!(summary["total"].as_u64(), Some(1), "{summary}");
     assert_eq!(
@@ -904,8 +904,7 @@ fn failures_are_found_where_sagemaker_said_whatever_their_name() {
     );
     let said = ok(&out);
     let job = &job_id(&said);
-    let summary: serde_json::Value =
-        serde_json::from_str(&ok(&ebb(h, &["--json", "job", job]))).unwrap();
+    let summary = job_summary(h, job);
     assert_eq!(summary["state"], "done", "{summary}");
     assert_eq!(
         summary["succeeded"].as_u64(),

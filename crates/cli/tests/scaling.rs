@@ -35,13 +35,7 @@ fn boto3_watches_the_seed_endpoint_scale_from_zero_out_and_back_under_speed_up()
         .arg(REQUESTS.to_string())
         .output()
         .expect("run python");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    let seen = ebb_testkit::json_line(&out);
     println!("seen: {seen}");
     assert_eq!(
         seen["instances"],

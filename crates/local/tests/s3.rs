@@ -839,19 +839,11 @@ fn status<E>(
     e.raw_response().map(|r| r.status().as_u16())
 }
 
-/// The virtualenv's Python with boto3 (`EBB_TEST_PYTHON`, else the repository's `.venv`).
-fn venv_python() -> std::path::PathBuf {
-    match std::env::var_os("EBB_TEST_PYTHON") {
-        Some(p) => p.into(),
-        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"),
-    }
-}
-
 /// boto3 asks for `EncodingType=url` on every listing and decodes what comes back: a key
 /// with `+`, a space and `%2B` must come back as it was written.
 #[tokio::test]
 async fn boto3_lists_keys_back_as_written() {
-    let python = venv_python();
+    let python = ebb_testkit::venv_python();
     assert!(
         python.exists(),
         "{} not found — run `bash scripts/test.sh` (it creates .venv with boto3) or set EBB_TEST_PYTHON",
@@ -883,13 +875,7 @@ print(json.dumps({"v2": v2, "v1": v1, "versions": vs}))
         .output()
         .await
         .expect("run python");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    let seen = ebb_testkit::json_line(&out);
     for listing in ["v2", "v1", "versions"] {
         assert_eq!(seen[listing], serde_json::json!([TRICKY_KEY]), "{seen}");
     }
