@@ -23,6 +23,10 @@ npm_ci "$ROOT/tests/e2e"
 build_ui
 make_notices
 step "set-up done"
+# Every local cloud the tests start (in-process, `ebb local serve`, the app's) behaves like a
+# busy real account: throttled control plane, expiring sessions, empty log pages, failures
+# named apart from outputs.
+export EBB_LOCAL_AWS_LIKE=1
 step "licences and advisories"
 python3 scripts/notices.py --check target/notices.json
 # Known vulnerabilities: npm's advisory service where the registry offers it; a refusal of the

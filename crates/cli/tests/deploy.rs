@@ -7,6 +7,13 @@ use std::process::{Command, Output};
 use ebb_testkit::{AWS_VARS, CborShim, LocalServe, Moto, isolated_env};
 
 fn ebb(home: &Path, extra_env: &[(&str, &str)], args: &[&str]) -> Output {
+    ebb_command(home, extra_env, args)
+        .output()
+        .expect("run ebb")
+}
+
+/// `ebb ARGS` for `home`, with no AWS settings from this machine.
+fn ebb_command(home: &Path, extra_env: &[(&str, &str)], args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ebb"));
     for var in AWS_VARS {
         cmd.env_remove(var);
@@ -14,7 +21,7 @@ fn ebb(home: &Path, extra_env: &[(&str, &str)], args: &[&str]) -> Output {
     cmd.envs(isolated_env(home))
         .envs(extra_env.iter().copied())
         .args(args);
-    cmd.output().expect("run ebb")
+    cmd
 }
 
 fn ok(out: &Output) -> String {
@@ -412,7 +419,10 @@ fn a_deploy_that_fails_explains_itself_and_can_be_cleaned_up() {
 /// An SDK config for a running local cloud, with its own keys.
 async fn local_sdk(cloud: &LocalServe) -> aws_config::SdkConfig {
     let field = |k: &str| cloud.info[k].as_str().unwrap_or_default().to_string();
+    // A client as a notebook has one: throttled calls (the AWS-like cloud throttles the
+    // control plane) are retried with backoff.
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(10))
         .region(aws_config::Region::new(field("region")))
         .endpoint_url(field("endpoint_url"))
         .credentials_provider(aws_sdk_sagemaker::config::Credentials::new(
@@ -526,4 +536,48 @@ fn logs_are_read_past_empty_pages() {
         logs.contains("Invocations and health checks are served"),
         "{logs}"
     );
+}
+
+/// An endpoint deleted between ListEndpoints and its DescribeEndpoint (by a colleague, or a
+/// teardown in another window) is left out of the list; the others are still shown and the
+/// command succeeds. DescribeEndpoint is slowed down here so the delete lands in between.
+#[test]
+fn an_endpoint_deleted_while_listing_is_dropped_from_the_list() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let ebb_bin = Path::new(env!("CARGO_BIN_EXE_ebb"));
+    let healthy = LocalServe::start(ebb_bin, h, &[]);
+    ok(&ebb(h, &[], &["deploy", "--name", "stays"]));
+    ok(&ebb(h, &[], &["deploy", "--name", "vanishes"]));
+    assert!(healthy.terminate().success());
+    let slow = LocalServe::start(
+        ebb_bin,
+        h,
+        &["--fault", "sagemaker:DescribeEndpoint=latency:4000"],
+    );
+    let listing = ebb_command(h, &[], &["--json", "endpoints"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ebb");
+    // ListEndpoints is answered at once; each DescribeEndpoint waits 4 s before it looks.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        aws_sdk_sagemaker::Client::new(&local_sdk(&slow).await)
+            .delete_endpoint()
+            .endpoint_name("vanishes")
+            .send()
+            .await
+            .unwrap();
+    });
+    let listed = ok(&listing.wait_with_output().unwrap());
+    let endpoints: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let names: Vec<&str> = endpoints
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(names, ["stays"], "{listed}");
 }

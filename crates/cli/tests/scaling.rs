@@ -157,6 +157,19 @@ fn ebb_autoscale_loadtest_and_metrics_run_the_seed_scenario_in_local_mode() {
         ],
     );
     assert_eq!(deployed["status"], "InService", "{deployed}");
+    // With no scaling activity yet, the instance series is the endpoint's own count.
+    let fresh = ebb(h, &["metrics", "seed", "--since", "1h"]);
+    let counts = fresh["instances"]["values"].as_array().cloned();
+    assert!(
+        counts
+            .as_ref()
+            .is_some_and(|c| !c.is_empty() && c.iter().all(|v| v == 1.0)),
+        "{}",
+        fresh["instances"]
+    );
+    let text = ebb_text(h, &["metrics", "seed", "--since", "1h"]);
+    let line = text.lines().find(|l| l.starts_with("InstanceCount"));
+    assert!(line.is_some_and(|l| l.contains(" now        1 ")), "{text}");
     // The cost guard: an instance with nothing to do for 10 minutes and no autoscaling.
     wait_until(
         "the idle warning",

@@ -21,6 +21,9 @@ use aws_sdk_sagemakerruntime::primitives::Blob;
 use common::scaling::backlog_alarm;
 use common::{Cloud, bucket, deploy, describe_endpoint, eventually, wait_object, wait_status};
 
+/// Simulated start-up of an instance, and so of an update, at speed 20.
+const UPDATE_TAKES: Duration = Duration::from_secs(60);
+
 const REQUEST: &str = r#"{"inputs": "What is the capital of the United States?", "parameters": {"max_new_tokens": 5}}"#;
 
 /// `code: message` of a service error.
@@ -112,7 +115,8 @@ async fn set_instances(c: &Cloud, endpoint: &str, n: i32) {
 
 #[tokio::test]
 async fn update_endpoint_deploys_a_new_config_and_retains_what_is_asked() {
-    let c = common::start(20.0).await;
+    // Updates take 3 s of real time, long enough to be seen Updating by a throttled client.
+    let c = common::start_with_startup(20.0, UPDATE_TAKES).await;
     deploy(&c, "upd", &[], 1, 4).await;
     config(&c, "upd-v2", "upd", "ml.g5.12xlarge", 2).await;
     config(&c, "upd-v3", "upd", "ml.g5.12xlarge", 1).await;
@@ -156,7 +160,8 @@ async fn update_endpoint_deploys_a_new_config_and_retains_what_is_asked() {
 
 #[tokio::test]
 async fn update_endpoint_is_refused_as_sagemaker_refuses_it() {
-    let c = common::start(20.0).await;
+    // Updates take 3 s of real time, long enough to be seen Updating by a throttled client.
+    let c = common::start_with_startup(20.0, UPDATE_TAKES).await;
     deploy(&c, "guarded", &[], 1, 4).await;
     config(&c, "guarded-big", "guarded", "ml.g5.48xlarge", 1).await;
     config(&c, "guarded-same", "guarded", "ml.g5.12xlarge", 1).await;
@@ -345,20 +350,26 @@ async fn invoke_endpoint_async_inputs_are_held_to_the_service_model() {
     c.cloud.stop().await;
 }
 
-/// The lines a user searching the endpoint's logs for `text` finds.
+/// The lines a user searching the endpoint's logs for `text` finds, on every page (CloudWatch
+/// Logs may answer empty pages with a token).
 async fn log_lines(c: &Cloud, endpoint: &str, text: &str) -> Vec<String> {
-    let got = c
+    let mut pages = c
         .logs()
         .filter_log_events()
         .log_group_name(format!("/aws/sagemaker/Endpoints/{endpoint}"))
         .filter_pattern(format!("\"{text}\""))
-        .send()
-        .await
-        .unwrap();
-    got.events()
-        .iter()
-        .filter_map(|e| e.message().map(str::to_string))
-        .collect()
+        .into_paginator()
+        .send();
+    let mut lines = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.unwrap();
+        lines.extend(
+            page.events()
+                .iter()
+                .filter_map(|e| e.message().map(str::to_string)),
+        );
+    }
+    lines
 }
 
 #[tokio::test]

@@ -54,7 +54,10 @@ async fn launch(
     config.startup = startup;
     let cloud = LocalCloud::start(config).await.unwrap();
     let info = cloud.info().clone();
+    // Throttled calls (EBB_LOCAL_AWS_LIKE=1 throttles the control plane) are retried with
+    // backoff, as a notebook's client does against AWS.
     let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(10))
         .region(Region::new(info.region.clone()))
         .endpoint_url(&info.endpoint_url)
         .credentials_provider(aws_sdk_sts::config::Credentials::new(
