@@ -210,13 +210,15 @@ pub async fn teardown_plan(
     Ok(state.ebb.teardown_plan(&endpoint, delete_data).await?)
 }
 
+/// Carries out the plan `teardown_plan` made, by its id: the page confirms a plan, it cannot
+/// change one.
 #[tauri::command]
 #[specta::specta]
 pub async fn teardown(
     state: tauri::State<'_, AppState>,
-    plan: TeardownPlan,
+    plan_id: String,
 ) -> Result<Vec<Removed>, CommandError> {
-    Ok(state.ebb.teardown(&plan).await?)
+    Ok(state.ebb.teardown(&plan_id).await?)
 }
 
 /// Status, time in it, and log lines newer than `since_ms` (a string: i64 milliseconds).

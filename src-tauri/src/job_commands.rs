@@ -76,7 +76,9 @@ pub fn spawn_run(app: tauri::AppHandle, id: String) {
                 tracing::warn!("could not send job progress: {e}");
             }
         };
-        match state.ebb.run_job(&id, &progress, true).await {
+        // A job another process runs (a terminal's `ebb submit --wait`) is followed, not run
+        // twice; the app takes it over when that run ends or its process dies.
+        match state.ebb.follow_or_run_job(&id, &progress, true).await {
             Ok(summary) => notify_end(&app, &summary),
             Err(e) => {
                 tracing::error!(job = id, "job run failed: {e}");

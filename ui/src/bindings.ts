@@ -109,9 +109,13 @@ async teardownPlan(endpoint: string, deleteData: boolean) : Promise<Result<Teard
     else return { status: "error", error: e  as any };
 }
 },
-async teardown(plan: TeardownPlan) : Promise<Result<Removed[], CommandError>> {
+/**
+ * Carries out the plan `teardown_plan` made, by its id: the page confirms a plan, it cannot
+ * change one.
+ */
+async teardown(planId: string) : Promise<Result<Removed[], CommandError>> {
     try {
-    return { status: "ok", data: await TAURI_INVOKE("teardown", { plan }) };
+    return { status: "ok", data: await TAURI_INVOKE("teardown", { planId }) };
 } catch (e) {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
@@ -633,7 +637,11 @@ retried_calls: number;
 /**
  * Seconds until every result is in, at the current rate.
  */
-eta_s: number | null }
+eta_s: number | null; 
+/**
+ * Set when another process runs the job and this one only follows it: who runs it.
+ */
+run_elsewhere: string | null }
 /**
  * A running job's counts and rates (a few times a second, and once at the end).
  */
@@ -1006,9 +1014,15 @@ export type Target = { mode: Mode; profile: string | null; profile_source: Sourc
  */
 role_arn: string | null; role_source: Source }
 /**
- * What a teardown would remove, for the confirmation.
+ * What a teardown would remove, for the confirmation. The engine keeps each plan it made and
+ * carries one out by its `id`, so what runs is what the engine planned, never a plan sent back
+ * by a shell.
  */
-export type TeardownPlan = { endpoint: string; endpoint_config: string | null; models: string[]; scaling: Inventory; 
+export type TeardownPlan = { 
+/**
+ * Names this plan to [`crate::Ebb::teardown`].
+ */
+id: string; endpoint: string; endpoint_config: string | null; models: string[]; scaling: Inventory; 
 /**
  * Job data under the endpoint's S3 paths; empty unless deleting data was asked for.
  */

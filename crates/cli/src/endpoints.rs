@@ -310,7 +310,7 @@ pub async fn teardown(
             return output::fail("nothing removed");
         }
     }
-    match ebb.teardown(&plan).await {
+    match ebb.teardown(&plan.id).await {
         Err(e) => output::fail(&e.to_string()),
         Ok(removed) if json => output::print_json(&removed),
         Ok(removed) => {

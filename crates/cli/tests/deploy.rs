@@ -581,3 +581,107 @@ fn an_endpoint_deleted_while_listing_is_dropped_from_the_list() {
         .collect();
     assert_eq!(names, ["stays"], "{listed}");
 }
+
+/// Reads `from` until `marker` has been printed (a prompt has no newline to wait for).
+fn read_until(from: &mut impl std::io::Read, marker: &str) -> String {
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(marker) {
+        let n = from.read(&mut chunk).unwrap();
+        assert!(
+            n > 0,
+            "ended before {marker:?}: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+/// `teardown --delete-data` decides about the data again when the plan is confirmed: an
+/// endpoint that starts writing to the same output path between the plan and the "y" keeps it.
+/// And the test inputs of `pair` are in a folder of its own, so those of `pair-2` stay.
+#[test]
+fn teardown_decides_about_data_when_confirmed_and_keeps_a_neighbours_test_inputs() {
+    use std::io::Write;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let cloud = LocalServe::start(Path::new(env!("CARGO_BIN_EXE_ebb")), h, &[]);
+    let bucket = "sagemaker-us-east-1-000000000000";
+    let own_paths = |name: &str| {
+        [
+            format!("--output-path=s3://{bucket}/own/{name}/out"),
+            format!("--failure-path=s3://{bucket}/own/{name}/fail"),
+        ]
+    };
+    for name in ["pair", "pair-2"] {
+        let [out, fail] = own_paths(name);
+        ok(&ebb(h, &[], &["deploy", "--name", name, &out, &fail]));
+        ok(&ebb(
+            h,
+            &[],
+            &["invoke", name, "--prompt", "Hi", "--wait", "60"],
+        ));
+    }
+    let mut teardown = ebb_command(h, &[], &["teardown", "pair", "--delete-data"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = teardown.stdout.take().unwrap();
+    let shown = read_until(&mut stdout, "Remove them?");
+    let own_out = format!("data s3://{bucket}/own/pair/out/ (1 objects");
+    assert!(shown.contains(&own_out), "{shown}");
+    // Another endpoint starts writing there before the user answers.
+    ok(&ebb(
+        h,
+        &[],
+        &[
+            "deploy",
+            "--name",
+            "joiner",
+            &format!("--output-path=s3://{bucket}/own/pair/out"),
+        ],
+    ));
+    teardown.stdin.take().unwrap().write_all(b"y\n").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert!(teardown.wait().unwrap().success(), "{rest}");
+    assert!(
+        rest.contains(&format!(
+            "data s3://{bucket}/own/pair/out/: kept: endpoint joiner also writes under"
+        )),
+        "{rest}"
+    );
+    assert!(
+        rest.contains(&format!(
+            "data s3://{bucket}/async-llm-output/input/test/pair/: 1 objects deleted"
+        )),
+        "{rest}"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let left = rt.block_on(async {
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&local_sdk(&cloud).await)
+                .force_path_style(true)
+                .build(),
+        );
+        let listed = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix("async-llm-output/input/test/")
+            .send()
+            .await
+            .unwrap();
+        listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(
+        left[0].starts_with("async-llm-output/input/test/pair-2/"),
+        "{left:?}"
+    );
+}

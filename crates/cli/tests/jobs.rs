@@ -231,6 +231,110 @@ fn bad_lines_are_named_exactly_and_nothing_is_sent_unless_asked() {
     );
 }
 
+/// `ebb submit DIR --endpoint E --wait` started in the background, and the job id it printed.
+fn spawn_submit(
+    home: &Path,
+    input: &Path,
+    endpoint: &str,
+    concurrency: u32,
+) -> (std::process::Child, String) {
+    let mut child = ebb_cmd(home)
+        .args(["submit", input.to_str().unwrap(), "--endpoint", endpoint])
+        .args(["--wait", "--concurrency", &concurrency.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap() > 0 {
+        if let Some(rest) = line.strip_prefix("job ") {
+            let job = rest.split_whitespace().next().unwrap_or_default();
+            return (child, job.to_string());
+        }
+        line.clear();
+    }
+    let _ = child.wait();
+    panic!("ebb submit printed no job id")
+}
+
+/// Waits until `job` has at least `n` results, failing after a minute.
+fn wait_for_results(home: &Path, job: &str, n: u64) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        let j = job_summary(home, job);
+        if j["succeeded"].as_u64().unwrap_or(0) >= n {
+            return j;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no progress: {j}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One job, one runner. Two `ebb resume` started at once on one job: one runs it, the other
+/// refuses and names the process that runs it (and leaves its in-flight requests alone). Once
+/// that process is killed (-9), a resume takes the job over and every line has one result.
+#[test]
+fn two_processes_on_one_job_one_runs_it_and_the_other_says_why_not() {
+    const N: usize = 400;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let input = h.join("lease");
+    many_requests(&input, N);
+    let _serve = serve(h);
+    deploy_slow(h, "jobs-lease");
+    let (mut first, job) = spawn_submit(h, &input, "jobs-lease", 4);
+    wait_for_results(h, &job, 10);
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let resume = || {
+        ebb_cmd(h)
+            .args(["resume", &job, "--wait"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut runners = [resume(), resume()];
+    let loser = loop {
+        if let Some(i) = (0..2).find(|&i| runners[i].try_wait().unwrap().is_some()) {
+            break i;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let winner = runners[1 - loser].id();
+    let mut said = String::new();
+    let mut stderr = runners[loser].stderr.take().unwrap();
+    std::io::Read::read_to_string(&mut stderr, &mut said).unwrap();
+    assert!(!runners[loser].wait().unwrap().success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "job {job} is already running in process {winner} "
+        )),
+        "{said}"
+    );
+    assert!(
+        runners[1 - loser].try_wait().unwrap().is_none(),
+        "the runner stopped"
+    );
+    let before = wait_for_results(h, &job, 30)["succeeded"].as_u64().unwrap();
+    assert!(
+        before < N as u64,
+        "the job ended before the owner could be killed"
+    );
+    runners[1 - loser].kill().unwrap();
+    runners[1 - loser].wait().unwrap();
+    let out = ok(&ebb(h, &["--json", "resume", &job, "--wait"]));
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["state"], "done", "{summary}");
+    let records = export(h, &job, &h.join("all.jsonl"));
+    every_line_once_with_an_output(&records, N);
+}
+
 #[test]
 fn a_killed_submit_resumes_with_every_request_accounted_for_once() {
     const N: usize = 5_000;
@@ -240,31 +344,7 @@ fn a_killed_submit_resumes_with_every_request_accounted_for_once() {
     many_requests(&input, N);
     let _serve = serve(h);
     deploy(h, "jobs-kill");
-    let mut child = ebb_cmd(h)
-        .args([
-            "submit",
-            input.to_str().unwrap(),
-            "--endpoint",
-            "jobs-kill",
-            "--wait",
-            "--concurrency",
-            "16",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut job = None;
-    let mut line = String::new();
-    while reader.read_line(&mut line).unwrap() > 0 {
-        if let Some(rest) = line.strip_prefix("job ") {
-            job = rest.split_whitespace().next().map(str::to_string);
-            break;
-        }
-        line.clear();
-    }
-    let job = job.expect("ebb submit printed the job id");
+    let (mut child, job) = spawn_submit(h, &input, "jobs-kill", 16);
     // Kill it hard once it is well into the job.
     let start = Instant::now();
     loop {

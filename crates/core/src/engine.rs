@@ -48,7 +48,12 @@ pub struct Ebb {
     job_store: std::sync::OnceLock<crate::jobs::store::Store>,
     /// Pause and cancel of the jobs running in this process.
     running_jobs: std::sync::Mutex<std::collections::HashMap<String, Arc<crate::jobs::JobControl>>>,
+    /// Teardown plans shown and not yet carried out, by id, with when they were made.
+    plans: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, TeardownPlan)>>,
 }
+
+/// A teardown plan can be carried out this long after it was made.
+const PLAN_KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 impl Ebb {
     /// The engine for the Ebb home (`EBB_HOME` or the OS app-data dir).
@@ -65,6 +70,7 @@ impl Ebb {
             clients: Mutex::new(None),
             job_store: std::sync::OnceLock::new(),
             running_jobs: std::sync::Mutex::new(std::collections::HashMap::new()),
+            plans: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -284,6 +290,8 @@ impl Ebb {
     }
 
     /// What tearing `endpoint` down would remove; with `delete_data`, its job data in S3 too.
+    /// What tearing `endpoint` down removes (with its job data when `delete_data`), kept by the
+    /// engine under the plan's `id` for [`Ebb::teardown`].
     pub async fn teardown_plan(
         &self,
         endpoint: &str,
@@ -298,13 +306,42 @@ impl Ebb {
             None
         };
         let data_at = data_at.as_ref().map(|(b, p)| (b.as_str(), p.as_str()));
-        teardown::plan(&clients, ctx, endpoint, data_at).await
+        let mut plan = teardown::plan(&clients, ctx, endpoint, data_at).await?;
+        let mut plans = self
+            .plans
+            .lock()
+            .map_err(|_| Error::Store("the teardown plans lock is poisoned".into()))?;
+        plans.retain(|_, (made, _)| made.elapsed() < PLAN_KEPT_FOR);
+        static NEXT_PLAN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = NEXT_PLAN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        plan.id = format!("{endpoint}#{n}");
+        plans.insert(plan.id.clone(), (std::time::Instant::now(), plan.clone()));
+        Ok(plan)
     }
 
-    pub async fn teardown(&self, plan: &TeardownPlan) -> Result<Vec<Removed>, Error> {
+    /// Carries out the plan [`Ebb::teardown_plan`] made under `plan_id` (once). Its job data is
+    /// looked at again first: data another endpoint has started to use since is kept.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] for an unknown, used or expired plan; AWS errors.
+    pub async fn teardown(&self, plan_id: &str) -> Result<Vec<Removed>, Error> {
+        let planned = self
+            .plans
+            .lock()
+            .map_err(|_| Error::Store("the teardown plans lock is poisoned".into()))?
+            .remove(plan_id)
+            .filter(|(made, _)| made.elapsed() < PLAN_KEPT_FOR);
+        let Some((_, mut plan)) = planned else {
+            return Err(Error::InvalidRequest(format!(
+                "there is no teardown plan {plan_id} (each is carried out once, within {} minutes): show the plan again",
+                PLAN_KEPT_FOR.as_secs() / 60
+            )));
+        };
         let (target, _, clients) = self.connected().await?;
         let region = clients.region();
-        teardown::run(&clients, context(&target, region.as_deref(), ""), plan).await
+        let ctx = context(&target, region.as_deref(), "");
+        teardown::refresh_data(&clients, ctx, &mut plan).await?;
+        teardown::run(&clients, ctx, &plan).await
     }
 
     /// The endpoint's status, time in it, and container log lines newer than `since_ms`.

@@ -66,6 +66,11 @@ pub enum Error {
         "there is no endpoint `{0}` in this account and region: `ebb endpoints` lists the ones there are"
     )]
     EndpointNotFound(String),
+    /// Another process holds the job's lease (see `jobs::lease`).
+    #[error(
+        "job {job} is already running in {holder}; one process runs a job at a time: wait for that run to end, or stop it, then resume the job here"
+    )]
+    JobRunningElsewhere { job: String, holder: String },
     #[error(
         "local mode, but Ebb's local cloud is not running: open the app, run `ebb local serve`, or use `ebb --local`"
     )]

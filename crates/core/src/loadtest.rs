@@ -112,9 +112,9 @@ pub async fn run(
     }
     let body = spec.payload.clone().unwrap_or_else(seed_payload);
     let key = format!(
-        "{}/input/loadtest-{}-{stamp}.json",
+        "{}/{}{stamp}.json",
         prefix.trim_matches('/'),
-        spec.endpoint
+        crate::deploy::data::loadtest_inputs(&spec.endpoint)
     );
     let location = crate::deploy::invoke::put_input(clients, ctx, bucket, &key, body).await?;
     let planned = spec.planned();

@@ -182,7 +182,13 @@ async fn the_seed_scenario_scales_zero_to_several_to_zero_and_wakes_again() {
         Duration::from_secs(60),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The watcher's own calls may be throttled (AWS-like mode): give it time to see the wake-up.
+    common::eventually(
+        "the watcher to see the endpoint awake",
+        Duration::from_secs(20),
+        || async { (seen.lock().unwrap().instances.last() == Some(&1)).then_some(()) },
+    )
+    .await;
     watcher.abort();
 
     let seen = std::mem::take(&mut *seen.lock().unwrap());

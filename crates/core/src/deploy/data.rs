@@ -19,6 +19,18 @@ pub struct DataPrefix {
     pub kept_because: Option<String>,
 }
 
+/// The folder, under Ebb's prefix, of the test pane's inputs for `endpoint`: a folder of its
+/// own, so no other endpoint's inputs are under it (`test-{endpoint}-` also matched the inputs
+/// of `{endpoint}-2`).
+pub fn test_inputs(endpoint: &str) -> String {
+    format!("input/test/{endpoint}/")
+}
+
+/// The folder, under Ebb's prefix, of the load test's request for `endpoint`.
+pub fn loadtest_inputs(endpoint: &str) -> String {
+    format!("input/loadtest/{endpoint}/")
+}
+
 /// A path as a listing prefix: `s3://b/out` covers `out/...`, not `output-2/...`.
 fn as_prefix(path: &str) -> String {
     if path.ends_with('/') {
@@ -76,11 +88,7 @@ pub async fn plan(
     let others = others_paths(clients, ctx, endpoint).await?;
     let mut out = Vec::new();
     for path in paths {
-        let uri = if path.contains("/input/test-") {
-            path.clone()
-        } else {
-            as_prefix(path)
-        };
+        let uri = as_prefix(path);
         let Some((bucket, prefix)) = split(&uri) else {
             continue;
         };

@@ -96,9 +96,9 @@ pub async fn submit(
     }
     let body = serde_json::json!({ "inputs": request.prompt, "parameters": parameters });
     let key = format!(
-        "{}/input/test-{}-{stamp}.json",
+        "{}/{}{stamp}.json",
         prefix.trim_matches('/'),
-        request.endpoint
+        super::data::test_inputs(&request.endpoint)
     );
     let input_location = put_input(clients, ctx, bucket, &key, body.to_string()).await?;
     let r = clients

@@ -4,7 +4,7 @@
 
 use aws_sdk_sagemaker::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::http::Response;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::data::{self, DataPrefix};
 use crate::aws_errors::{self, Context};
@@ -21,9 +21,13 @@ pub struct Removed {
     pub outcome: String,
 }
 
-/// What a teardown would remove, for the confirmation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+/// What a teardown would remove, for the confirmation. The engine keeps each plan it made and
+/// carries one out by its `id`, so what runs is what the engine planned, never a plan sent back
+/// by a shell.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
 pub struct TeardownPlan {
+    /// Names this plan to [`crate::Ebb::teardown`].
+    pub id: String,
     pub endpoint: String,
     pub endpoint_config: Option<String>,
     pub models: Vec<String>,
@@ -32,6 +36,10 @@ pub struct TeardownPlan {
     pub data: Vec<DataPrefix>,
     /// Every resource as one line, in removal order, for the confirmation.
     pub lines: Vec<String>,
+    /// The S3 paths the data part covers, looked at again when the plan is carried out.
+    #[serde(skip)]
+    #[specta(skip)]
+    data_paths: Vec<String>,
 }
 
 impl TeardownPlan {
@@ -131,7 +139,7 @@ pub async fn plan(
         })
         .unwrap_or_default();
     let scaling = inventory::of_endpoint(clients, ctx, endpoint).await;
-    let data = match data_at {
+    let data_paths = match data_at {
         None => Vec::new(),
         Some((bucket, prefix)) => {
             let output = described
@@ -151,23 +159,40 @@ pub async fn plan(
             .flatten()
             .map(str::to_string)
             .collect();
-            paths.push(format!(
-                "s3://{bucket}/{}/input/test-{endpoint}-",
-                prefix.trim_matches('/')
-            ));
-            data::plan(clients, ctx, endpoint, &paths).await?
+            let base = format!("s3://{bucket}/{}", prefix.trim_matches('/'));
+            paths.extend(
+                [data::test_inputs, data::loadtest_inputs]
+                    .map(|folder| format!("{base}/{}", folder(endpoint))),
+            );
+            paths
         }
     };
     let mut plan = TeardownPlan {
+        id: String::new(),
         endpoint: endpoint.to_string(),
         endpoint_config: config,
         models,
         scaling,
-        data,
+        data: Vec::new(),
         lines: Vec::new(),
+        data_paths,
     };
-    plan.lines = plan.describe();
+    refresh_data(clients, ctx, &mut plan).await?;
     Ok(plan)
+}
+
+/// Counts the plan's job data again and decides again what is kept (another endpoint may have
+/// started writing there since the plan was shown).
+pub async fn refresh_data(
+    clients: &Clients,
+    ctx: Context<'_>,
+    plan: &mut TeardownPlan,
+) -> Result<(), Error> {
+    if !plan.data_paths.is_empty() {
+        plan.data = data::plan(clients, ctx, &plan.endpoint, &plan.data_paths).await?;
+    }
+    plan.lines = plan.describe();
+    Ok(())
 }
 
 /// What a Describe found: `None` only when SageMaker says there is no such resource. Any other

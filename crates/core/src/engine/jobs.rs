@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::{Ebb, context};
 use crate::error::Error;
 use crate::jobs::export::{self, ExportFormat};
+use crate::jobs::lease::Lease;
 use crate::jobs::run::Runner;
 use crate::jobs::scan::{self, Scan, ScanOptions};
 use crate::jobs::store::{JobRow, RequestRow, Store};
@@ -203,6 +204,7 @@ impl Ebb {
             ebb: self,
             id: id.to_string(),
         };
+        let lease = Lease::take(store, id).await?;
         let (bucket, prefix) = self.bucket_and_prefix().await?;
         let (target, _, clients) = self.connected().await?;
         let region = clients.region();
@@ -213,7 +215,34 @@ impl Ebb {
             bucket: &bucket,
             prefix: &prefix,
         };
-        runner.run(&row, &control, progress, wait).await
+        let run = runner.run(&row, &control, progress, wait);
+        tokio::pin!(run);
+        tokio::select! {
+            ended = &mut run => ended,
+            // Only when another process took the job over: the run was paused; let it wind down.
+            () = lease.keep(&control) => run.await,
+        }
+    }
+
+    /// [`Ebb::run_job`], except that while another process runs the job it follows it: the
+    /// job's progress from the store every 2 s, naming who runs it, until that run ends or its
+    /// lease lapses, then it runs (resumes) the job here. For the app, which resumes every
+    /// unfinished job when it opens.
+    pub async fn follow_or_run_job(
+        &self,
+        id: &str,
+        progress: &(dyn Fn(&JobProgress) + Send + Sync),
+        wait: bool,
+    ) -> Result<JobSummary, Error> {
+        loop {
+            match self.run_job(id, progress, wait).await {
+                Err(Error::JobRunningElsewhere { holder, .. }) => {
+                    progress(&JobProgress::run_elsewhere(self.job(id).await?, holder));
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+                ended => return ended,
+            }
+        }
     }
 
     /// Asks a running job to stop sending (it can be resumed); false when it is not running here.

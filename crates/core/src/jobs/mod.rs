@@ -3,6 +3,7 @@
 
 pub mod collect;
 pub mod export;
+pub mod lease;
 mod retries;
 pub mod run;
 pub mod scan;
@@ -182,6 +183,24 @@ pub struct JobProgress {
     pub retried_calls: u32,
     /// Seconds until every result is in, at the current rate.
     pub eta_s: Option<f64>,
+    /// Set when another process runs the job and this one only follows it: who runs it.
+    pub run_elsewhere: Option<String>,
+}
+
+impl JobProgress {
+    /// The progress of a job another process runs (`holder`), as the store shows it.
+    pub fn run_elsewhere(job: JobSummary, holder: String) -> JobProgress {
+        JobProgress {
+            job,
+            invoke_rate: 0.0,
+            result_rate: 0.0,
+            uploaded: 0,
+            result_s3_calls: 0,
+            retried_calls: 0,
+            eta_s: None,
+            run_elsewhere: Some(holder),
+        }
+    }
 }
 
 /// Pause and cancel for a running job.

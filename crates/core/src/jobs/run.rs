@@ -242,5 +242,6 @@ fn progress_of(
         result_s3_calls: collect.s3_calls.load(Ordering::Relaxed),
         retried_calls: retries.retries(),
         eta_s,
+        run_elsewhere: None,
     }
 }

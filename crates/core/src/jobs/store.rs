@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use super::lease::Holder;
 use super::scan::Scan;
 use super::{JobSettings, JobState, JobSummary, RequestState};
 use crate::error::Error;
@@ -50,6 +51,14 @@ CREATE TABLE IF NOT EXISTS requests (
     error TEXT,
     answer TEXT,
     PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (
+    job_id TEXT PRIMARY KEY,
+    token TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    since INTEGER NOT NULL,
+    heartbeat INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS requests_by_state ON requests (job_id, state, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS requests_by_filename ON requests (job_id, filename);
@@ -369,6 +378,70 @@ impl Store {
             tx.commit()
         })
         .await
+    }
+
+    /// Takes job `job`'s lease for `token` unless a live holder has it: `None` when taken,
+    /// else the holder (see [`super::lease`]). One transaction, so two takers cannot both win.
+    pub async fn take_lease(
+        &self,
+        job: &str,
+        token: &str,
+        me: Holder,
+        now: i64,
+    ) -> Result<Option<Holder>, Error> {
+        let (job, token) = (job.to_string(), token.to_string());
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let held = tx
+                .query_row(
+                    "SELECT pid, host, since, heartbeat FROM leases WHERE job_id = ?1",
+                    params![job],
+                    |r| {
+                        Ok(Holder {
+                            pid: r.get(0)?,
+                            host: r.get(1)?,
+                            since: r.get::<_, i64>(2)? as f64,
+                            heartbeat: r.get::<_, i64>(3)? as f64,
+                        })
+                    },
+                )
+                .optional()?;
+            if let Some(holder) = held.filter(|h| !h.lapsed(now)) {
+                return Ok(Some(holder));
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO leases (job_id, token, pid, host, since, heartbeat)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                params![job, token, me.pid, me.host, now],
+            )?;
+            tx.commit()?;
+            Ok(None)
+        })
+        .await
+    }
+
+    /// Renews `token`'s lease on `job`; false when another process holds it now.
+    pub async fn renew_lease(&self, job: &str, token: &str) -> Result<bool, Error> {
+        let (job, token) = (job.to_string(), token.to_string());
+        self.with(move |conn| {
+            conn.execute(
+                "UPDATE leases SET heartbeat = ?3 WHERE job_id = ?1 AND token = ?2",
+                params![job, token, now_s()],
+            )
+            .map(|n| n == 1)
+        })
+        .await
+    }
+
+    /// Gives `token`'s lease on `job` up (blocking: called when a run ends, also on drop).
+    pub fn release_lease(&self, job: &str, token: &str) -> Result<(), Error> {
+        self.lock()?
+            .execute(
+                "DELETE FROM leases WHERE job_id = ?1 AND token = ?2",
+                params![job, token],
+            )
+            .map(|_| ())
+            .map_err(|e| db_error(&self.path, e))
     }
 
     /// After a crash: requests caught `invoking` may or may not have been sent; send them again
