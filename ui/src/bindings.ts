@@ -535,7 +535,16 @@ export type Finding = {
 /**
  * The form field it is about (`min`, `max`, `target`, …), or `policy` for one in place.
  */
-field: string; severity: Severity; message: string }
+field: string; severity: FindingSeverity; message: string }
+export type FindingSeverity = 
+/**
+ * Cannot work: nothing is applied while one is present.
+ */
+"error" | 
+/**
+ * Works, but likely not as meant.
+ */
+"warning"
 /**
  * The three steps, with what they work on.
  */
@@ -961,15 +970,6 @@ export type Severity =
 "error" | 
 /**
  * Sent, but probably not what the model expects.
- */
-"warning"
-export type Severity = 
-/**
- * Cannot work: nothing is applied while one is present.
- */
-"error" | 
-/**
- * Works, but likely not as meant.
  */
 "warning"
 /**

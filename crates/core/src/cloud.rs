@@ -62,7 +62,8 @@ impl std::fmt::Debug for ProvidedCloud {
 }
 
 /// Where an effective value came from, so the UI can say why it is not what the form says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     Flag,
@@ -91,7 +92,8 @@ impl Source {
 }
 
 /// The effective connection target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Target {
     pub mode: Mode,
     pub profile: Option<String>,

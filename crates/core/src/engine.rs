@@ -25,7 +25,8 @@ use crate::settings::{SettingKey, Settings};
 use crate::{home, profiles};
 
 /// Everything the Settings screen needs in one answer.
-#[derive(Debug, Clone, Serialize, specta::Type)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct SettingsView {
     pub settings: Settings,
     /// Where the settings live on disk.

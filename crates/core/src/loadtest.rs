@@ -21,7 +21,8 @@ pub const MAX_REQUESTS: u64 = 20_000;
 /// Calls in flight at once, so a slow call does not lower the rate.
 const IN_FLIGHT: usize = 16;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct LoadTestSpec {
     pub endpoint: String,
     /// Requests per second.
@@ -31,7 +32,8 @@ pub struct LoadTestSpec {
     pub payload: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct LoadTestProgress {
     pub planned: u32,
     pub sent: u32,

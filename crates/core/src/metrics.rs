@@ -39,7 +39,8 @@ pub const SERIES: [(&str, &str, &str); 6] = [
     ("InvocationFailures", "Sum", "requests failed"),
 ];
 
-#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Series {
     pub name: String,
     pub statistic: String,
@@ -49,7 +50,8 @@ pub struct Series {
     pub values: Vec<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct EndpointMetrics {
     pub endpoint: String,
     pub start_ms: f64,

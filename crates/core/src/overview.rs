@@ -16,7 +16,8 @@ pub const GUIDE_LOAD_RATE: f64 = 5.0;
 pub const GUIDE_LOAD_SECONDS: u32 = 20;
 
 /// Where one step of the guide stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "lowercase")]
 pub enum StepState {
     /// Not done, and nothing of it under way.
@@ -26,7 +27,8 @@ pub enum StepState {
     Done,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Step {
     pub state: StepState,
     /// What is there now, or what the step will do, in one sentence.
@@ -36,7 +38,8 @@ pub struct Step {
 }
 
 /// The three steps, with what they work on.
-#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Guide {
     /// Step 1's endpoint, which steps 2 and 3 use.
     pub endpoint: Option<String>,
@@ -52,7 +55,8 @@ pub struct Guide {
 }
 
 /// Everything the Home screen shows, in one answer.
-#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Overview {
     /// Endpoints in the region, whatever their status.
     pub endpoints: u32,

@@ -17,7 +17,8 @@ const FRESH_S: i64 = 7 * 86_400;
 /// How long to wait before asking again after the Price List refused or found nothing.
 const RETRY_S: i64 = 3600;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum PriceSource {
     /// The AWS Price List API, for this region.
@@ -26,7 +27,8 @@ pub enum PriceSource {
     Estimate,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Price {
     pub usd_per_hour: f64,
     pub source: PriceSource,

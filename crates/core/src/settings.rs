@@ -12,7 +12,8 @@ use crate::validate;
 pub const SETTINGS_FILE: &str = "settings.json";
 pub const DEFAULT_PREFIX: &str = "async-llm-output";
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// The embedded local cloud: no AWS account, nothing leaves this computer.
@@ -32,7 +33,8 @@ impl fmt::Display for Mode {
 }
 
 /// The keys, with the same names in the file, the form and `ebb settings set`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum SettingKey {
     Mode,
@@ -81,7 +83,8 @@ impl fmt::Display for SettingKey {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub mode: Mode,

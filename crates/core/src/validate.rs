@@ -5,7 +5,8 @@ use serde::Serialize;
 use crate::regions;
 use crate::settings::{SettingKey, Settings};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct FieldError {
     pub key: SettingKey,
     pub message: String,

@@ -6,13 +6,15 @@ pub mod tgi;
 use serde::Serialize;
 
 /// What the deploy form offers: TGI versions (newest first) and GPU instance types.
-#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct DeployCatalog {
     pub tgi_versions: Vec<String>,
     pub instances: Vec<InstanceOption>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct InstanceOption {
     pub name: String,
     pub gpus: u32,

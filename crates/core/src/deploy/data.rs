@@ -9,7 +9,8 @@ use crate::cloud::Clients;
 use crate::error::Error;
 
 /// One S3 prefix and what is under it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct DataPrefix {
     /// `s3://bucket/key-prefix`.
     pub uri: String,

@@ -14,7 +14,8 @@ use crate::catalog::instances;
 use crate::cloud::Clients;
 use crate::error::Error;
 
-#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct EndpointSummary {
     pub name: String,
     pub status: String,

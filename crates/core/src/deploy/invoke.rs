@@ -21,7 +21,8 @@ pub fn seed_parameters() -> serde_json::Value {
     })
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct InvokeRequest {
     pub endpoint: String,
     pub prompt: String,
@@ -29,7 +30,8 @@ pub struct InvokeRequest {
     pub parameters: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct InvokeResult {
     pub inference_id: Option<String>,
     pub input_location: String,

@@ -11,7 +11,8 @@ use crate::error::Error;
 /// Lines read in one fetch at most; the next fetch starts where this one stopped.
 const MAX_LINES: usize = 10_000;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct LogLine {
     /// Milliseconds since the epoch, as a string (JavaScript numbers cannot hold every i64).
     pub timestamp_ms: String,
@@ -19,7 +20,8 @@ pub struct LogLine {
     pub message: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct EndpointLogs {
     pub status: String,
     /// Seconds since the endpoint last changed state.

@@ -19,7 +19,8 @@ use crate::error::Error;
 pub const CREATED_BY_KEY: &str = "ebb:created-by";
 pub const CREATED_BY_VALUE: &str = "ebb";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum DeployStep {
     CreateModel,
@@ -28,7 +29,8 @@ pub enum DeployStep {
     WaitInService,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct DeployProgress {
     pub step: DeployStep,
     pub message: String,
@@ -36,7 +38,8 @@ pub struct DeployProgress {
     pub elapsed_s: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct DeployOutcome {
     pub endpoint_name: String,
     /// `InService`, `Failed`, or `Cancelled` (the endpoint keeps starting in AWS).

@@ -10,7 +10,8 @@ use crate::catalog::{instances, tgi};
 use crate::validate;
 
 /// Where the container image comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ImageChoice {
     /// A SageMaker Hugging Face TGI image, resolved for the region.
@@ -22,7 +23,8 @@ pub enum ImageChoice {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct DeploySpec {
     /// Hugging Face model id, e.g. `google/flan-t5-xxl` (becomes HF_MODEL_ID).
     pub model_id: String,
@@ -45,7 +47,8 @@ pub struct DeploySpec {
 }
 
 /// A problem with one field of the deploy form.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct DeployProblem {
     pub field: String,
     pub message: String,
@@ -90,7 +93,8 @@ pub fn generated_name(model_id: &str, stamp: &str) -> String {
 /// (<https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html>),
 /// so for a name longer than 59 the config name keeps a prefix of it and adds 8 hex digits of
 /// the name's SHA-256: stable for the same name, different for two names sharing the prefix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct DerivedNames {
     pub model_name: String,
     pub endpoint_config_name: String,

@@ -13,7 +13,8 @@ use crate::error::Error;
 use crate::scaling::alarms;
 use crate::scaling::inventory::{self, Inventory};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Removed {
     /// e.g. `endpoint flan-t5-xxl-…`.
     pub resource: String,
@@ -24,7 +25,8 @@ pub struct Removed {
 /// What a teardown would remove, for the confirmation. The engine keeps each plan it made and
 /// carries one out by its `id`, so what runs is what the engine planned, never a plan sent back
 /// by a shell.
-#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct TeardownPlan {
     /// Names this plan to [`crate::Ebb::teardown`].
     pub id: String,
@@ -38,7 +40,7 @@ pub struct TeardownPlan {
     pub lines: Vec<String>,
     /// The S3 paths the data part covers, looked at again when the plan is carried out.
     #[serde(skip)]
-    #[specta(skip)]
+    #[cfg_attr(feature = "specta", specta(skip))]
     data_paths: Vec<String>,
 }
 

@@ -19,7 +19,8 @@ pub const LEASE_FOR: Duration = Duration::from_secs(30);
 const RENEW_EVERY: Duration = Duration::from_secs(5);
 
 /// Who holds a job's lease.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Holder {
     /// Process id on `host`.
     pub pid: u32,

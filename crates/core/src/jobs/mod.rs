@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 pub const INLINE_LIMIT: u64 = 128_000;
 
 /// Per-job settings, chosen at submit time and kept with the job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct JobSettings {
     /// Keep every input in S3 (the article's way), not only those too big to send inline.
     #[serde(default)]
@@ -71,7 +72,8 @@ impl JobSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
     /// Sending requests (results are collected meanwhile).
@@ -111,7 +113,8 @@ impl JobState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "lowercase")]
 pub enum RequestState {
     Pending,
@@ -146,7 +149,8 @@ impl RequestState {
 }
 
 /// A job with its counts, for lists and progress.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct JobSummary {
     pub id: String,
     pub endpoint: String,
@@ -168,7 +172,8 @@ pub struct JobSummary {
 }
 
 /// Progress of a running job, sent a few times a second.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct JobProgress {
     pub job: JobSummary,
     /// Requests accepted per second since this run started.

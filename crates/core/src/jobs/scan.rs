@@ -18,7 +18,8 @@ pub const MAX_LINE_BYTES: usize = 32 * 1024 * 1024;
 const MAX_PROBLEMS_KEPT: usize = 10_000;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// The line cannot be sent.
@@ -27,7 +28,8 @@ pub enum Severity {
     Warning,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Problem {
     /// The file, as given or relative to the folder scanned.
     pub file: String,
@@ -91,7 +93,8 @@ pub struct Scan {
 }
 
 /// What the user sees before submitting.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ScanSummary {
     pub files: u32,
     pub requests: u32,
@@ -131,7 +134,8 @@ impl Scan {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ScanOptions {
     /// Descend into sub-folders.
     pub recursive: bool,

@@ -136,7 +136,8 @@ pub enum Outcome {
 }
 
 /// One row of the results.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct RequestRow {
     pub seq: u32,
     pub file: String,

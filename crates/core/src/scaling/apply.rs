@@ -19,7 +19,8 @@ use crate::cloud::Clients;
 use crate::error::Error;
 
 /// What was put in place (or removed), one line each, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Applied {
     pub lines: Vec<String>,
 }

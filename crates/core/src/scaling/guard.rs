@@ -10,7 +10,8 @@ use crate::metrics::Series;
 /// Idle time after which an endpoint without autoscaling is flagged.
 pub const DEFAULT_IDLE_S: i32 = 600;
 
-#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct IdleEndpoint {
     pub endpoint: String,
     pub instances: u32,

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::aws_errors::{self, Context};
 use crate::cloud::Clients;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct PolicyRef {
     /// `endpoint/<name>/variant/<variant>`.
     pub resource_id: String,
@@ -19,7 +20,8 @@ pub struct PolicyRef {
     pub managed_alarms: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Inventory {
     /// Scalable targets (resource ids).
     pub targets: Vec<String>,

@@ -17,7 +17,8 @@ pub const NAMESPACE: &str = "AWS/SageMaker";
 /// The longest cooldown Application Auto Scaling accepts (one year).
 const MAX_COOLDOWN: i32 = 31_536_000;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ScalingSpec {
     pub endpoint: String,
     pub variant: String,
@@ -64,7 +65,10 @@ impl ScalingSpec {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+// One TypeScript name per type: the scan's problems have a `Severity` too.
+#[cfg_attr(feature = "specta", specta(rename = "FindingSeverity"))]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Cannot work: nothing is applied while one is present.
@@ -73,7 +77,8 @@ pub enum Severity {
     Warning,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Finding {
     /// The form field it is about (`min`, `max`, `target`, …), or `policy` for one in place.
     pub field: String,

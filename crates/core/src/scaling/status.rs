@@ -11,7 +11,8 @@ use crate::cloud::Clients;
 use crate::deploy::endpoints::EndpointSummary;
 use crate::error::Error;
 
-#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct AlarmView {
     pub name: String,
     /// OK, ALARM or INSUFFICIENT_DATA.
@@ -21,7 +22,8 @@ pub struct AlarmView {
     pub condition: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct PolicyView {
     pub name: String,
     pub policy_type: String,
@@ -30,7 +32,8 @@ pub struct PolicyView {
     pub alarms: Vec<AlarmView>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ActivityView {
     /// Epoch milliseconds.
     pub start_ms: f64,
@@ -42,7 +45,8 @@ pub struct ActivityView {
     pub message: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ScalingStatus {
     pub endpoint: EndpointSummary,
     /// `(min, max)` of the registered target, if any.
