@@ -685,3 +685,66 @@ fn teardown_decides_about_data_when_confirmed_and_keeps_a_neighbours_test_inputs
         "{left:?}"
     );
 }
+
+fn endpoint_names(listed: &str) -> Vec<String> {
+    let endpoints: serde_json::Value = serde_json::from_str(listed).unwrap();
+    endpoints
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// One local cloud per data folder, across processes: commands started together on a home with
+/// no cloud running take turns and all see its endpoint; while another process holds the
+/// folder without announcing a cloud for this home, a command waits, then refuses, naming the
+/// folder and that process; once that process is killed, its lock no longer blocks.
+#[test]
+fn one_local_cloud_runs_over_a_data_folder_at_a_time() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok(&ebb(h, &[], &["deploy", "--name", "kept"]));
+    let together: Vec<_> = (0..3)
+        .map(|_| {
+            ebb_command(h, &[], &["--json", "endpoints"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("run ebb")
+        })
+        .collect();
+    for child in together {
+        let listed = ok(&child.wait_with_output().unwrap());
+        assert_eq!(endpoint_names(&listed), ["kept"], "{listed}");
+    }
+
+    // A server announced in another home, running over this home's data folder.
+    let data = h.join("local/data");
+    let other = tempfile::tempdir().unwrap();
+    let holder = LocalServe::start(
+        Path::new(env!("CARGO_BIN_EXE_ebb")),
+        other.path(),
+        &["--data", data.to_str().unwrap()],
+    );
+    let pid = std::fs::read_to_string(data.join("lock")).unwrap();
+    let refused = ebb(h, &[], &["--json", "endpoints"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "a second cloud ran: {stderr}");
+    assert!(
+        stderr.contains(&data.display().to_string())
+            && stderr.contains(&format!("process {}", pid.trim())),
+        "{stderr}"
+    );
+    let serve = ebb(h, &[], &["local", "serve"]);
+    assert!(!serve.status.success());
+    assert!(
+        String::from_utf8_lossy(&serve.stderr).contains("another local cloud runs over"),
+        "{}",
+        String::from_utf8_lossy(&serve.stderr)
+    );
+
+    holder.kill();
+    let listed = ok(&ebb(h, &[], &["--json", "endpoints"]));
+    assert_eq!(endpoint_names(&listed), ["kept"], "{listed}");
+}

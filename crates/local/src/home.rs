@@ -1,7 +1,6 @@
 //! The local cloud's files in the Ebb home: stable keys (so notebooks keep working across
 //! restarts) and a discovery file naming the running server, both readable only by the user.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use std::time::Duration;
@@ -103,13 +102,43 @@ impl Attached {
     }
 }
 
+/// How long [`attach`] waits, when another process holds the data folder, for that cloud to be
+/// announced or for the folder to be free (a one-off command's cloud ends with the command).
+pub const LOCK_WAIT: Duration = Duration::from_secs(15);
+
 /// Uses the local cloud already running for this Ebb home, else starts one in this process on
 /// a free loopback port. `announce` makes a started one discoverable by other Ebb processes
 /// (the app does; a one-off command does not).
+///
+/// Never a second cloud over the data folder: while another process holds it, this waits up
+/// to [`LOCK_WAIT`] and attaches to that cloud once it is announced, or starts one once the
+/// folder is free. Errors: [`Error::Locked`] naming the folder and its holder when neither
+/// happens in time, and [`LocalCloud::start`]'s other errors.
 pub async fn attach(ebb_home: &Path, announce_started: bool) -> Result<Attached, Error> {
-    if let Some((_, info)) = running(ebb_home).await {
-        return Ok(Attached::Running(info));
+    attach_within(ebb_home, announce_started, LOCK_WAIT).await
+}
+
+/// [`attach`], waiting at most `wait` for a held data folder.
+pub async fn attach_within(
+    ebb_home: &Path,
+    announce_started: bool,
+    wait: Duration,
+) -> Result<Attached, Error> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        if let Some((_, info)) = running(ebb_home).await {
+            return Ok(Attached::Running(info));
+        }
+        match start(ebb_home, announce_started).await {
+            Err(Error::Locked { .. }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => return other,
+        }
     }
+}
+
+async fn start(ebb_home: &Path, announce_started: bool) -> Result<Attached, Error> {
     let credentials = credentials(ebb_home).map_err(|source| Error::DataDir {
         path: credentials_file(ebb_home),
         source,
@@ -139,15 +168,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let tmp = path.with_extension("tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(tmp, path)
+    crate::persist::write_atomic(path, bytes)
 }
 
 #[cfg(test)]
@@ -185,6 +206,44 @@ mod tests {
                 ..
             }
         ));
+        third.stop(home.path()).await;
+    }
+
+    #[tokio::test]
+    async fn a_held_data_folder_is_attached_to_once_announced_waited_for_or_refused() {
+        let home = tempfile::tempdir().unwrap();
+        // A cloud over this home's data folder that is not announced (a one-off command's).
+        let held = attach(home.path(), false).await.unwrap();
+        let short = Duration::from_millis(600);
+        let Err(err) = attach_within(home.path(), false, short).await else {
+            panic!("a second local cloud started over a held data folder");
+        };
+        let message = err.to_string();
+        assert!(
+            matches!(&err, Error::Locked { data_dir: d, pid: Some(p) }
+                if *d == data_dir(home.path()) && *p == std::process::id()),
+            "{err:?}"
+        );
+        assert!(
+            message.contains(&data_dir(home.path()).display().to_string())
+                && message.contains(&format!("process {}", std::process::id())),
+            "{message}"
+        );
+        // Announced, it is used rather than refused.
+        announce(home.path(), held.info()).unwrap();
+        let second = attach_within(home.path(), false, short).await.unwrap();
+        assert!(matches!(second, Attached::Running(_)));
+        assert_eq!(second.info(), held.info());
+        withdraw(home.path());
+        // When the holder ends while another waits, that one starts its own.
+        let path = home.path().to_path_buf();
+        let waiter =
+            tokio::spawn(async move { attach_within(&path, false, Duration::from_secs(20)).await });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(!waiter.is_finished(), "it waits while the folder is held");
+        held.stop(home.path()).await;
+        let third = waiter.await.unwrap().unwrap();
+        assert!(matches!(third, Attached::Started { .. }));
         third.stop(home.path()).await;
     }
 

@@ -9,6 +9,7 @@ pub mod cloudwatch;
 mod constraints;
 pub mod faults;
 pub mod home;
+mod lock;
 pub mod logs;
 mod persist;
 mod protocol;
@@ -122,5 +123,25 @@ pub enum Error {
     DataDir {
         path: PathBuf,
         source: std::io::Error,
+    },
+    /// Another process runs a local cloud over the same data folder (see [`home::attach`],
+    /// which attaches to it instead when it is announced).
+    #[error("{}", lock::held_message(.data_dir, .pid))]
+    Locked {
+        data_dir: PathBuf,
+        /// The process holding the folder, when its lock file says.
+        pid: Option<u32>,
+    },
+    /// A saved state file exists but cannot be read or parsed; it is left as it is, never
+    /// replaced by an empty state.
+    #[error(
+        "the local cloud's state file {path} cannot be read ({reason}); it was left as it is: \
+         restore it, or move it out of the data folder to start without the {what} it held"
+    )]
+    State {
+        path: PathBuf,
+        /// What the file holds, e.g. "SageMaker resources".
+        what: String,
+        reason: String,
     },
 }

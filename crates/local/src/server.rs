@@ -16,13 +16,13 @@ use crate::cloudwatch::{CloudWatch, cbor};
 use crate::faults::{After, Fault, Faults, Injected};
 use crate::protocol::{self, Body, Protocol};
 use crate::s3::LocalS3;
-use crate::s3::store::Store;
+use crate::s3::store::{Store, StoreError};
 use crate::sagemaker::SageMaker;
 use crate::sessions::{Refused, S3Keys, Sessions};
 use crate::sim::clock::Clock;
 use crate::sim::endpoint::EndpointStats;
 use crate::sim::heartbeat::Heartbeat;
-use crate::{Config, ConnectionInfo, Credentials, Error, aws_like, runtime, sigv4, sts};
+use crate::{Config, ConnectionInfo, Credentials, Error, aws_like, lock, runtime, sigv4, sts};
 
 /// Requests other than S3 uploads are small; refuse anything larger than this.
 const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -50,9 +50,16 @@ pub struct LocalCloud {
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
     heartbeat: JoinHandle<()>,
+    /// The data folder's lock, released with the cloud.
+    _lock: lock::DataLock,
 }
 
 impl LocalCloud {
+    /// Starts the local cloud over `config.data_dir`, holding the folder's lock until it stops.
+    ///
+    /// Errors: [`Error::Locked`] when another process runs a local cloud over the folder,
+    /// [`Error::State`] when a saved state file cannot be read (nothing is started and the
+    /// file is left as it is), [`Error::NotLoopback`], [`Error::Bind`], [`Error::DataDir`].
     pub async fn start(config: Config) -> Result<LocalCloud, Error> {
         if !config.addr.ip().is_loopback() {
             return Err(Error::NotLoopback(config.addr));
@@ -61,6 +68,8 @@ impl LocalCloud {
             path: config.data_dir.clone(),
             source,
         })?;
+        // Before anything reads or writes the folder: one local cloud per data folder.
+        let lock = lock::acquire(&config.data_dir)?;
         let listener = TcpListener::bind(config.addr)
             .await
             .map_err(|source| Error::Bind {
@@ -82,24 +91,31 @@ impl LocalCloud {
             source,
         };
         let store = Arc::new(
-            Store::open(&config.data_dir.join("s3"))
-                .map_err(|e| data_error(std::io::Error::other(e)))?,
+            Store::open(&config.data_dir.join("s3")).map_err(|e| match e {
+                StoreError::Unreadable { path, reason } => Error::State {
+                    path,
+                    what: "S3 bucket or object".to_string(),
+                    reason,
+                },
+                e => data_error(std::io::Error::other(e)),
+            })?,
         );
         // Local mode's own bucket, so a new user can submit without any set-up.
         store
             .ensure_bucket(&crate::default_bucket())
             .map_err(|e| data_error(std::io::Error::other(e)))?;
         let clock = Clock::new(config.speed);
-        let sagemaker = SageMaker::open(&config.data_dir, store.clone(), clock, config.startup);
+        let sagemaker = SageMaker::open(&config.data_dir, store.clone(), clock, config.startup)?;
         let cloudwatch = Arc::new(CloudWatch::open(
             &config.data_dir,
             sagemaker.clock().clone(),
-        ));
+        )?);
         let autoscaling = Arc::new(AutoScaling::open(
             &config.data_dir,
             cloudwatch.clone(),
             sagemaker.clone(),
-        ));
+        )?);
+        sagemaker.resume();
         let weak = Arc::downgrade(&autoscaling);
         let targets: std::sync::Weak<dyn crate::sagemaker::ScalableTargets> = weak;
         sagemaker.set_scalable_targets(targets);
@@ -135,6 +151,7 @@ impl LocalCloud {
             shutdown,
             task: Some(task),
             heartbeat,
+            _lock: lock,
         })
     }
 

@@ -79,14 +79,17 @@ fn capacity(input: &Value, field: &str) -> Result<Option<i64>, ApiError> {
 }
 
 impl AutoScaling {
+    /// The targets, policies and activities saved in `autoscaling.json` in the data folder.
+    /// Errors: [`crate::Error::State`] when that file exists but cannot be read.
     pub fn open(
         data_dir: &std::path::Path,
         cloudwatch: Arc<CloudWatch>,
         sagemaker: Arc<SageMaker>,
-    ) -> AutoScaling {
+    ) -> Result<AutoScaling, crate::Error> {
         let file = data_dir.join("autoscaling.json");
         let clock = sagemaker.clock().clone();
-        let mut state: State = crate::persist::load(&file, "Application Auto Scaling");
+        let mut state: State =
+            crate::persist::load(&file, "Application Auto Scaling targets and policies")?;
         // Earlier activities keep the epoch times they were last shown at.
         let shift = state.sim_epoch - clock.epoch_of(0.0);
         for a in &mut state.activities {
@@ -96,14 +99,14 @@ impl AutoScaling {
                 }
             }
         }
-        AutoScaling {
+        Ok(AutoScaling {
             state: Mutex::new(state),
             file,
             cloudwatch,
             sagemaker,
             clock,
             cooldowns: Mutex::default(),
-        }
+        })
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, State>, ApiError> {

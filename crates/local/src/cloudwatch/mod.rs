@@ -108,14 +108,16 @@ const ECHOED: &[&str] = &[
 ];
 
 impl CloudWatch {
-    pub fn open(data_dir: &std::path::Path, clock: Clock) -> CloudWatch {
+    /// The alarms saved in `cloudwatch.json` in the data folder.
+    /// Errors: [`crate::Error::State`] when that file exists but cannot be read.
+    pub fn open(data_dir: &std::path::Path, clock: Clock) -> Result<CloudWatch, crate::Error> {
         let file = data_dir.join("cloudwatch.json");
-        CloudWatch {
-            alarms: Mutex::new(crate::persist::load(&file, "CloudWatch")),
+        Ok(CloudWatch {
+            alarms: Mutex::new(crate::persist::load(&file, "CloudWatch alarms")?),
             file,
             metrics: metrics::Metrics::new(clock),
             evaluated: Mutex::default(),
-        }
+        })
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, BTreeMap<String, Value>>, ApiError> {

@@ -67,9 +67,9 @@ fn s3_err(e: StoreError) -> S3Error {
         StoreError::EntityTooSmall(_) => S3ErrorCode::EntityTooSmall,
         StoreError::PreconditionFailed => S3ErrorCode::PreconditionFailed,
         StoreError::InvalidToken => S3ErrorCode::InvalidArgument,
-        StoreError::Io(_) => S3ErrorCode::InternalError,
+        StoreError::Io(_) | StoreError::Unreadable { .. } => S3ErrorCode::InternalError,
     };
-    if matches!(e, StoreError::Io(_)) {
+    if matches!(e, StoreError::Io(_) | StoreError::Unreadable { .. }) {
         tracing::error!("local S3 storage error: {e}");
     }
     S3Error::with_message(code, e.to_string())

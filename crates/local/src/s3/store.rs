@@ -45,6 +45,9 @@ pub enum StoreError {
     InvalidToken,
     #[error("storage error: {0}")]
     Io(#[from] io::Error),
+    /// A bucket's or an object's saved description exists but cannot be read (at open).
+    #[error("{path} cannot be read: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
 }
 
 /// A listing's resume token: the hex of the last name a page returned. One that is not
@@ -217,6 +220,22 @@ fn random_name() -> String {
     format!("{:032x}", rand::rng().random::<u128>())
 }
 
+/// A saved description: `None` when the file is missing; an error naming the file when it exists
+/// but cannot be read, rather than a bucket or object silently left out of the index.
+fn read_saved<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, StoreError> {
+    let unreadable = |reason: String| StoreError::Unreadable {
+        path: path.to_path_buf(),
+        reason,
+    };
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| unreadable(e.to_string())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(unreadable(e.to_string())),
+    }
+}
+
 fn lock_poisoned() -> io::Error {
     io::Error::other("store index lock poisoned")
 }
@@ -230,11 +249,8 @@ impl Store {
         let mut buckets = BTreeMap::new();
         for entry in std::fs::read_dir(root.join("buckets"))? {
             let dir = entry?.path();
-            let Ok(text) = std::fs::read(dir.join("bucket.json")) else {
-                continue;
-            };
-            let Ok(file) = serde_json::from_slice::<BucketFile>(&text) else {
-                tracing::warn!(dir = %dir.display(), "skipping a bucket folder with unreadable bucket.json");
+            // A folder without bucket.json is a bucket whose creation never finished.
+            let Some(file) = read_saved::<BucketFile>(&dir.join("bucket.json"))? else {
                 continue;
             };
             let mut objects = BTreeMap::new();
@@ -242,8 +258,7 @@ impl Store {
                 for entry in entries.flatten() {
                     let path = entry.path();
                     if path.extension().is_some_and(|e| e == "json")
-                        && let Ok(meta) = std::fs::read(&path)
-                        && let Ok(meta) = serde_json::from_slice::<ObjectMeta>(&meta)
+                        && let Some(meta) = read_saved::<ObjectMeta>(&path)?
                     {
                         objects.insert(meta.key.clone(), meta);
                     }
@@ -625,7 +640,7 @@ impl Store {
         let (tmp, _, md5) = self.spool(body).await?;
         std::fs::rename(&tmp, dir.join(format!("part-{part}")))?;
         let etag = hex::encode(md5);
-        std::fs::write(dir.join(format!("part-{part}.etag")), &etag)?;
+        write_atomic(&dir.join(format!("part-{part}.etag")), etag.as_bytes())?;
         Ok(etag)
     }
 

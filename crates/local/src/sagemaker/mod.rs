@@ -119,23 +119,18 @@ fn environment(container: &Value) -> BTreeMap<String, String> {
 }
 
 impl SageMaker {
+    /// The resources saved in `sagemaker.json` in the data folder; call [`SageMaker::resume`]
+    /// to start their endpoints. Errors: [`crate::Error::State`] when that file exists but
+    /// cannot be read.
     pub fn open(
         data_dir: &std::path::Path,
         store: Arc<Store>,
         clock: Clock,
         startup: Duration,
-    ) -> Arc<SageMaker> {
+    ) -> Result<Arc<SageMaker>, crate::Error> {
         let file = data_dir.join("sagemaker.json");
-        let state = State::load(&file);
-        // Endpoints come back as they were (the simulated instances restart at once), so a
-        // one-off `ebb --local` command finds its earlier deploys still in service.
-        let restart: Vec<String> = state
-            .endpoints
-            .values()
-            .filter(|e| e.status != "Failed")
-            .map(|e| e.name.clone())
-            .collect();
-        let sm = Arc::new(SageMaker {
+        let state = State::load(&file)?;
+        Ok(Arc::new(SageMaker {
             file,
             state: Mutex::new(state),
             sims: Mutex::new(HashMap::new()),
@@ -144,11 +139,26 @@ impl SageMaker {
             startup,
             logs: Arc::new(crate::logs::Logs::open(data_dir.join("logs.jsonl"))),
             scalable_targets: Mutex::new(None),
-        });
+        }))
+    }
+
+    /// Brings the saved endpoints back as they were (the simulated instances restart at once),
+    /// so a one-off `ebb --local` command finds its earlier deploys still in service. Called
+    /// once every state file has loaded, so that a start refused for an unreadable file runs
+    /// nothing over the data folder.
+    pub fn resume(self: &Arc<Self>) {
+        let restart: Vec<String> = match self.state.lock() {
+            Ok(state) => state
+                .endpoints
+                .values()
+                .filter(|e| e.status != "Failed")
+                .map(|e| e.name.clone())
+                .collect(),
+            Err(_) => return,
+        };
         for name in restart {
-            tokio::spawn(sm.clone().bring_up(name, Duration::ZERO));
+            tokio::spawn(self.clone().bring_up(name, Duration::ZERO));
         }
-        sm
     }
 
     pub fn clock(&self) -> &Clock {

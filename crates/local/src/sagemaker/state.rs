@@ -63,8 +63,10 @@ pub struct State {
 }
 
 impl State {
-    pub fn load(path: &Path) -> State {
-        crate::persist::load(path, "SageMaker")
+    /// The saved resources; none when the file does not exist yet.
+    /// Errors: [`crate::Error::State`] when it exists but cannot be read.
+    pub fn load(path: &Path) -> Result<State, crate::Error> {
+        crate::persist::load(path, "SageMaker models, endpoint configs and endpoints")
     }
 
     pub fn save(&self, path: &Path) -> std::io::Result<()> {

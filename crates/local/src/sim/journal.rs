@@ -4,7 +4,7 @@
 //! whenever the endpoint is idle.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -93,34 +93,52 @@ pub struct Journal {
     file: Option<File>,
     /// Lines written since the file was last emptied.
     dirty: bool,
+    /// The file could not be read at open: it is neither written nor emptied.
+    kept: bool,
 }
 
 impl Journal {
     /// Opens the journal at `path` and returns the requests it still holds, in arrival order.
     pub fn open(path: &Path) -> (Journal, Vec<Job>) {
-        let mut pending: Vec<Saved> = Vec::new();
-        if let Ok(f) = File::open(path) {
-            for line in BufReader::new(f).lines().map_while(Result::ok) {
-                // A line cut short by a crash is the last one; skipping it loses nothing
-                // accepted (the request was answered only after its line was written).
-                match serde_json::from_str::<Entry>(&line) {
-                    Ok(Entry::Add(s)) => pending.push(s),
-                    Ok(Entry::Done { id }) => pending.retain(|s| s.id != id),
-                    Err(_) => {}
-                }
-            }
-        }
-        let jobs: Vec<Job> = pending.into_iter().filter_map(Saved::job).collect();
         let mut journal = Journal {
             path: path.to_path_buf(),
             file: None,
             dirty: false,
+            kept: false,
         };
-        // Start afresh with what is left.
-        journal.reopen(true);
-        for job in &jobs {
-            journal.added(job);
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                // Kept as it is rather than rewritten without the requests it may hold.
+                tracing::error!(
+                    "the queue journal {} cannot be read ({e}); it is kept as it is, and this \
+                     endpoint's queue is not saved until it is readable at the next start",
+                    path.display()
+                );
+                journal.kept = true;
+                return (journal, Vec::new());
+            }
+        };
+        let mut pending: Vec<Saved> = Vec::new();
+        for line in bytes.split(|b| *b == b'\n') {
+            // A line cut short by a crash is the last one; skipping it loses nothing
+            // accepted (the request was answered only after its line was written).
+            match serde_json::from_slice::<Entry>(line) {
+                Ok(Entry::Add(s)) => pending.push(s),
+                Ok(Entry::Done { id }) => pending.retain(|s| s.id != id),
+                Err(_) => {}
+            }
         }
+        let jobs: Vec<Job> = pending.into_iter().filter_map(Saved::job).collect();
+        // Start afresh with what is left.
+        let mut left = Vec::new();
+        for job in &jobs {
+            if serde_json::to_writer(&mut left, &Entry::Add(Saved::of(job))).is_ok() {
+                left.push(b'\n');
+            }
+        }
+        journal.replace(&left);
         if !jobs.is_empty() {
             tracing::info!(
                 queue = %path.display(),
@@ -131,15 +149,32 @@ impl Journal {
         (journal, jobs)
     }
 
-    fn reopen(&mut self, truncate: bool) {
+    /// Replaces the file's contents with `lines` through a temporary file and a rename, so
+    /// that a crash keeps either the old journal or the new one, never an emptied file with
+    /// the requests still to be written back; then appends from there.
+    fn replace(&mut self, lines: &[u8]) {
+        self.file = None;
         if let Some(dir) = self.path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
+        match crate::persist::write_atomic(&self.path, lines) {
+            Ok(()) => self.dirty = !lines.is_empty(),
+            Err(e) => {
+                // The old file is whole; what follows is appended to it and replays the same.
+                tracing::warn!(
+                    "the queue journal {} cannot be rewritten: {e}",
+                    self.path.display()
+                );
+                self.dirty = true;
+            }
+        }
+        self.reopen();
+    }
+
+    fn reopen(&mut self) {
         let opened = OpenOptions::new()
             .create(true)
-            .append(!truncate)
-            .write(true)
-            .truncate(truncate)
+            .append(true)
             .open(&self.path);
         match opened {
             Ok(f) => self.file = Some(f),
@@ -170,6 +205,13 @@ impl Journal {
         self.dirty = true;
     }
 
+    #[cfg(test)]
+    fn write_raw(&mut self, bytes: &[u8]) {
+        if let Some(file) = self.file.as_mut() {
+            file.write_all(bytes).unwrap();
+        }
+    }
+
     pub fn added(&mut self, job: &Job) {
         self.write(&Entry::Add(Saved::of(job)));
     }
@@ -180,9 +222,8 @@ impl Journal {
 
     /// Empties the file; call only when no request is queued or in progress.
     pub fn clear(&mut self) {
-        if self.dirty {
-            self.reopen(true);
-            self.dirty = false;
+        if self.dirty && !self.kept {
+            self.replace(b"");
         }
     }
 
@@ -242,5 +283,22 @@ mod tests {
         j.clear();
         drop(j);
         assert!(Journal::open(&path).1.is_empty());
+    }
+
+    #[test]
+    fn a_line_that_is_not_text_loses_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.jsonl");
+        let (mut j, _) = Journal::open(&path);
+        j.added(&job("a"));
+        j.write_raw(b"\xff\xfe\n");
+        j.added(&job("b"));
+        drop(j);
+        let ids: Vec<String> = Journal::open(&path)
+            .1
+            .into_iter()
+            .map(|j| j.inference_id)
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
     }
 }
