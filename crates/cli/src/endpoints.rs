@@ -138,7 +138,7 @@ pub fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
 pub async fn deploy(ebb: &Ebb, args: DeployArgs, json: bool) -> ExitCode {
     let mut spec = match ebb.seed_preset().await {
         Ok(s) => s,
-        Err(e) => return output::fail(&e.to_string()),
+        Err(e) => return output::fail_error(&e),
     };
     args.apply(&mut spec);
     let progress = move |p: &ebb_core::deploy::run::DeployProgress| {
@@ -148,7 +148,7 @@ pub async fn deploy(ebb: &Ebb, args: DeployArgs, json: bool) -> ExitCode {
     };
     let cancel = cancel_on_ctrl_c();
     match ebb.deploy(&spec, &progress, &cancel).await {
-        Err(e) => output::fail(&e.to_string()),
+        Err(e) => output::fail_error(&e),
         Ok(outcome) if json => {
             let code = output::print_json(&outcome);
             if outcome.status == "InService" {
@@ -186,7 +186,7 @@ pub async fn deploy(ebb: &Ebb, args: DeployArgs, json: bool) -> ExitCode {
 pub async fn list(ebb: &Ebb, json: bool) -> ExitCode {
     let endpoints = match ebb.endpoints().await {
         Ok(e) => e,
-        Err(e) => return output::fail(&e.to_string()),
+        Err(e) => return output::fail_error(&e),
     };
     if json {
         return output::print_json(&endpoints);
@@ -195,14 +195,21 @@ pub async fn list(ebb: &Ebb, json: bool) -> ExitCode {
         println!("no endpoints in this region; create one with `ebb deploy`");
         return ExitCode::SUCCESS;
     }
+    // Endpoint names run to 63 characters: the column is as wide as the longest one listed.
+    let width = endpoints
+        .iter()
+        .map(|e| e.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
     println!(
-        "{:<40} {:<10} {:<16} {:>9} {:<6} {:>8} {:>10}  output",
+        " {:<width$} {:<10} {:<16} {:>9} {:<6} {:>8} {:>10}  output",
         "name", "status", "instance", "instances", "async", "age", "$/h"
     );
     for e in &endpoints {
         let mark = if e.created_by_ebb { "*" } else { " " };
         println!(
-            "{mark}{:<39} {:<10} {:<16} {:>4}/{:<4} {:<6} {:>7}m {:>10}  {}",
+            "{mark}{:<width$} {:<10} {:<16} {:>4}/{:<4} {:<6} {:>7}m {:>10}  {}",
             e.name,
             e.status,
             e.instance_type.as_deref().unwrap_or("-"),
@@ -220,8 +227,17 @@ pub async fn list(ebb: &Ebb, json: bool) -> ExitCode {
             println!("    failed: {reason}");
         }
     }
+    let estimated = endpoints.iter().any(|e| {
+        e.usd_per_hour.is_some()
+            && e.price_source != Some(ebb_core::pricing::PriceSource::PriceList)
+    });
     println!(
-        "* created by Ebb   ~ estimate from Ebb's bundled price table (the AWS Price List did not answer)"
+        "* created by Ebb{}",
+        if estimated {
+            "   ~ estimate from Ebb's bundled price table (local mode, or the AWS Price List did not answer)"
+        } else {
+            ""
+        }
     );
     // The cost guard: instances paid for with nothing to do and nothing to scale them in.
     if let Ok(idle) = ebb.idle_endpoints().await {
@@ -253,7 +269,7 @@ pub async fn invoke(ebb: &Ebb, args: InvokeArgs, json: bool) -> ExitCode {
         .await
     {
         Ok(r) => r,
-        Err(e) => return output::fail(&e.to_string()),
+        Err(e) => return output::fail_error(&e),
     };
     if json {
         let code = output::print_json(&result);
@@ -296,7 +312,7 @@ pub async fn teardown(
 ) -> ExitCode {
     let plan = match ebb.teardown_plan(endpoint, delete_data).await {
         Ok(p) => p,
-        Err(e) => return output::fail(&e.to_string()),
+        Err(e) => return output::fail_error(&e),
     };
     for w in &plan.scaling.warnings {
         eprintln!("warning: {w}");
@@ -311,7 +327,7 @@ pub async fn teardown(
         }
     }
     match ebb.teardown(&plan.id).await {
-        Err(e) => output::fail(&e.to_string()),
+        Err(e) => output::fail_error(&e),
         Ok(removed) if json => output::print_json(&removed),
         Ok(removed) => {
             for r in &removed {
@@ -329,7 +345,7 @@ pub async fn logs(ebb: &Ebb, endpoint: &str, follow: bool, json: bool) -> ExitCo
     loop {
         let page = match ebb.endpoint_logs(endpoint, since).await {
             Ok(p) => p,
-            Err(e) => return output::fail(&e.to_string()),
+            Err(e) => return output::fail_error(&e),
         };
         if json {
             return output::print_json(&page);

@@ -101,7 +101,7 @@ async fn run(ebb: &Ebb, id: &str, wait: bool, json: bool) -> ExitCode {
     };
     bar.finish_and_clear();
     match result {
-        Err(e) => output::fail(&e.to_string()),
+        Err(e) => output::fail_error(&e),
         Ok(summary) if json => output::print_json(&summary),
         Ok(summary) => {
             print_summary(&summary);
@@ -162,7 +162,7 @@ pub async fn submit(ebb: &Ebb, args: SubmitArgs, json: bool, in_process_cloud: b
     };
     let scan = match ebb.scan_jobs(args.paths, options).await {
         Ok(s) => Arc::new(s),
-        Err(e) => return output::fail(&e.to_string()),
+        Err(e) => return output::fail_error(&e),
     };
     let summary = scan.summary();
     // A check lists every problem; a submit the first ones.
@@ -213,7 +213,7 @@ pub async fn submit(ebb: &Ebb, args: SubmitArgs, json: bool, in_process_cloud: b
         .await
     {
         Ok(id) => id,
-        Err(e) => return output::fail(&e.to_string()),
+        Err(e) => return output::fail_error(&e),
     };
     if !json {
         println!("job {id} → {endpoint}");
@@ -232,7 +232,7 @@ pub async fn resume(ebb: &Ebb, id: &str, wait: bool, json: bool) -> ExitCode {
 
 pub async fn list(ebb: &Ebb, json: bool) -> ExitCode {
     match ebb.jobs().await {
-        Err(e) => output::fail(&e.to_string()),
+        Err(e) => output::fail_error(&e),
         Ok(jobs) if json => output::print_json(&jobs),
         Ok(jobs) if jobs.is_empty() => {
             println!("no jobs yet: `ebb submit FOLDER --endpoint NAME` starts one");
@@ -262,7 +262,7 @@ pub async fn list(ebb: &Ebb, json: bool) -> ExitCode {
 
 pub async fn show(ebb: &Ebb, id: &str, json: bool) -> ExitCode {
     match ebb.job(id).await {
-        Err(e) => output::fail(&e.to_string()),
+        Err(e) => output::fail_error(&e),
         Ok(j) if json => output::print_json(&j),
         Ok(j) => {
             print_summary(&j);
@@ -303,7 +303,7 @@ pub async fn results(
         }
     });
     match ebb.export_job(id, out, format).await {
-        Err(e) => output::fail(&e.to_string()),
+        Err(e) => output::fail_error(&e),
         Ok(n) => {
             println!("{n} results written to {}", out.display());
             ExitCode::SUCCESS

@@ -22,7 +22,7 @@ pub struct ServeOptions {
 }
 
 fn is_local(ebb: &Ebb) -> Result<bool, ExitCode> {
-    let settings = ebb.settings().map_err(|e| output::fail(&e.to_string()))?;
+    let settings = ebb.settings().map_err(|e| output::fail_error(&e))?;
     Ok(ebb.target(&settings).mode == Mode::Local)
 }
 
@@ -46,6 +46,20 @@ pub async fn attach_if_local(ebb: &Ebb) -> Result<Option<Attached>, ExitCode> {
         .map_err(|e| output::fail(&format!("could not start the local cloud: {e}")))?;
     ebb.set_local_cloud(Some(provided(attached.info())));
     Ok(Some(attached))
+}
+
+/// Autoscaling, a load test's scaling and metrics need the simulated endpoint to keep running;
+/// a local cloud started for one command stops with it: the note that says so, for those.
+pub fn needs_a_cloud_that_stays(command: &crate::Command) -> Option<String> {
+    let what = match command {
+        crate::Command::Autoscale(_) => "autoscaling acts only while it runs",
+        crate::Command::Loadtest(_) => "the endpoint scales only while it runs",
+        crate::Command::Metrics { .. } => "metrics are recorded only while it runs",
+        _ => return None,
+    };
+    Some(format!(
+        "note: no local cloud was running for this Ebb home, so this command ran one that stopped when it ended, and {what}: keep one running with `ebb local serve` (or the app)"
+    ))
 }
 
 /// For read-only commands: shows a running local cloud without starting one.

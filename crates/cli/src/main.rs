@@ -247,7 +247,7 @@ async fn run(cli: Cli) -> ExitCode {
     }
     let ebb = match Ebb::open(overrides) {
         Ok(ebb) => ebb,
-        Err(e) => return output::fail(&e.to_string()),
+        Err(e) => return output::fail_error(&e),
     };
     match cli.command {
         Command::Settings {
@@ -257,13 +257,13 @@ async fn run(cli: Cli) -> ExitCode {
             .and_then(|()| ebb.settings_view())
         {
             Ok(view) => output::settings(&view, cli.json),
-            Err(e) => output::fail(&e.to_string()),
+            Err(e) => output::fail_error(&e),
         },
         Command::Settings {
             action: SettingsAction::Set { key, value },
         } => match ebb.set_setting(&key, &value) {
             Ok(settings) => output::set(&ebb, &key, &settings, cli.json),
-            Err(e) => output::fail(&e.to_string()),
+            Err(e) => output::fail_error(&e),
         },
         Command::Local {
             action:
@@ -296,7 +296,7 @@ async fn run(cli: Cli) -> ExitCode {
                 println!("job {job} cancelled");
                 ExitCode::SUCCESS
             }
-            Err(e) => output::fail(&e.to_string()),
+            Err(e) => output::fail_error(&e),
         },
         Command::Job { job } => jobs::show(&ebb, &job, cli.json).await,
         Command::Results { job, out, format } => {
@@ -338,6 +338,10 @@ async fn run(cli: Cli) -> ExitCode {
                 Ok(a) => a,
                 Err(code) => return code,
             };
+            let in_process = matches!(attached, Some(ebb_local::home::Attached::Started { .. }));
+            let note = (in_process && !cli.json)
+                .then(|| local::needs_a_cloud_that_stays(&cli.command))
+                .flatten();
             let json = cli.json;
             let code = match cli.command {
                 Command::Deploy(args) => endpoints::deploy(&ebb, *args, json).await,
@@ -374,6 +378,9 @@ async fn run(cli: Cli) -> ExitCode {
             if let Some(a) = attached {
                 a.stop(ebb.home()).await;
             }
+            if let Some(note) = note.filter(|_| code == ExitCode::SUCCESS) {
+                eprintln!("{note}");
+            }
             code
         }
         Command::Doctor => {
@@ -389,7 +396,7 @@ async fn run(cli: Cli) -> ExitCode {
             };
             let code = match ebb.doctor(&progress).await {
                 Ok(report) => output::doctor(&report, json),
-                Err(e) => output::fail(&e.to_string()),
+                Err(e) => output::fail_error(&e),
             };
             if let Some(a) = attached {
                 a.stop(ebb.home()).await;

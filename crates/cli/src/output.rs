@@ -10,6 +10,50 @@ pub fn fail(message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// An engine error as `ebb` says it: problems with a form name the options that set the field.
+pub fn fail_error(e: &ebb_core::Error) -> ExitCode {
+    use ebb_core::Error;
+    let listed = |what: &str, problems: Vec<(&str, &str)>| {
+        let problems: Vec<String> = problems
+            .into_iter()
+            .map(|(field, message)| format!("{}: {message}", option_for(field)))
+            .collect();
+        fail(&format!("{what}: {}", problems.join("; ")))
+    };
+    match e {
+        Error::InvalidDeploy(problems) => listed(
+            "the deploy options have problems",
+            problems
+                .iter()
+                .map(|p| (p.field.as_str(), p.message.as_str()))
+                .collect(),
+        ),
+        Error::InvalidScaling(findings) => listed(
+            "the autoscaling options have problems",
+            findings
+                .iter()
+                .map(|f| (f.field.as_str(), f.message.as_str()))
+                .collect(),
+        ),
+        e => fail(&e.to_string()),
+    }
+}
+
+/// The `ebb` option (or setting) that sets a field of the engine's deploy or autoscaling form.
+fn option_for(field: &str) -> String {
+    match field {
+        "health_check_timeout_s" => "--health-check-timeout".into(),
+        "environment" => "--env".into(),
+        "endpoint_name" | "model_name" | "endpoint_config_name" => "--name".into(),
+        "image" => "--image / --tgi-version".into(),
+        "role_arn" => "the role (`ebb settings set role_arn ARN`)".into(),
+        "endpoint" => "the endpoint".into(),
+        "scale_from_zero" => "--no-scale-from-zero".into(),
+        "policy" => "a scaling policy in place".into(),
+        f => format!("--{}", f.replace('_', "-")),
+    }
+}
+
 pub fn print_json<T: Serialize>(value: &T) -> ExitCode {
     match serde_json::to_string_pretty(value) {
         Ok(text) => {
@@ -49,6 +93,12 @@ pub fn settings(view: &SettingsView, json: bool) -> ExitCode {
     println!();
     println!("effective:");
     println!("  mode       {}", t.mode);
+    if t.mode == ebb_core::Mode::Local {
+        // Local mode ignores profiles and regions: the local cloud has its own keys and region.
+        println!("  region     {} (the local cloud's)", ebb_local::REGION);
+        println!("  account    {} (the local cloud's)", ebb_local::ACCOUNT_ID);
+        return ExitCode::SUCCESS;
+    }
     println!(
         "  profile    {}",
         with_source(t.profile.as_deref(), t.profile_source, "AWS_PROFILE")

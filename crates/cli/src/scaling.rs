@@ -73,7 +73,7 @@ pub async fn autoscale(ebb: &Ebb, args: AutoscaleArgs, json: bool) -> ExitCode {
                 print_status(&s);
                 ExitCode::SUCCESS
             }
-            Err(e) => output::fail(&e.to_string()),
+            Err(e) => output::fail_error(&e),
         };
     }
     if args.remove {
@@ -89,7 +89,7 @@ pub async fn autoscale(ebb: &Ebb, args: AutoscaleArgs, json: bool) -> ExitCode {
                 }
                 ExitCode::SUCCESS
             }
-            Err(e) => output::fail(&e.to_string()),
+            Err(e) => output::fail_error(&e),
         };
     }
     let spec = args.spec();
@@ -106,7 +106,7 @@ pub async fn autoscale(ebb: &Ebb, args: AutoscaleArgs, json: bool) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(e) => output::fail(&e.to_string()),
+        Err(e) => output::fail_error(&e),
     }
 }
 
@@ -235,7 +235,7 @@ pub async fn metrics(ebb: &Ebb, endpoint: &str, since: Duration, json: bool) -> 
             }
             ExitCode::SUCCESS
         }
-        Err(e) => output::fail(&e.to_string()),
+        Err(e) => output::fail_error(&e),
     }
 }
 
@@ -308,7 +308,7 @@ pub async fn loadtest(ebb: &Ebb, args: LoadTestArgs, json: bool) -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Err(e) => output::fail(&e.to_string()),
+        Err(e) => output::fail_error(&e),
     }
 }
 

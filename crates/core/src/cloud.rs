@@ -218,6 +218,8 @@ pub struct Clients {
     pub pricing: aws_sdk_pricing::Client,
     /// Endpoint configs and tags reused between refreshes of the endpoint list.
     pub described: crate::deploy::endpoints::DescribeCache,
+    /// Connected to Ebb's local cloud (with its keys), not to an AWS account.
+    pub is_local_cloud: bool,
 }
 
 impl Clients {
@@ -280,6 +282,7 @@ impl Clients {
                     .build(),
             ),
             described: Default::default(),
+            is_local_cloud: provided.is_some(),
             sdk,
         }
     }

@@ -258,6 +258,11 @@ impl Ebb {
         else {
             return e;
         };
+        // The local cloud bills nothing and serves no Price List: its endpoints show what the
+        // instance would cost on AWS, from the bundled table.
+        if clients.is_local_cloud {
+            return e;
+        }
         let book = crate::pricing::PriceBook::in_home(&self.home);
         if let Some(price) = book.hourly(clients, &region, &instance_type).await {
             e.usd_per_hour = Some(price.usd_per_hour * f64::from(e.current_instances));
