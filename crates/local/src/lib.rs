@@ -90,8 +90,7 @@ pub struct Config {
     pub startup: std::time::Duration,
     pub faults: Vec<faults::Fault>,
     /// Behave like a busy real account (off by default): control-plane throttling, empty
-    /// log pages with a token, session credentials that expire, failure objects named apart
-    /// from outputs. See [`aws_like`].
+    /// log pages with a token, failure objects named apart from outputs. See [`aws_like`].
     pub aws_like: bool,
 }
 

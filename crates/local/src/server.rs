@@ -15,8 +15,8 @@ use crate::autoscaling::AutoScaling;
 use crate::cloudwatch::{CloudWatch, cbor};
 use crate::faults::{After, Fault, Faults, Injected};
 use crate::protocol::{self, Body, Protocol};
-use crate::s3::LocalS3;
 use crate::s3::store::Store;
+use crate::s3::{BucketOwners, LocalS3};
 use crate::sagemaker::SageMaker;
 use crate::sessions::{Refused, S3Keys, Sessions};
 use crate::sim::clock::Clock;
@@ -105,10 +105,14 @@ impl LocalCloud {
         sagemaker.set_scalable_targets(targets);
         let heartbeat =
             Heartbeat::spawn(sagemaker.clone(), cloudwatch.clone(), autoscaling.clone());
-        let mut s3 = s3s::service::S3ServiceBuilder::new(LocalS3::new(store));
+        let mut s3 = s3s::service::S3ServiceBuilder::new(LocalS3::new(store.clone()));
         let sessions = Arc::new(Sessions::default());
         s3.set_auth(S3Keys {
             credentials: config.credentials.clone(),
+            sessions: sessions.clone(),
+        });
+        s3.set_access(BucketOwners {
+            store,
             sessions: sessions.clone(),
         });
         let faults = Arc::new(Faults::default());
@@ -387,10 +391,12 @@ async fn dispatch(
 ) -> Response<Body> {
     match (protocol, service) {
         (Protocol::Query, _) => {
-            let issuer = state.aws_like.then(|| sts::Issuer {
+            let key = sigv4::access_key(&parts.headers, parts.uri.query()).unwrap_or_default();
+            let issuer = sts::Issuer {
                 sessions: &state.sessions,
                 clock: state.sagemaker.clock(),
-            });
+                caller_account: state.sessions.account(&key),
+            };
             sts::handle(&body, id, issuer)
         }
         (Protocol::RestJson, _) => {
