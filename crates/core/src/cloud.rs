@@ -216,6 +216,8 @@ pub struct Clients {
     pub pricing: aws_sdk_pricing::Client,
     /// Endpoint configs and tags reused between refreshes of the endpoint list.
     pub described: crate::deploy::endpoints::DescribeCache,
+    /// The caller's account id, from STS GetCallerIdentity once per connection.
+    account: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 impl Clients {
@@ -278,7 +280,34 @@ impl Clients {
                     .build(),
             ),
             described: Default::default(),
+            account: Default::default(),
             sdk,
+        }
+    }
+
+    /// The caller's 12-digit account id (STS GetCallerIdentity, asked once per connection):
+    /// the expected owner of every bucket Ebb uses (see [`crate::bucket_owner`]).
+    pub async fn account(
+        &self,
+    ) -> Result<
+        String,
+        aws_sdk_sts::error::SdkError<
+            aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError,
+        >,
+    > {
+        if let Some(account) = self.account.get() {
+            return Ok(account.clone());
+        }
+        let who = self.sts.get_caller_identity().send().await?;
+        let account = who.account().unwrap_or_default().to_string();
+        self.remember_account(&account);
+        Ok(account)
+    }
+
+    /// Records the account an identity check already found.
+    pub fn remember_account(&self, account: &str) {
+        if !account.is_empty() {
+            let _ = self.account.set(account.to_string());
         }
     }
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::invoke::split;
 use crate::aws_errors::{self, Context};
+use crate::bucket_owner;
 use crate::cloud::Clients;
 use crate::error::Error;
 
@@ -74,6 +75,7 @@ pub async fn plan(
     paths: &[String],
 ) -> Result<Vec<DataPrefix>, Error> {
     let others = others_paths(clients, ctx, endpoint).await?;
+    let account = bucket_owner::account(clients, ctx).await?;
     let mut out = Vec::new();
     for path in paths {
         let uri = if path.contains("/input/test-") {
@@ -89,6 +91,7 @@ pub async fn plan(
             .s3
             .list_objects_v2()
             .bucket(bucket)
+            .set_expected_bucket_owner(bucket_owner::expected(&account))
             .prefix(prefix)
             .into_paginator()
             .send();
@@ -96,7 +99,11 @@ pub async fn plan(
             let page = match page {
                 Ok(p) => p,
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_bucket()) => break,
-                Err(e) => return Err(aws_errors::failed(&e, ctx, "s3:ListBucket")),
+                Err(e) => {
+                    let owner = (bucket, account.as_str());
+                    let action = "s3:ListBucket";
+                    return Err(bucket_owner::refusal(&clients.s3, owner, &e, ctx, action).await);
+                }
             };
             for o in page.contents() {
                 objects += 1;
@@ -123,6 +130,8 @@ pub async fn delete(clients: &Clients, ctx: Context<'_>, data: &DataPrefix) -> R
     let Some((bucket, prefix)) = split(&data.uri) else {
         return Ok(0);
     };
+    let account = bucket_owner::account(clients, ctx).await?;
+    let owner = (bucket, account.as_str());
     let mut deleted = 0u32;
     loop {
         // Always the first page: what was deleted is gone from the listing.
@@ -130,6 +139,7 @@ pub async fn delete(clients: &Clients, ctx: Context<'_>, data: &DataPrefix) -> R
             .s3
             .list_objects_v2()
             .bucket(bucket)
+            .set_expected_bucket_owner(bucket_owner::expected(&account))
             .prefix(prefix)
             .send()
             .await
@@ -138,7 +148,10 @@ pub async fn delete(clients: &Clients, ctx: Context<'_>, data: &DataPrefix) -> R
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_bucket()) => {
                 return Ok(deleted);
             }
-            Err(e) => return Err(aws_errors::failed(&e, ctx, "s3:ListBucket")),
+            Err(e) => {
+                let action = "s3:ListBucket";
+                return Err(bucket_owner::refusal(&clients.s3, owner, &e, ctx, action).await);
+            }
         };
         let keys: Vec<ObjectIdentifier> = page
             .contents()
@@ -159,10 +172,17 @@ pub async fn delete(clients: &Clients, ctx: Context<'_>, data: &DataPrefix) -> R
             .s3
             .delete_objects()
             .bucket(bucket)
+            .set_expected_bucket_owner(bucket_owner::expected(&account))
             .delete(request)
             .send()
-            .await
-            .map_err(|e| aws_errors::failed(&e, ctx, "s3:DeleteObject"))?;
+            .await;
+        let result = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let action = "s3:DeleteObject";
+                return Err(bucket_owner::refusal(&clients.s3, owner, &e, ctx, action).await);
+            }
+        };
         if let Some(err) = result.errors().first() {
             return Err(Error::Aws {
                 summary: format!(
