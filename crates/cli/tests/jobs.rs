@@ -1051,3 +1051,144 @@ fn answers_lost_after_acceptance_make_duplicates_at_the_endpoint_not_in_the_job(
         "{duplicates} repeats, {again} calls made again: {out}"
     );
 }
+
+/// Runs `script` with boto3 as another local account (STS AssumeRole into
+/// `arn:aws:iam::111111111111:role/Stranger`), `bucket` as its argument; its one JSON line.
+fn as_stranger(cloud: &LocalServe, script: &str, bucket: &str) -> serde_json::Value {
+    let prelude = r#"
+import json, sys, boto3
+url, key, secret, bucket = sys.argv[1:5]
+sts = boto3.client("sts", endpoint_url=url, region_name="us-east-1",
+                   aws_access_key_id=key, aws_secret_access_key=secret)
+c = sts.assume_role(RoleArn="arn:aws:iam::111111111111:role/Stranger",
+                    RoleSessionName="stranger")["Credentials"]
+s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1",
+                  aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                  aws_session_token=c["SessionToken"])
+"#;
+    let field = |k: &str| cloud.info[k].as_str().unwrap().to_string();
+    let mut cmd = Command::new(ebb_testkit::venv_python());
+    for var in AWS_VARS {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .arg("-c")
+        .arg(format!("{prelude}{script}"))
+        .args([
+            cloud.url(),
+            field("access_key_id"),
+            field("secret_access_key"),
+            bucket.to_string(),
+        ])
+        .output()
+        .expect("run python");
+    ebb_testkit::json_line(&out)
+}
+
+/// A job bucket that another account owns (the default name taken by a stranger, say) is
+/// refused by `ebb doctor`, `ebb deploy` and `ebb submit` with one sentence, and nothing is
+/// uploaded to it.
+#[test]
+fn a_bucket_of_another_account_is_refused_and_nothing_is_uploaded() {
+    const THEIRS: &str = "strangers-bucket";
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let cloud = serve(h);
+    deploy(h, "jobs-owner");
+    let made = as_stranger(
+        &cloud,
+        "s3.create_bucket(Bucket=bucket)\nprint(json.dumps({'ok': True}))",
+        THEIRS,
+    );
+    assert_eq!(made["ok"], true, "{made}");
+    ok(&ebb(h, &["settings", "set", "bucket", THEIRS]));
+    let sentence =
+        format!("s3://{THEIRS} belongs to another AWS account, not yours (000000000000)");
+
+    let doctor = ebb(h, &["doctor"]);
+    let report = text(&doctor.stdout);
+    assert!(!doctor.status.success(), "{report}");
+    assert!(report.contains(&sentence), "{report}");
+    assert!(
+        report.contains("choose a bucket you own in Settings"),
+        "{report}"
+    );
+
+    let deployed = ebb(h, &["deploy", "--name", "jobs-theirs"]);
+    assert!(!deployed.status.success());
+    let said = text(&deployed.stderr);
+    assert!(said.contains(&sentence), "{said}");
+    let endpoints = ok(&ebb(h, &["endpoints"]));
+    assert!(!endpoints.contains("jobs-theirs"), "{endpoints}");
+
+    let demo = ebb_testkit::repo_root().join("demo");
+    let submitted = ebb(
+        h,
+        &[
+            "submit",
+            demo.to_str().unwrap(),
+            "--endpoint",
+            "jobs-owner",
+            "--upload-all",
+        ],
+    );
+    assert!(!submitted.status.success(), "{}", text(&submitted.stdout));
+    let said = text(&submitted.stderr);
+    assert!(said.contains(&sentence), "{said}");
+    assert!(
+        said.contains("choose a bucket you own in Settings"),
+        "{said}"
+    );
+
+    let listed = as_stranger(
+        &cloud,
+        "keys = [o['Key'] for o in s3.list_objects_v2(Bucket=bucket).get('Contents', [])]\nprint(json.dumps({'keys': keys}))",
+        THEIRS,
+    );
+    assert_eq!(listed["keys"], serde_json::json!([]), "{listed}");
+}
+
+/// An endpoint whose output bucket a stranger took after it was deployed: a job on it stops
+/// before anything is sent, since its results would be read from that account's bucket.
+#[test]
+fn results_are_not_read_from_another_accounts_bucket() {
+    const THEIRS: &str = "strangers-results";
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let cloud = serve(h);
+    let out = ok(&ebb(
+        h,
+        &[
+            "deploy",
+            "--name",
+            "jobs-out",
+            "--output-path",
+            &format!("s3://{THEIRS}/output"),
+        ],
+    ));
+    assert!(out.contains("InService"), "{out}");
+    let made = as_stranger(
+        &cloud,
+        "s3.create_bucket(Bucket=bucket)\nprint(json.dumps({'ok': True}))",
+        THEIRS,
+    );
+    assert_eq!(made["ok"], true, "{made}");
+    let demo = ebb_testkit::repo_root().join("demo");
+    let submitted = ebb(
+        h,
+        &["submit", demo.to_str().unwrap(), "--endpoint", "jobs-out"],
+    );
+    assert!(!submitted.status.success(), "{}", text(&submitted.stdout));
+    let said = text(&submitted.stderr);
+    assert!(
+        said.contains(&format!(
+            "s3://{THEIRS} belongs to another AWS account, not yours (000000000000)"
+        )),
+        "{said}"
+    );
+    let job = ok(&ebb(h, &["--json", "jobs"]));
+    assert!(
+        job.contains("\"invoked\":0") || job.contains("\"invoked\": 0"),
+        "{job}"
+    );
+}

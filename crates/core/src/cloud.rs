@@ -220,6 +220,8 @@ pub struct Clients {
     pub described: crate::deploy::endpoints::DescribeCache,
     /// Connected to Ebb's local cloud (with its keys), not to an AWS account.
     pub is_local_cloud: bool,
+    /// The caller's account id, from STS GetCallerIdentity once per connection.
+    account: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 impl Clients {
@@ -283,7 +285,34 @@ impl Clients {
             ),
             described: Default::default(),
             is_local_cloud: provided.is_some(),
+            account: Default::default(),
             sdk,
+        }
+    }
+
+    /// The caller's 12-digit account id (STS GetCallerIdentity, asked once per connection):
+    /// the expected owner of every bucket Ebb uses (see [`crate::bucket_owner`]).
+    pub async fn account(
+        &self,
+    ) -> Result<
+        String,
+        aws_sdk_sts::error::SdkError<
+            aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError,
+        >,
+    > {
+        if let Some(account) = self.account.get() {
+            return Ok(account.clone());
+        }
+        let who = self.sts.get_caller_identity().send().await?;
+        let account = who.account().unwrap_or_default().to_string();
+        self.remember_account(&account);
+        Ok(account)
+    }
+
+    /// Records the account an identity check already found.
+    pub fn remember_account(&self, account: &str) {
+        if !account.is_empty() {
+            let _ = self.account.set(account.to_string());
         }
     }
 

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::aws_errors::{self, Context, Explained};
+use crate::bucket_owner;
 use crate::cloud::{Clients, Source, Target};
 use crate::settings::{Mode, Settings};
 
@@ -129,7 +130,9 @@ pub async fn run(
                     .zip(region.as_deref())
                     .map(|(w, r)| default_bucket(r, &w.account));
             }
-            push(bucket_check(clients, bucket.as_deref(), settings, ctx("s3:ListBucket")).await);
+            let account = who.as_ref().map(|w| w.account.as_str());
+            let asked = (bucket.as_deref(), account);
+            push(bucket_check(clients, asked, settings, ctx("s3:ListBucket")).await);
             push(sagemaker_check(clients, ctx("sagemaker:ListEndpoints")).await);
             push(role_check(target.role_arn.as_deref(), who.as_ref()));
             identity = who;
@@ -212,6 +215,7 @@ async fn identity_check(clients: &Clients, ctx: Context<'_>) -> (Check, Option<I
                 arn: out.arn().unwrap_or_default().to_string(),
                 user_id: out.user_id().unwrap_or_default().to_string(),
             };
+            clients.remember_account(&who.account);
             let check = Check::new(
                 CheckId::Identity,
                 CheckStatus::Ok,
@@ -226,9 +230,11 @@ async fn identity_check(clients: &Clients, ctx: Context<'_>) -> (Check, Option<I
     }
 }
 
+/// HeadBucket on the job bucket, with the caller's `account` as its expected owner: a bucket
+/// of the same name in another account is no bucket of the user's, reachable or not.
 async fn bucket_check(
     clients: &Clients,
-    bucket: Option<&str>,
+    (bucket, account): (Option<&str>, Option<&str>),
     settings: &Settings,
     ctx: Context<'_>,
 ) -> Check {
@@ -241,7 +247,15 @@ async fn bucket_check(
         .advice("Fix the identity problem above, or set a bucket in Settings.");
     };
     let configured = settings.bucket.is_some();
-    match clients.s3.head_bucket().bucket(bucket).send().await {
+    let owner = account.filter(|a| !a.is_empty());
+    let head = clients
+        .s3
+        .head_bucket()
+        .bucket(bucket)
+        .set_expected_bucket_owner(owner.map(str::to_string))
+        .send()
+        .await;
+    match head {
         Ok(out) => {
             let place = out
                 .bucket_region()
@@ -255,6 +269,9 @@ async fn bucket_check(
                     settings.prefix
                 ),
             )
+        }
+        Err(e) if bucket_owner::is_forbidden(&e) && owner.is_some() => {
+            foreign_or_denied(clients, bucket, owner, aws_errors::explain(&e, ctx)).await
         }
         Err(e) => {
             let explained = aws_errors::explain(&e, ctx);
@@ -293,6 +310,33 @@ async fn bucket_check(
                 _ => Check::failed(CheckId::Bucket, explained),
             }
         }
+    }
+}
+
+/// A 403 on the job bucket: another account's bucket (said so, with what to do), or an access
+/// refusal as AWS explained it.
+async fn foreign_or_denied(
+    clients: &Clients,
+    bucket: &str,
+    owner: Option<&str>,
+    explained: aws_errors::Explained,
+) -> Check {
+    let Some(account) = owner else {
+        return Check::failed(CheckId::Bucket, explained);
+    };
+    if !bucket_owner::another_account(&clients.s3, bucket, account).await {
+        return Check::failed(CheckId::Bucket, explained);
+    }
+    Check {
+        detail: Some(explained.detail),
+        ..Check::new(
+            CheckId::Bucket,
+            CheckStatus::Fail,
+            format!("s3://{bucket} belongs to another AWS account, not yours ({account})"),
+        )
+        .advice(
+            "Ebb will not write prompts to it or read results from it: choose a bucket you own in Settings.",
+        )
     }
 }
 

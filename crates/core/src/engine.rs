@@ -189,16 +189,11 @@ impl Ebb {
             None => {
                 let region = clients.region();
                 let ctx = context(&target, region.as_deref(), "sts:GetCallerIdentity");
-                let who = clients
-                    .sts
-                    .get_caller_identity()
-                    .send()
+                let account = clients
+                    .account()
                     .await
                     .map_err(|e| crate::aws_errors::failed(&e, ctx, "sts:GetCallerIdentity"))?;
-                doctor::default_bucket(
-                    region.as_deref().unwrap_or("us-east-1"),
-                    who.account().unwrap_or_default(),
-                )
+                doctor::default_bucket(region.as_deref().unwrap_or("us-east-1"), &account)
             }
         };
         Ok((bucket, settings.prefix))

@@ -71,6 +71,16 @@ pub enum Error {
         "job {job} is already running in {holder}; one process runs a job at a time: wait for that run to end, or stop it, then resume the job here"
     )]
     JobRunningElsewhere { job: String, holder: String },
+    /// The job bucket, or an endpoint's output or failure bucket, is another account's: S3
+    /// refused the call's bucket owner condition (see [`crate::bucket_owner`]).
+    #[error(
+        "the bucket s3://{bucket} belongs to another AWS account, not yours ({account}): choose a bucket you own in Settings"
+    )]
+    BucketNotYours {
+        bucket: String,
+        /// The caller's account id.
+        account: String,
+    },
     #[error(
         "local mode, but Ebb's local cloud is not running: open the app, run `ebb local serve`, or use `ebb --local`"
     )]

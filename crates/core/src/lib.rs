@@ -2,6 +2,7 @@
 //! outputs and errors. No Tauri in here; the shells only translate.
 
 pub mod aws_errors;
+pub mod bucket_owner;
 pub mod catalog;
 pub mod cloud;
 pub mod deploy;

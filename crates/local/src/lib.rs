@@ -41,8 +41,9 @@ pub fn default_bucket() -> String {
     format!("sagemaker-{REGION}-{ACCOUNT_ID}")
 }
 
-/// Keys for the local cloud only; they open nothing outside this computer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Keys for the local cloud only; they open nothing outside this computer. Their `Debug`
+/// output leaves the secret out, so logs and panics never show it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credentials {
     pub access_key_id: String,
     pub secret_access_key: String,
@@ -65,6 +66,18 @@ impl Credentials {
     }
 }
 
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &REDACTED)
+            .finish()
+    }
+}
+
+/// What `Debug` shows in place of a secret.
+const REDACTED: &str = "** redacted **";
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where to listen; port 0 picks a free one. Only loopback addresses are accepted.
@@ -78,8 +91,7 @@ pub struct Config {
     pub startup: std::time::Duration,
     pub faults: Vec<faults::Fault>,
     /// Behave like a busy real account (off by default): control-plane throttling, empty
-    /// log pages with a token, session credentials that expire, failure objects named apart
-    /// from outputs. See [`aws_like`].
+    /// log pages with a token, failure objects named apart from outputs. See [`aws_like`].
     pub aws_like: bool,
 }
 
@@ -99,13 +111,25 @@ impl Config {
     }
 }
 
-/// What `ebb local serve` prints, and what a client needs to connect.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What `ebb local serve` prints, and what a client needs to connect. Its `Debug` output
+/// leaves the secret out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionInfo {
     pub endpoint_url: String,
     pub region: String,
     pub access_key_id: String,
     pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for ConnectionInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionInfo")
+            .field("endpoint_url", &self.endpoint_url)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &REDACTED)
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,4 +168,29 @@ pub enum Error {
         what: String,
         reason: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_leaves_the_secret_out() {
+        let creds = Credentials::generate();
+        let info = ConnectionInfo {
+            endpoint_url: "http://127.0.0.1:1".into(),
+            region: REGION.into(),
+            access_key_id: creds.access_key_id.clone(),
+            secret_access_key: creds.secret_access_key.clone(),
+        };
+        for shown in [
+            format!("{creds:?}"),
+            format!("{info:?}"),
+            format!("{info:#?}"),
+        ] {
+            assert!(!shown.contains(&creds.secret_access_key), "{shown}");
+            assert!(shown.contains(&creds.access_key_id), "{shown}");
+            assert!(shown.contains(REDACTED), "{shown}");
+        }
+    }
 }

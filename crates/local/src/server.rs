@@ -15,8 +15,8 @@ use crate::autoscaling::AutoScaling;
 use crate::cloudwatch::{CloudWatch, cbor};
 use crate::faults::{After, Fault, Faults, Injected};
 use crate::protocol::{self, Body, Protocol};
-use crate::s3::LocalS3;
 use crate::s3::store::{Store, StoreError};
+use crate::s3::{BucketOwners, LocalS3};
 use crate::sagemaker::SageMaker;
 use crate::sessions::{Refused, S3Keys, Sessions};
 use crate::sim::clock::Clock;
@@ -121,10 +121,14 @@ impl LocalCloud {
         sagemaker.set_scalable_targets(targets);
         let heartbeat =
             Heartbeat::spawn(sagemaker.clone(), cloudwatch.clone(), autoscaling.clone());
-        let mut s3 = s3s::service::S3ServiceBuilder::new(LocalS3::new(store));
+        let mut s3 = s3s::service::S3ServiceBuilder::new(LocalS3::new(store.clone()));
         let sessions = Arc::new(Sessions::default());
         s3.set_auth(S3Keys {
             credentials: config.credentials.clone(),
+            sessions: sessions.clone(),
+        });
+        s3.set_access(BucketOwners {
+            store,
             sessions: sessions.clone(),
         });
         let faults = Arc::new(Faults::default());
@@ -387,9 +391,9 @@ async fn serve(
             );
         }
     };
-    if let Err((status, rejection)) = verify(state, &parts, &body) {
-        let message = &rejection.message;
-        return protocol::error(protocol, status, rejection.code, message, id);
+    if let Err(rejection) = verify(state, &parts, &body) {
+        let (status, code, message) = (rejection.status, rejection.code, &rejection.message);
+        return protocol::error(protocol, status, code, message, id);
     }
     dispatch(state, &parts, body, (protocol, service, operation), id).await
 }
@@ -404,10 +408,12 @@ async fn dispatch(
 ) -> Response<Body> {
     match (protocol, service) {
         (Protocol::Query, _) => {
-            let issuer = state.aws_like.then(|| sts::Issuer {
+            let key = sigv4::access_key(&parts.headers, parts.uri.query()).unwrap_or_default();
+            let issuer = sts::Issuer {
                 sessions: &state.sessions,
                 clock: state.sagemaker.clock(),
-            });
+                caller_account: state.sessions.account(&key),
+            };
             sts::handle(&body, id, issuer)
         }
         (Protocol::RestJson, _) => {
@@ -506,7 +512,7 @@ fn verify(
     state: &State,
     parts: &http::request::Parts,
     body: &[u8],
-) -> Result<(), (StatusCode, sigv4::Rejection)> {
+) -> Result<(), sigv4::Rejection> {
     let signed = sigv4::SignedRequest {
         method: parts.method.as_str(),
         raw_path: parts.uri.path(),
@@ -522,15 +528,15 @@ fn verify(
         Some(Ok(session)) => session,
         _ => state.credentials.clone(),
     };
-    sigv4::verify(&signed, &credentials)
+    // The signature's time window is real time: the simulated clock may run faster.
+    sigv4::verify(&signed, &credentials, std::time::SystemTime::now())
         .map(|_| ())
-        .map_err(|rejection| {
+        .inspect_err(|rejection| {
             tracing::warn!(
                 code = rejection.code,
                 path = parts.uri.path(),
                 "refused request"
             );
-            (StatusCode::FORBIDDEN, rejection)
         })
 }
 

@@ -1,6 +1,8 @@
-//! Temporary credentials (AWS-like mode): STS GetSessionToken / AssumeRole hand out an
-//! access key, secret and session token that stop working after `DurationSeconds`
-//! (simulated time, so a sped-up cloud lets them expire within a test).
+//! Temporary credentials: STS GetSessionToken / AssumeRole hand out an access key, secret
+//! and session token that stop working after `DurationSeconds` (simulated time, so a
+//! sped-up cloud lets them expire within a test). A session belongs to an account: the
+//! local one, or for AssumeRole the account of the role's ARN, which is how a test acts as
+//! another local account (say, to own a bucket that is not the user's).
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -17,6 +19,8 @@ pub struct Session {
     pub token: String,
     /// The simulated instant (see [`Clock::now`]) from which calls are refused.
     pub expires_at: f64,
+    /// The 12-digit account the session acts as.
+    pub account: String,
 }
 
 /// Why a call signed with temporary credentials is refused.
@@ -35,8 +39,8 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// Issues credentials valid for `duration` of simulated time from now.
-    pub fn issue(&self, clock: &Clock, duration: Duration) -> Session {
+    /// Issues credentials of `account` valid for `duration` of simulated time from now.
+    pub fn issue(&self, clock: &Clock, duration: Duration, account: &str) -> Session {
         use rand::distr::{Alphanumeric, SampleString};
         let mut credentials = Credentials::generate();
         // AWS marks temporary keys with ASIA, long-lived ones with AKIA.
@@ -45,6 +49,7 @@ impl Sessions {
             credentials,
             token: Alphanumeric.sample_string(&mut rand::rng(), 120),
             expires_at: clock.now() + duration.as_secs_f64(),
+            account: account.to_string(),
         };
         if let Ok(mut issued) = self.issued.write() {
             issued.insert(session.credentials.access_key_id.clone(), session.clone());
@@ -69,6 +74,16 @@ impl Sessions {
         } else {
             Ok(session.credentials.clone())
         })
+    }
+
+    /// The account a key acts as: an issued key's session's, else the local account (the
+    /// local cloud's own keys; signatures were checked before this is asked).
+    pub fn account(&self, access_key: &str) -> String {
+        self.issued
+            .read()
+            .ok()
+            .and_then(|issued| issued.get(access_key).map(|s| s.account.clone()))
+            .unwrap_or_else(|| crate::ACCOUNT_ID.to_string())
     }
 
     /// The secret of an issued key, expired or not (S3's signature check needs it).
@@ -107,7 +122,7 @@ mod tests {
     fn credentials_work_until_they_expire() {
         let clock = Clock::new(1.0);
         let sessions = Sessions::default();
-        let s = sessions.issue(&clock, Duration::ZERO);
+        let s = sessions.issue(&clock, Duration::ZERO, crate::ACCOUNT_ID);
         let key = s.credentials.access_key_id.as_str();
         assert!(key.starts_with("ASIA"));
         assert_eq!(
@@ -118,12 +133,14 @@ mod tests {
             sessions.check(&clock, key, None),
             Some(Err(Refused::WrongToken))
         );
-        let long = sessions.issue(&clock, Duration::from_secs(3600));
+        let long = sessions.issue(&clock, Duration::from_secs(3600), "111111111111");
         let key = long.credentials.access_key_id.as_str();
         assert_eq!(
             sessions.check(&clock, key, Some(&long.token)),
             Some(Ok(long.credentials.clone()))
         );
         assert!(sessions.check(&clock, "AKIAOTHER", None).is_none());
+        assert_eq!(sessions.account(key), "111111111111");
+        assert_eq!(sessions.account("AKIAOTHER"), crate::ACCOUNT_ID);
     }
 }

@@ -1,9 +1,17 @@
 //! AWS Signature Version 4 verification for requests signed with the `Authorization` header.
+//!
+//! The canonical request is rebuilt from the request as received (its body hashed here);
+//! the signing key and signature come from the `aws-sigv4` crate, the AWS SDK's own signer.
+//! See <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv.html>.
 
-use hmac::{Hmac, KeyInit, Mac};
-use http::HeaderMap;
+use std::time::{Duration, SystemTime};
+
+use aws_sigv4::sign::v4;
+use http::{HeaderMap, StatusCode};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
 use crate::Credentials;
 
@@ -15,15 +23,19 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 const UNRESERVED_AND_SLASH: &AsciiSet = &UNRESERVED.remove(b'/');
 
-/// Why a request was refused; `code` is the AWS error code clients expect.
+/// Why a request was refused; `code` is the AWS error code clients expect, `status` the
+/// HTTP status AWS answers it with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
+    pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
 }
 
+/// A refusal of who signed (403).
 fn reject(code: &'static str, message: impl Into<String>) -> Rejection {
     Rejection {
+        status: StatusCode::FORBIDDEN,
         code,
         message: message.into(),
     }
@@ -83,13 +95,6 @@ fn parse_auth(value: &str) -> Result<AuthHeader<'_>, Rejection> {
         signed_headers: signed.split(';').collect(),
         signature,
     })
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(data);
-    mac.finalize().into_bytes().to_vec()
 }
 
 fn canonical_query(raw: Option<&str>) -> String {
@@ -162,8 +167,131 @@ pub fn session_token(headers: &HeaderMap, raw_query: Option<&str>) -> Option<Str
     })
 }
 
-/// Checks the signature; returns the signing service name (`s3`, `sts`, `sagemaker`, ...).
-pub fn verify(req: &SignedRequest<'_>, creds: &Credentials) -> Result<String, Rejection> {
+/// How far a request's `X-Amz-Date` may be from the server's clock, as AWS allows
+/// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/signing-elements.html>).
+pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+
+/// Parses SigV4's basic ISO 8601 timestamp (`20260101T120000Z`).
+fn parse_amz_date(value: &str) -> Option<OffsetDateTime> {
+    let b = value.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| value.get(range)?.parse::<u32>().ok();
+    let month = Month::try_from(u8::try_from(num(4..6)?).ok()?).ok()?;
+    let date =
+        Date::from_calendar_date(i32::try_from(num(0..4)?).ok()?, month, num(6..8)? as u8).ok()?;
+    let time = Time::from_hms(num(9..11)? as u8, num(11..13)? as u8, num(13..15)? as u8).ok()?;
+    Some(PrimitiveDateTime::new(date, time).assume_utc())
+}
+
+/// `t` in SigV4's basic ISO 8601 form.
+fn amz_date(t: OffsetDateTime) -> String {
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Refuses a request dated more than [`MAX_SKEW`] from `now`, in the words AWS's JSON and
+/// Query services use: InvalidSignatureException (400), or SignatureDoesNotMatch (403) from
+/// STS. (S3 says RequestTimeTooSkewed; s3s checks S3's requests itself.)
+fn check_skew(
+    sent: &str,
+    at: OffsetDateTime,
+    now: SystemTime,
+    service: &str,
+) -> Result<(), Rejection> {
+    let now = OffsetDateTime::from(now);
+    let message = if at < now - MAX_SKEW {
+        format!(
+            "Signature expired: {sent} is now earlier than {} ({} - 15 min.)",
+            amz_date(now - MAX_SKEW),
+            amz_date(now)
+        )
+    } else if at > now + MAX_SKEW {
+        format!(
+            "Signature not yet current: {sent} is still later than {} ({} + 15 min.)",
+            amz_date(now + MAX_SKEW),
+            amz_date(now)
+        )
+    } else {
+        return Ok(());
+    };
+    Err(if service == "sts" {
+        reject("SignatureDoesNotMatch", message)
+    } else {
+        Rejection {
+            status: StatusCode::BAD_REQUEST,
+            ..reject("InvalidSignatureException", message)
+        }
+    })
+}
+
+/// Equality of two signatures in time that does not depend on where they differ.
+fn same_signature(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+/// The SHA-256 of the body, hex; refused when the client's `x-amz-content-sha256` names
+/// another: the signature covers the body itself, never a hash the client merely claims.
+fn payload_hash(req: &SignedRequest<'_>) -> Result<String, Rejection> {
+    let computed = hex::encode(Sha256::digest(req.body));
+    let claimed = req.headers.get("x-amz-content-sha256");
+    match claimed.map(|v| v.to_str().unwrap_or_default()) {
+        Some(claimed) if !claimed.eq_ignore_ascii_case(&computed) => Err(Rejection {
+            status: StatusCode::BAD_REQUEST,
+            ..reject(
+                "XAmzContentSHA256Mismatch",
+                "the x-amz-content-sha256 header is not the SHA-256 of the request body",
+            )
+        }),
+        _ => Ok(computed),
+    }
+}
+
+/// The canonical request of SigV4 (path, sorted query, the signed headers, payload hash).
+fn canonical_request(req: &SignedRequest<'_>, auth: &AuthHeader<'_>, payload_hash: &str) -> String {
+    // S3 signs the path as sent; every other service encodes it once more.
+    let canonical_uri = if auth.service == "s3" {
+        req.raw_path.to_string()
+    } else {
+        utf8_percent_encode(req.raw_path, UNRESERVED_AND_SLASH).to_string()
+    };
+    let canonical_headers: String = auth
+        .signed_headers
+        .iter()
+        .map(|name| format!("{name}:{}\n", canonical_header_value(req.headers, name)))
+        .collect();
+    format!(
+        "{}\n{}\n{}\n{}\n{}\n{}",
+        req.method,
+        if canonical_uri.is_empty() {
+            "/"
+        } else {
+            &canonical_uri
+        },
+        canonical_query(req.raw_query),
+        canonical_headers,
+        auth.signed_headers.join(";"),
+        payload_hash
+    )
+}
+
+/// Checks a request signed with the `Authorization` header: the key is `creds`', the date
+/// within [`MAX_SKEW`] of `now` (the real wall clock, never the simulated one), the body the
+/// one signed, and the signature the one `aws-sigv4` computes. Returns the signing service
+/// name (`sts`, `sagemaker`, ...). Not for S3's streaming uploads (s3s checks those).
+pub fn verify(
+    req: &SignedRequest<'_>,
+    creds: &Credentials,
+    now: SystemTime,
+) -> Result<String, Rejection> {
     let Some(auth) = req.headers.get(http::header::AUTHORIZATION) else {
         return Err(reject(
             "MissingAuthenticationToken",
@@ -180,60 +308,45 @@ pub fn verify(req: &SignedRequest<'_>, creds: &Credentials) -> Result<String, Re
             ),
         ));
     }
-    let amz_date = req
+    let sent = req
         .headers
         .get("x-amz-date")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| reject("IncompleteSignature", "the x-amz-date header is missing"))?;
-    let payload_hash = match req
-        .headers
-        .get("x-amz-content-sha256")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(h) => h.to_string(),
-        None => hex::encode(Sha256::digest(req.body)),
-    };
-    // S3 signs the path as sent; every other service encodes it once more.
-    let canonical_uri = if auth.service == "s3" {
-        req.raw_path.to_string()
-    } else {
-        utf8_percent_encode(req.raw_path, UNRESERVED_AND_SLASH).to_string()
-    };
-    let canonical_headers: String = auth
-        .signed_headers
-        .iter()
-        .map(|name| format!("{name}:{}\n", canonical_header_value(req.headers, name)))
-        .collect();
-    let canonical_request = format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        req.method,
-        if canonical_uri.is_empty() {
-            "/"
-        } else {
-            &canonical_uri
-        },
-        canonical_query(req.raw_query),
-        canonical_headers,
-        auth.signed_headers.join(";"),
-        payload_hash
-    );
+    let at = parse_amz_date(sent).ok_or_else(|| {
+        reject(
+            "IncompleteSignature",
+            format!("the x-amz-date `{sent}` is not of the form YYYYMMDDTHHMMSSZ"),
+        )
+    })?;
+    if !sent.starts_with(auth.date) {
+        return Err(reject(
+            "SignatureDoesNotMatch",
+            format!(
+                "the credential scope's date {} is not the day of x-amz-date {sent}",
+                auth.date
+            ),
+        ));
+    }
+    check_skew(sent, at, now, auth.service)?;
+    let payload_hash = payload_hash(req)?;
+    let canonical_request = canonical_request(req, &auth, &payload_hash);
     let scope = format!(
         "{}/{}/{}/aws4_request",
         auth.date, auth.region, auth.service
     );
     let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        "AWS4-HMAC-SHA256\n{sent}\n{scope}\n{}",
         hex::encode(Sha256::digest(canonical_request.as_bytes()))
     );
-    let mut key = hmac(
-        format!("AWS4{}", creds.secret_access_key).as_bytes(),
-        auth.date.as_bytes(),
+    let key = v4::generate_signing_key(
+        &creds.secret_access_key,
+        at.into(),
+        auth.region,
+        auth.service,
     );
-    for part in [auth.region, auth.service, "aws4_request"] {
-        key = hmac(&key, part.as_bytes());
-    }
-    let expected = hex::encode(hmac(&key, string_to_sign.as_bytes()));
-    if expected != auth.signature {
+    let expected = v4::calculate_signature(key, string_to_sign.as_bytes());
+    if !same_signature(&expected, auth.signature) {
         tracing::debug!(%canonical_request, "signature mismatch");
         return Err(reject(
             "SignatureDoesNotMatch",
@@ -268,7 +381,7 @@ mod tests {
             body: b"",
         };
         assert_eq!(
-            verify(&req, &creds).unwrap_err().code,
+            verify(&req, &creds, SystemTime::now()).unwrap_err().code,
             "MissingAuthenticationToken"
         );
         let mut headers = HeaderMap::new();
@@ -283,8 +396,138 @@ mod tests {
             ..req
         };
         assert_eq!(
-            verify(&req, &creds).unwrap_err().code,
+            verify(&req, &creds, SystemTime::now()).unwrap_err().code,
             "InvalidClientTokenId"
         );
+    }
+
+    const STS_BODY: &[u8] = b"Action=GetCallerIdentity&Version=2011-06-15";
+
+    /// A request to `service` signed by the AWS SDK's signer at `at`, its body `body`;
+    /// with `hash_header`, it also sends (and signs) `x-amz-content-sha256`.
+    fn signed(
+        creds: &Credentials,
+        service: &str,
+        at: SystemTime,
+        body: &[u8],
+        hash_header: bool,
+    ) -> http::Request<Vec<u8>> {
+        use aws_sigv4::http_request::{
+            PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign,
+        };
+        let mut request = http::Request::post("http://127.0.0.1:4566/")
+            .header("host", "127.0.0.1:4566")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_vec())
+            .unwrap();
+        let identity = aws_credential_types::Credentials::new(
+            &creds.access_key_id,
+            &creds.secret_access_key,
+            None,
+            None,
+            "test",
+        )
+        .into();
+        let mut settings = SigningSettings::default();
+        if hash_header {
+            settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        }
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(crate::REGION)
+            .name(service)
+            .time(at)
+            .settings(settings)
+            .build()
+            .unwrap()
+            .into();
+        let headers = request
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_str().unwrap()));
+        let signable = SignableRequest::new(
+            "POST",
+            "http://127.0.0.1:4566/",
+            headers,
+            SignableBody::Bytes(body),
+        )
+        .unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        instructions.apply_to_request_http1x(&mut request);
+        request
+    }
+
+    fn check(request: &http::Request<Vec<u8>>, creds: &Credentials) -> Result<String, Rejection> {
+        let req = SignedRequest {
+            method: request.method().as_str(),
+            raw_path: request.uri().path(),
+            raw_query: request.uri().query(),
+            headers: request.headers(),
+            body: request.body(),
+        };
+        verify(&req, creds, SystemTime::now())
+    }
+
+    #[test]
+    fn a_request_the_sdk_signer_signed_passes() {
+        let creds = Credentials::generate();
+        for hash_header in [false, true] {
+            let request = signed(&creds, "sts", SystemTime::now(), STS_BODY, hash_header);
+            assert_eq!(check(&request, &creds).unwrap(), "sts");
+        }
+    }
+
+    #[test]
+    fn a_body_swapped_after_signing_is_refused() {
+        let creds = Credentials::generate();
+        let swapped = b"Action=GetCallerIdentity&Version=2011-06-16".to_vec();
+        let mut request = signed(&creds, "sagemaker", SystemTime::now(), STS_BODY, false);
+        *request.body_mut() = swapped.clone();
+        let refused = check(&request, &creds).unwrap_err();
+        assert_eq!(refused.code, "SignatureDoesNotMatch", "{refused:?}");
+        // The signed hash header of the old body does not make the new body pass.
+        let mut request = signed(&creds, "sagemaker", SystemTime::now(), STS_BODY, true);
+        *request.body_mut() = swapped;
+        let refused = check(&request, &creds).unwrap_err();
+        assert_eq!(refused.code, "XAmzContentSHA256Mismatch", "{refused:?}");
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn a_request_dated_20_minutes_off_is_refused() {
+        let creds = Credentials::generate();
+        let twenty = Duration::from_secs(20 * 60);
+        let past = SystemTime::now() - twenty;
+        let refused = check(&signed(&creds, "sagemaker", past, b"{}", false), &creds).unwrap_err();
+        assert_eq!(refused.code, "InvalidSignatureException", "{refused:?}");
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+        let sent = amz_date(OffsetDateTime::from(past));
+        assert!(
+            refused
+                .message
+                .starts_with(&format!("Signature expired: {sent} is now earlier than")),
+            "{refused:?}"
+        );
+        let refused = check(&signed(&creds, "sts", past, STS_BODY, false), &creds).unwrap_err();
+        assert_eq!(refused.code, "SignatureDoesNotMatch", "{refused:?}");
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        let future = SystemTime::now() + twenty;
+        let refused = check(&signed(&creds, "sts", future, STS_BODY, false), &creds).unwrap_err();
+        assert!(
+            refused.message.starts_with("Signature not yet current"),
+            "{refused:?}"
+        );
+        // 14 minutes off is within AWS's window.
+        let near = SystemTime::now() - Duration::from_secs(14 * 60);
+        assert!(check(&signed(&creds, "sts", near, STS_BODY, false), &creds).is_ok());
+    }
+
+    #[test]
+    fn amz_dates_round_trip() {
+        let t = parse_amz_date("20260229T235960Z");
+        assert!(t.is_none(), "2026 has no 29 February");
+        let t = parse_amz_date("20240229T235959Z").unwrap();
+        assert_eq!(amz_date(t), "20240229T235959Z");
+        assert!(parse_amz_date("2024-02-29T23:59:59Z").is_none());
     }
 }

@@ -1,6 +1,7 @@
 //! STS (awsQuery): GetCallerIdentity, so identity checks and default bucket names work
-//! locally; in the AWS-like mode also GetSessionToken and AssumeRole, which hand out
-//! temporary credentials that expire (see [`crate::sessions`]).
+//! locally; GetSessionToken and AssumeRole, which hand out temporary credentials that
+//! expire (see [`crate::sessions`]). AssumeRole into a role of another 12-digit account
+//! gives that account's credentials: the local cloud's way to a second account.
 
 use std::time::Duration;
 
@@ -12,10 +13,12 @@ use crate::sim::clock::Clock;
 
 const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
-/// What STS needs to issue temporary credentials; `None` outside the AWS-like mode.
+/// What STS needs to answer: who calls, and where temporary credentials are kept.
 pub struct Issuer<'a> {
     pub sessions: &'a Sessions,
     pub clock: &'a Clock,
+    /// The account of the calling key.
+    pub caller_account: String,
 }
 
 /// One form parameter of the request body, decoded.
@@ -35,22 +38,22 @@ fn error(status: StatusCode, code: &str, message: &str, request_id: &str) -> htt
 }
 
 /// Answers one STS call.
-pub fn handle(body: &[u8], request_id: &str, issuer: Option<Issuer<'_>>) -> http::Response<Body> {
+pub fn handle(body: &[u8], request_id: &str, issuer: Issuer<'_>) -> http::Response<Body> {
     let form = String::from_utf8_lossy(body);
     let action = param(&form, "Action").unwrap_or_default();
-    match (action.as_str(), issuer) {
-        ("GetCallerIdentity", _) => protocol::xml(
+    match action.as_str() {
+        "GetCallerIdentity" => protocol::xml(
             StatusCode::OK,
             format!(
                 "<GetCallerIdentityResponse xmlns=\"{XMLNS}\"><GetCallerIdentityResult><Arn>arn:aws:iam::{acct}:user/ebb-local</Arn><UserId>AIDAEBBLOCALUSER0000</UserId><Account>{acct}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></GetCallerIdentityResponse>",
-                acct = crate::ACCOUNT_ID
+                acct = issuer.caller_account
             ),
             request_id,
         ),
-        (action @ ("GetSessionToken" | "AssumeRole"), Some(issuer)) => {
+        action @ ("GetSessionToken" | "AssumeRole") => {
             temporary(action, &form, request_id, &issuer)
         }
-        (other, _) => error(
+        other => error(
             StatusCode::BAD_REQUEST,
             "InvalidAction",
             &format!("the local cloud does not implement the STS action `{other}`"),
@@ -108,13 +111,18 @@ fn temporary(
     } else {
         None
     };
-    let session = issuer.sessions.issue(issuer.clock, lasts);
+    // AssumeRole acts as the role's account; GetSessionToken as the caller's.
+    let account = match &role {
+        Some((arn, _)) => role_account(arn).unwrap_or(crate::ACCOUNT_ID),
+        None => &issuer.caller_account,
+    };
+    let session = issuer.sessions.issue(issuer.clock, lasts, account);
     let expiration = iso8601(issuer.clock.epoch_of(session.expires_at));
     let user = role.map_or_else(String::new, |(arn, name)| {
         let role_name = arn.rsplit('/').next().unwrap_or_default().to_string();
         format!(
             "<AssumedRoleUser><AssumedRoleId>AROAEBBLOCALROLE0000:{name}</AssumedRoleId><Arn>arn:aws:sts::{}:assumed-role/{role_name}/{name}</Arn></AssumedRoleUser>",
-            crate::ACCOUNT_ID
+            session.account
         )
     });
     protocol::xml(
@@ -125,6 +133,12 @@ fn temporary(
         ),
         request_id,
     )
+}
+
+/// The account of a role ARN (`arn:aws:iam::123456789012:role/Name`), if it names one.
+fn role_account(arn: &str) -> Option<&str> {
+    let account = arn.split(':').nth(4)?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then_some(account)
 }
 
 fn credentials_xml(session: &Session, expiration: &str) -> String {
@@ -168,5 +182,15 @@ mod tests {
         let long = duration("AssumeRole", "DurationSeconds=43201").unwrap_err();
         assert!(long.ends_with("less than or equal to 43200"), "{long}");
         assert_eq!(iso8601(0.0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn a_role_arn_names_its_account() {
+        assert_eq!(
+            role_account("arn:aws:iam::111111111111:role/Stranger"),
+            Some("111111111111")
+        );
+        assert_eq!(role_account("arn:aws:iam::12:role/Short"), None);
+        assert_eq!(role_account("not-an-arn"), None);
     }
 }

@@ -881,3 +881,117 @@ print(json.dumps({"v2": v2, "v1": v1, "versions": vs}))
     }
     c.cloud.stop().await;
 }
+
+/// A bucket of another local account: open to the user's keys (as a stranger's public
+/// bucket is) until a call carries ExpectedBucketOwner, which S3 then refuses with 403.
+#[tokio::test]
+async fn the_bucket_owner_condition_refuses_another_accounts_bucket() {
+    const STRANGER: &str = "111111111111";
+    let c = common::start(1.0).await;
+    let mine = c.s3();
+    let theirs = c.s3_of_account(STRANGER).await;
+    theirs
+        .create_bucket()
+        .bucket("not-yours")
+        .send()
+        .await
+        .unwrap();
+    let listed = theirs.list_buckets().send().await.unwrap();
+    let names: Vec<_> = listed.buckets().iter().filter_map(|b| b.name()).collect();
+    assert_eq!(names, ["not-yours"]);
+    assert_eq!(listed.owner().and_then(|o| o.id()), Some(STRANGER));
+    let listed = mine.list_buckets().send().await.unwrap();
+    assert!(
+        !listed
+            .buckets()
+            .iter()
+            .any(|b| b.name() == Some("not-yours"))
+    );
+    let taken = mine
+        .create_bucket()
+        .bucket("not-yours")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        taken.into_service_error().meta().code(),
+        Some("BucketAlreadyExists")
+    );
+
+    // Without the condition the call goes through: this is the danger.
+    mine.put_object()
+        .bucket("not-yours")
+        .key("open")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let refused = mine
+        .put_object()
+        .bucket("not-yours")
+        .key("prompts.jsonl")
+        .expected_bucket_owner(ebb_local::ACCOUNT_ID)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    let raw = refused.raw_response().map(|r| r.status().as_u16());
+    assert_eq!(raw, Some(403));
+    let meta = refused.into_service_error();
+    assert_eq!(meta.meta().code(), Some("AccessDenied"), "{meta:?}");
+    assert_eq!(meta.meta().message(), Some("Access Denied"));
+    let head = mine
+        .head_bucket()
+        .bucket("not-yours")
+        .expected_bucket_owner(ebb_local::ACCOUNT_ID)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(head.raw_response().map(|r| r.status().as_u16()), Some(403));
+    let get = mine
+        .get_object()
+        .bucket("not-yours")
+        .key("open")
+        .expected_bucket_owner(ebb_local::ACCOUNT_ID)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(get.raw_response().map(|r| r.status().as_u16()), Some(403));
+    let list = mine
+        .list_objects_v2()
+        .bucket("not-yours")
+        .expected_bucket_owner(ebb_local::ACCOUNT_ID)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(list.raw_response().map(|r| r.status().as_u16()), Some(403));
+    assert!(
+        !mine
+            .list_objects_v2()
+            .bucket("not-yours")
+            .send()
+            .await
+            .unwrap()
+            .contents()
+            .iter()
+            .any(|o| o.key() == Some("prompts.jsonl")),
+        "the refused upload must not land"
+    );
+
+    // The right owner passes, for the stranger's bucket and for the user's own.
+    mine.head_bucket()
+        .bucket("not-yours")
+        .expected_bucket_owner(STRANGER)
+        .send()
+        .await
+        .unwrap();
+    mine.put_object()
+        .bucket(ebb_local::default_bucket())
+        .key("mine")
+        .expected_bucket_owner(ebb_local::ACCOUNT_ID)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    c.stop().await;
+}

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::invoke::split;
 use crate::aws_errors::{self, Context};
+use crate::bucket_owner;
 use crate::cloud::Clients;
 use crate::error::Error;
 
@@ -87,6 +88,7 @@ pub async fn plan(
     paths: &[String],
 ) -> Result<Vec<DataPrefix>, Error> {
     let others = others_paths(clients, ctx, endpoint).await?;
+    let account = bucket_owner::account(clients, ctx).await?;
     let mut out = Vec::new();
     for path in paths {
         let uri = as_prefix(path);
@@ -98,6 +100,7 @@ pub async fn plan(
             .s3
             .list_objects_v2()
             .bucket(bucket)
+            .set_expected_bucket_owner(bucket_owner::expected(&account))
             .prefix(prefix)
             .into_paginator()
             .send();
@@ -105,7 +108,11 @@ pub async fn plan(
             let page = match page {
                 Ok(p) => p,
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_bucket()) => break,
-                Err(e) => return Err(aws_errors::failed(&e, ctx, "s3:ListBucket")),
+                Err(e) => {
+                    let owner = (bucket, account.as_str());
+                    let action = "s3:ListBucket";
+                    return Err(bucket_owner::refusal(&clients.s3, owner, &e, ctx, action).await);
+                }
             };
             for o in page.contents() {
                 objects += 1;
@@ -132,6 +139,8 @@ pub async fn delete(clients: &Clients, ctx: Context<'_>, data: &DataPrefix) -> R
     let Some((bucket, prefix)) = split(&data.uri) else {
         return Ok(0);
     };
+    let account = bucket_owner::account(clients, ctx).await?;
+    let owner = (bucket, account.as_str());
     let mut deleted = 0u32;
     loop {
         // Always the first page: what was deleted is gone from the listing.
@@ -139,6 +148,7 @@ pub async fn delete(clients: &Clients, ctx: Context<'_>, data: &DataPrefix) -> R
             .s3
             .list_objects_v2()
             .bucket(bucket)
+            .set_expected_bucket_owner(bucket_owner::expected(&account))
             .prefix(prefix)
             .send()
             .await
@@ -147,7 +157,10 @@ pub async fn delete(clients: &Clients, ctx: Context<'_>, data: &DataPrefix) -> R
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_bucket()) => {
                 return Ok(deleted);
             }
-            Err(e) => return Err(aws_errors::failed(&e, ctx, "s3:ListBucket")),
+            Err(e) => {
+                let action = "s3:ListBucket";
+                return Err(bucket_owner::refusal(&clients.s3, owner, &e, ctx, action).await);
+            }
         };
         let keys: Vec<ObjectIdentifier> = page
             .contents()
@@ -168,10 +181,17 @@ pub async fn delete(clients: &Clients, ctx: Context<'_>, data: &DataPrefix) -> R
             .s3
             .delete_objects()
             .bucket(bucket)
+            .set_expected_bucket_owner(bucket_owner::expected(&account))
             .delete(request)
             .send()
-            .await
-            .map_err(|e| aws_errors::failed(&e, ctx, "s3:DeleteObject"))?;
+            .await;
+        let result = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let action = "s3:DeleteObject";
+                return Err(bucket_owner::refusal(&clients.s3, owner, &e, ctx, action).await);
+            }
+        };
         if let Some(err) = result.errors().first() {
             return Err(Error::Aws {
                 summary: format!(

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::aws_errors::{self, Context};
+use crate::bucket_owner;
 use crate::cloud::Clients;
 use crate::error::Error;
 
@@ -56,16 +57,21 @@ pub(crate) async fn put_input(
     key: &str,
     body: String,
 ) -> Result<String, Error> {
-    clients
+    let account = bucket_owner::account(clients, ctx).await?;
+    let put = clients
         .s3
         .put_object()
         .bucket(bucket)
+        .set_expected_bucket_owner(bucket_owner::expected(&account))
         .key(key)
         .content_type("application/json")
         .body(body.into_bytes().into())
         .send()
-        .await
-        .map_err(|e| aws_errors::failed(&e, ctx, "s3:PutObject"))?;
+        .await;
+    if let Err(e) = put {
+        let owner = (bucket, account.as_str());
+        return Err(bucket_owner::refusal(&clients.s3, owner, &e, ctx, "s3:PutObject").await);
+    }
     Ok(format!("s3://{bucket}/{key}"))
 }
 
@@ -125,10 +131,13 @@ pub async fn submit(
 
 async fn fetch(clients: &Clients, uri: Option<&str>) -> Option<String> {
     let (bucket, key) = split(uri?)?;
+    // Known by now: the upload that preceded asked for it.
+    let account = clients.account().await.ok()?;
     let got = clients
         .s3
         .get_object()
         .bucket(bucket)
+        .set_expected_bucket_owner(bucket_owner::expected(&account))
         .key(key)
         .send()
         .await

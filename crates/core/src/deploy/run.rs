@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::spec::DeploySpec;
 use crate::aws_errors::{self, Context};
+use crate::bucket_owner;
 use crate::cloud::Clients;
 use crate::error::Error;
 
@@ -71,6 +72,29 @@ fn step_failed(step: &str, explained: aws_errors::Explained, resources: &[String
     }
 }
 
+/// The endpoint will write results and failures to these buckets: refuses them, before
+/// anything is created, when another account owns one (see [`bucket_owner`]).
+async fn owned_buckets(
+    clients: &Clients,
+    ctx: Context<'_>,
+    spec: &DeploySpec,
+) -> Result<(), Error> {
+    let account = bucket_owner::account(clients, ctx).await?;
+    let mut buckets: Vec<&str> = [
+        Some(spec.output_path.as_str()),
+        spec.failure_path.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(bucket_owner::bucket_of)
+    .collect();
+    buckets.dedup();
+    for bucket in buckets {
+        bucket_owner::ensure_owned(&clients.s3, bucket, &account).await?;
+    }
+    Ok(())
+}
+
 pub async fn deploy(
     clients: &Clients,
     ctx: Context<'_>,
@@ -88,6 +112,7 @@ pub async fn deploy(
         })
     };
     let sm = &clients.sagemaker;
+    owned_buckets(clients, ctx, spec).await?;
     let mut resources = Vec::new();
 
     report(

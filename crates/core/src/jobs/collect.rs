@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 
 use super::store::{JobRow, Outcome, Store, Waiting};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::http::Response;
+
 use crate::aws_errors::{self, Context};
+use crate::bucket_owner;
 use crate::deploy::invoke::split;
 use crate::error::Error;
 
@@ -39,6 +43,8 @@ pub struct Collect<'a> {
     pub store: &'a Store,
     pub job: &'a JobRow,
     pub ctx: Context<'a>,
+    /// The caller's account: the expected owner of the output and failure buckets.
+    account: &'a str,
     /// Results found by this run.
     pub collected: AtomicU32,
     /// S3 calls made by this run (LIST, GET), for the requests-per-result figure.
@@ -96,13 +102,14 @@ impl<'a> Collect<'a> {
         s3: aws_sdk_s3::Client,
         store: &'a Store,
         job: &'a JobRow,
-        ctx: Context<'a>,
+        (ctx, account): (Context<'a>, &'a str),
     ) -> Self {
         Collect {
             s3,
             store,
             job,
             ctx,
+            account,
             collected: AtomicU32::new(0),
             s3_calls: AtomicU32::new(0),
             direct: std::sync::Mutex::new(HashMap::new()),
@@ -266,6 +273,7 @@ impl<'a> Collect<'a> {
             .s3
             .list_objects_v2()
             .bucket(bucket)
+            .set_expected_bucket_owner(bucket_owner::expected(self.account))
             .prefix(prefix)
             .start_after(start_after)
             .into_paginator()
@@ -285,7 +293,7 @@ impl<'a> Collect<'a> {
                     tracing::warn!("listing results again later: {}", why.summary);
                     break;
                 }
-                Err(e) => return Err(aws_errors::failed(&e, self.ctx, "s3:ListBucket")),
+                Err(e) => return Err(self.list_refused(&e, bucket).await),
             };
             for key in page.contents().iter().filter_map(|o| o.key()) {
                 if let Some(seq) = wanted.get(key) {
@@ -296,9 +304,29 @@ impl<'a> Collect<'a> {
         Ok(found)
     }
 
+    /// A listing refused for good: another account's bucket, or as AWS explained it.
+    async fn list_refused<E>(&self, e: &SdkError<E, Response>, bucket: &str) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        if bucket_owner::is_forbidden(e)
+            && bucket_owner::another_account(&self.s3, bucket, self.account).await
+        {
+            return bucket_owner::not_yours(bucket, self.account);
+        }
+        aws_errors::failed(e, self.ctx, "s3:ListBucket")
+    }
+
     async fn fetch(&self, seq: i64, kind: Kind, bucket: String, key: String) -> Option<Outcome> {
         self.s3_calls.fetch_add(1, Ordering::Relaxed);
-        let got = self.s3.get_object().bucket(&bucket).key(&key).send().await;
+        let got = self
+            .s3
+            .get_object()
+            .bucket(&bucket)
+            .set_expected_bucket_owner(bucket_owner::expected(self.account))
+            .key(&key)
+            .send()
+            .await;
         let body = match got {
             Ok(o) => o.body.collect().await.ok()?.into_bytes(),
             Err(e) => {

@@ -11,6 +11,7 @@ use super::store::{JobRow, Store};
 use super::submit::Submit;
 use super::{JobControl, JobProgress, JobState, JobSummary};
 use crate::aws_errors::Context;
+use crate::bucket_owner;
 use crate::cloud::Clients;
 use crate::error::Error;
 
@@ -71,6 +72,29 @@ fn final_state(
 }
 
 impl Runner<'_> {
+    /// The caller's account, once the job bucket and the endpoint's output and failure buckets
+    /// are known not to belong to another account: before anything is uploaded or invoked.
+    async fn owned_buckets(&self, job: &JobRow) -> Result<String, Error> {
+        let action = "sts:GetCallerIdentity";
+        let account = self
+            .clients
+            .account()
+            .await
+            .map_err(|e| crate::aws_errors::failed(&e, self.ctx, action))?;
+        let mut buckets = vec![self.bucket];
+        buckets.extend(bucket_owner::bucket_of(&job.output_path));
+        buckets.extend(
+            job.failure_path
+                .as_deref()
+                .and_then(bucket_owner::bucket_of),
+        );
+        buckets.dedup();
+        for bucket in buckets {
+            bucket_owner::ensure_owned(&self.clients.s3, bucket, &account).await?;
+        }
+        Ok(account)
+    }
+
     /// Sends what is left of `job` and collects results; with `wait`, until every request has
     /// its output or failure, else until everything is sent.
     pub async fn run(
@@ -80,6 +104,16 @@ impl Runner<'_> {
         progress: &(dyn Fn(&JobProgress) + Send + Sync),
         wait: bool,
     ) -> Result<JobSummary, Error> {
+        let account = match self.owned_buckets(job).await {
+            Ok(account) => account,
+            Err(e) => {
+                let note = stopped_note(&e);
+                self.store
+                    .set_state(&job.id, JobState::Paused, Some(note))
+                    .await?;
+                return Err(e);
+            }
+        };
         let requeued = self.store.requeue_in_flight(&job.id).await?;
         if requeued > 0 {
             tracing::info!(
@@ -120,9 +154,9 @@ impl Runner<'_> {
                 self.bucket.to_string(),
                 format!("{}/{}/input", self.prefix.trim_matches('/'), job.id),
             ),
-            self.ctx,
+            (self.ctx, &account),
         );
-        let collect = Collect::new(s3, self.store, job, self.ctx);
+        let collect = Collect::new(s3, self.store, job, (self.ctx, &account));
         let sent_all = AtomicBool::new(false);
         let finished = AtomicBool::new(false);
         let started = Instant::now();

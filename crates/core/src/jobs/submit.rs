@@ -16,6 +16,7 @@ use futures::stream::FuturesUnordered;
 use super::store::{Claimed, JobRow, Outcome, Store};
 use super::{INLINE_LIMIT, JobControl};
 use crate::aws_errors::{self, Context};
+use crate::bucket_owner;
 use crate::error::Error;
 
 /// Tries per request before it is recorded as failed (each try already has the SDK's retries).
@@ -31,6 +32,8 @@ pub struct Submit<'a> {
     /// Where inputs go when uploaded: bucket and key prefix (`<prefix>/<job>/input`).
     pub inputs_at: (String, String),
     pub ctx: Context<'a>,
+    /// The caller's account: the expected owner of the job bucket.
+    account: &'a str,
     files: Vec<Result<File, String>>,
     pub uploaded: AtomicU32,
     pub invoked: AtomicU32,
@@ -52,7 +55,7 @@ impl<'a> Submit<'a> {
         store: &'a Store,
         job: &'a JobRow,
         inputs_at: (String, String),
-        ctx: Context<'a>,
+        (ctx, account): (Context<'a>, &'a str),
     ) -> Submit<'a> {
         let files = job
             .files
@@ -68,6 +71,7 @@ impl<'a> Submit<'a> {
             job,
             inputs_at,
             ctx,
+            account,
             files,
             uploaded: AtomicU32::new(0),
             invoked: AtomicU32::new(0),
@@ -136,6 +140,7 @@ impl<'a> Submit<'a> {
                 .s3
                 .put_object()
                 .bucket(bucket)
+                .set_expected_bucket_owner(bucket_owner::expected(self.account))
                 .key(&key)
                 .content_type("application/json")
                 .body(body.into())
@@ -144,6 +149,12 @@ impl<'a> Submit<'a> {
                 .send()
                 .await;
             if let Err(e) = put {
+                if bucket_owner::is_forbidden(&e)
+                    && bucket_owner::another_account(&self.s3, bucket, self.account).await
+                {
+                    let error = bucket_owner::not_yours(bucket, self.account);
+                    return Sent::Fatal { seq, error };
+                }
                 return self.refused(&c, &e, "s3:PutObject").await;
             }
             self.uploaded.fetch_add(1, Ordering::Relaxed);

@@ -17,6 +17,61 @@ use listing::{
 use store::{ListQuery, ObjectMeta, PutOptions, Store, StoreError};
 use wire::{KeyEncoding, ReadConditions};
 
+/// The account a signed S3 request acts as, put in the request's extensions by
+/// [`BucketOwners`] for the handlers (CreateBucket, ListBuckets).
+#[derive(Debug, Clone)]
+struct CallerAccount(String);
+
+/// The account of the request's signer (the local account when none was recorded).
+fn caller_account(extensions: &http::Extensions) -> String {
+    extensions
+        .get::<CallerAccount>()
+        .map_or_else(|| crate::ACCOUNT_ID.to_string(), |a| a.0.clone())
+}
+
+/// S3's access check, after s3s verified the signature: records which account the key acts
+/// as, and holds the bucket owner condition. A request carrying `x-amz-expected-bucket-owner`
+/// on a bucket another account owns is refused with 403 AccessDenied, as S3 does
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-owner-condition.html>).
+/// Without that header a bucket of another account is open to every local key, as a
+/// stranger's bucket with a public policy is: the condition is what tells them apart.
+pub struct BucketOwners {
+    pub store: Arc<Store>,
+    pub sessions: Arc<crate::sessions::Sessions>,
+}
+
+#[async_trait::async_trait]
+impl s3s::access::S3Access for BucketOwners {
+    async fn check(&self, cx: &mut s3s::access::S3AccessContext<'_>) -> S3Result<()> {
+        let Some(credentials) = cx.credentials() else {
+            return Err(s3s::s3_error!(AccessDenied, "Signature is required"));
+        };
+        let account = self.sessions.account(&credentials.access_key);
+        let bucket = match cx.s3_path() {
+            s3s::path::S3Path::Root => None,
+            s3s::path::S3Path::Bucket { bucket } | s3s::path::S3Path::Object { bucket, .. } => {
+                Some(bucket.to_string())
+            }
+        };
+        let expected = cx
+            .headers()
+            .get("x-amz-expected-bucket-owner")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        cx.extensions_mut().insert(CallerAccount(account));
+        let (Some(bucket), Some(expected)) = (bucket, expected) else {
+            return Ok(());
+        };
+        // An unknown bucket is left to the operation, which answers NoSuchBucket.
+        match self.store.bucket_owner(&bucket).map_err(s3_err)? {
+            Some(owner) if owner != expected => {
+                tracing::info!(bucket, owner, expected, "refused: bucket owner condition");
+                Err(s3s::s3_error!(AccessDenied, "Access Denied"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The s3s trait implementation over [`Store`].
 pub struct LocalS3 {
     store: Arc<Store>,
@@ -87,11 +142,15 @@ fn put_options(content_type: Option<String>, metadata: Option<Metadata>) -> PutO
     }
 }
 
-/// The object's owner, which is the account (the local cloud has one).
+/// The object's owner: the local account.
 fn owner() -> Owner {
+    account_owner(crate::ACCOUNT_ID)
+}
+
+fn account_owner(account: &str) -> Owner {
     Owner {
         display_name: Some("ebb-local".into()),
-        id: Some(crate::ACCOUNT_ID.into()),
+        id: Some(account.into()),
     }
 }
 
@@ -202,9 +261,16 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
-        self.store
-            .create_bucket(&req.input.bucket)
-            .map_err(s3_err)?;
+        let owner = caller_account(&req.extensions);
+        match self.store.create_bucket(&req.input.bucket, &owner) {
+            // The name is taken by another account: S3's BucketAlreadyExists.
+            Err(StoreError::BucketExists(_))
+                if self.store.bucket_owner(&req.input.bucket).map_err(s3_err)? != Some(owner) =>
+            {
+                return Err(s3s::s3_error!(BucketAlreadyExists));
+            }
+            result => result.map_err(s3_err)?,
+        }
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{}", req.input.bucket)),
         }))
@@ -240,6 +306,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let account = caller_account(&req.extensions);
         let input = req.input;
         let max = input
             .max_buckets
@@ -255,7 +322,7 @@ impl S3 for LocalS3 {
             .map_err(s3_err)?;
         let mut names = self
             .store
-            .list_buckets()
+            .list_buckets(&account)
             .map_err(s3_err)?
             .into_iter()
             .filter(|(name, _)| name.starts_with(&prefix))
@@ -277,7 +344,7 @@ impl S3 for LocalS3 {
             .map(hex::encode);
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
-            owner: Some(owner()),
+            owner: Some(account_owner(&account)),
             continuation_token,
             prefix: input.prefix,
         }))

@@ -105,11 +105,19 @@ impl ObjectMeta {
 struct BucketFile {
     name: String,
     created_ms: u64,
+    /// The owning account; buckets made before owners were kept are the local account's.
+    #[serde(default = "local_account")]
+    owner: String,
+}
+
+fn local_account() -> String {
+    crate::ACCOUNT_ID.to_string()
 }
 
 #[derive(Debug)]
 struct Bucket {
     created_ms: u64,
+    owner: String,
     objects: BTreeMap<String, ObjectMeta>,
 }
 
@@ -268,6 +276,7 @@ impl Store {
                 file.name,
                 Bucket {
                     created_ms: file.created_ms,
+                    owner: file.owner,
                     objects,
                 },
             );
@@ -302,7 +311,8 @@ impl Store {
         }
     }
 
-    pub fn create_bucket(&self, bucket: &str) -> Result<(), StoreError> {
+    /// Creates `bucket`, owned by the 12-digit account `owner`.
+    pub fn create_bucket(&self, bucket: &str, owner: &str) -> Result<(), StoreError> {
         Self::check_name(bucket)?;
         let mut buckets = self.buckets.write().map_err(|_| lock_poisoned())?;
         if buckets.contains_key(bucket) {
@@ -314,6 +324,7 @@ impl Store {
         let file = BucketFile {
             name: bucket.to_string(),
             created_ms,
+            owner: owner.to_string(),
         };
         write_atomic(
             &dir.join("bucket.json"),
@@ -323,15 +334,17 @@ impl Store {
             bucket.to_string(),
             Bucket {
                 created_ms,
+                owner: owner.to_string(),
                 objects: BTreeMap::new(),
             },
         );
         Ok(())
     }
 
-    /// Creates the bucket unless it exists (local mode's own bucket at start-up).
+    /// Creates the bucket unless it exists (local mode's own bucket at start-up), owned by
+    /// the local account.
     pub fn ensure_bucket(&self, bucket: &str) -> Result<(), StoreError> {
-        match self.create_bucket(bucket) {
+        match self.create_bucket(bucket, crate::ACCOUNT_ID) {
             Ok(()) | Err(StoreError::BucketExists(_)) => Ok(()),
             Err(e) => Err(e),
         }
@@ -345,13 +358,24 @@ impl Store {
             .contains_key(bucket))
     }
 
-    /// Bucket names with their creation times.
-    pub fn list_buckets(&self) -> Result<Vec<(String, SystemTime)>, StoreError> {
+    /// The account that owns `bucket`; `None` when there is no such bucket.
+    pub fn bucket_owner(&self, bucket: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .buckets
+            .read()
+            .map_err(|_| lock_poisoned())?
+            .get(bucket)
+            .map(|b| b.owner.clone()))
+    }
+
+    /// The names of `owner`'s buckets with their creation times.
+    pub fn list_buckets(&self, owner: &str) -> Result<Vec<(String, SystemTime)>, StoreError> {
         Ok(self
             .buckets
             .read()
             .map_err(|_| lock_poisoned())?
             .iter()
+            .filter(|(_, b)| b.owner == owner)
             .map(|(name, b)| {
                 (
                     name.clone(),
@@ -765,8 +789,10 @@ mod tests {
     async fn hostile_keys_stay_inside_their_bucket() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.create_bucket("a-bucket").unwrap();
-        store.create_bucket("other-bucket").unwrap();
+        store.create_bucket("a-bucket", crate::ACCOUNT_ID).unwrap();
+        store
+            .create_bucket("other-bucket", crate::ACCOUNT_ID)
+            .unwrap();
         for key in [
             "../other-bucket/x",
             "/etc/passwd",
@@ -800,16 +826,48 @@ mod tests {
         assert_eq!(all.objects.len(), 4);
         assert!(all.objects.iter().any(|o| o.key == "../other-bucket/x"));
         assert!(matches!(
-            store.create_bucket("../x"),
+            store.create_bucket("../x", crate::ACCOUNT_ID),
             Err(StoreError::InvalidBucketName(_))
         ));
+    }
+
+    #[test]
+    fn buckets_keep_their_owner_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.create_bucket("mine", crate::ACCOUNT_ID).unwrap();
+        store.create_bucket("theirs", "111111111111").unwrap();
+        // A bucket written before owners were kept is the local account's.
+        let old = dir.path().join("buckets/older");
+        std::fs::create_dir_all(old.join("objects")).unwrap();
+        std::fs::write(
+            old.join("bucket.json"),
+            br#"{"name":"older","created_ms":1}"#,
+        )
+        .unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let owner = |b: &str| store.bucket_owner(b).unwrap();
+        assert_eq!(owner("mine").as_deref(), Some(crate::ACCOUNT_ID));
+        assert_eq!(owner("theirs").as_deref(), Some("111111111111"));
+        assert_eq!(owner("older").as_deref(), Some(crate::ACCOUNT_ID));
+        assert_eq!(owner("none"), None);
+        let names = |a: &str| -> Vec<String> {
+            store
+                .list_buckets(a)
+                .unwrap()
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect()
+        };
+        assert_eq!(names(crate::ACCOUNT_ID), ["mine", "older"]);
+        assert_eq!(names("111111111111"), ["theirs"]);
     }
 
     #[tokio::test]
     async fn listing_pages_and_rolls_up_prefixes() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.create_bucket("b-1").unwrap();
+        store.create_bucket("b-1", crate::ACCOUNT_ID).unwrap();
         for key in ["in/1", "in/2", "in/sub/3", "in/sub/4", "out/5", "top"] {
             store
                 .put("b-1", key, Bytes::from_static(b"x"), PutOptions::default())

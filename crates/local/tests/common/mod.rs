@@ -81,6 +81,39 @@ impl Cloud {
         )
     }
 
+    /// An S3 client of another local account, `account`: keys from STS AssumeRole into a
+    /// role of that account.
+    pub async fn s3_of_account(&self, account: &str) -> aws_sdk_s3::Client {
+        let assumed = aws_sdk_sts::Client::new(&self.sdk)
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/Stranger"))
+            .role_session_name("stranger")
+            .send()
+            .await
+            .unwrap();
+        let keys = assumed.credentials().unwrap();
+        let sdk = self
+            .sdk
+            .to_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_sdk_s3::config::Credentials::new(
+                        keys.access_key_id(),
+                        keys.secret_access_key(),
+                        Some(keys.session_token().to_string()),
+                        None,
+                        "assumed",
+                    ),
+                ),
+            )
+            .build();
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build(),
+        )
+    }
+
     pub fn sagemaker(&self) -> aws_sdk_sagemaker::Client {
         aws_sdk_sagemaker::Client::new(&self.sdk)
     }
