@@ -148,7 +148,11 @@ fn the_articles_nineteen_files_go_through_end_to_end() {
     ));
     let csv = std::fs::read_to_string(&csv_path).unwrap();
     assert!(
-        csv.starts_with("file,line,state,input,output,error,answer\ninput_1.jsonl,1,succeeded,\"{"),
+        csv.starts_with(concat!(
+            r#""file","line","state","input","output","error","answer""#,
+            "\n",
+            r#""input_1.jsonl",1,"succeeded","{"#
+        )),
         "{csv}"
     );
     assert_eq!(csv.lines().count(), 20);
