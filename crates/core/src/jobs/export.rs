@@ -39,7 +39,7 @@ fn spreadsheet_text(s: &str) -> std::borrow::Cow<'_, str> {
 /// Where the records go: JSON lines, or a CSV table (the `csv` writer buffers by itself).
 enum Sink {
     Jsonl(std::io::BufWriter<std::fs::File>),
-    Csv(csv::Writer<std::fs::File>),
+    Csv(Box<csv::Writer<std::fs::File>>),
 }
 
 /// Writes every request of `job` to `out`; returns how many records were written.
@@ -64,7 +64,7 @@ pub async fn export(
                 .quote_style(csv::QuoteStyle::NonNumeric)
                 .from_writer(file);
             table.write_record(CSV_HEADER).map_err(csv_error)?;
-            Sink::Csv(table)
+            Sink::Csv(Box::new(table))
         }
     };
     let files: Vec<Option<std::fs::File>> = job
