@@ -13,19 +13,6 @@ fn git(args: &[&str]) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// Days since 1970-01-01 as a civil date (UTC).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let root = manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -42,8 +29,14 @@ fn main() {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64)
         });
-    let (y, m, d) = civil(secs.div_euclid(86_400));
-    println!("cargo:rustc-env=EBB_BUILT={y:04}-{m:02}-{d:02}");
+    let built =
+        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    println!(
+        "cargo:rustc-env=EBB_BUILT={:04}-{:02}-{:02}",
+        built.year(),
+        u8::from(built.month()),
+        built.day()
+    );
     println!(
         "cargo:rustc-env=EBB_TARGET={}",
         std::env::var("TARGET").unwrap_or_default()

@@ -46,9 +46,15 @@ fn start_local_cloud(ebb: &Ebb) -> Option<Attached> {
 }
 
 pub fn run() {
+    // Before any thread starts: everything Ebb creates is its user's alone.
+    ebb_core::home::private_umask();
     let home = ebb_core::home::ebb_home().ok();
+    let private = home.as_deref().map(ebb_core::home::make_private);
     if let Err(e) = ebb_core::logfile::init_tracing(home.as_deref(), "app", "info", "info") {
         tracing::warn!("{e}");
+    }
+    if let Some(Err(e)) = private {
+        tracing::warn!("the Ebb home could not be made private: {e}");
     }
     let builder = bindings::builder();
     let app = tauri::Builder::default()

@@ -52,22 +52,24 @@ pub fn free_port() -> u16 {
 /// writes it anywhere.
 pub const MOTO_SECRET: &str = "ebb-test-secret-key-7Q2xV";
 
-/// Fails if any file under `dir` holds `secret`, or if a file Ebb keeps private (settings,
-/// job store, local cloud keys) is readable by others.
-pub fn assert_private(dir: &std::path::Path, secret: &str) {
-    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+/// Fails unless the Ebb home `home` and everything in it is its owner's alone: every folder
+/// (the home too) mode 0700, every file 0600, and no file holds `secret` (the AWS secret key).
+/// Call it after a run, with the test's own files (inputs, exports) kept outside the home.
+pub fn assert_private(home: &std::path::Path, secret: &str) {
+    fn walk(dir: &std::path::Path, dirs: &mut Vec<PathBuf>, files: &mut Vec<PathBuf>) {
+        dirs.push(dir.to_path_buf());
         for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let p = e.path();
             if p.is_dir() {
-                walk(&p, out);
+                walk(&p, dirs, files);
             } else {
-                out.push(p);
+                files.push(p);
             }
         }
     }
-    let mut files = Vec::new();
-    walk(dir, &mut files);
-    assert!(!files.is_empty(), "nothing under {}", dir.display());
+    let (mut dirs, mut files) = (Vec::new(), Vec::new());
+    walk(home, &mut dirs, &mut files);
+    assert!(!files.is_empty(), "nothing under {}", home.display());
     for f in &files {
         let bytes = std::fs::read(f).unwrap_or_default();
         assert!(
@@ -75,16 +77,23 @@ pub fn assert_private(dir: &std::path::Path, secret: &str) {
             "{} holds the AWS secret key",
             f.display()
         );
-        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        #[cfg(unix)]
-        if name == "settings.json" || name.starts_with("jobs.sqlite") || name == "credentials.json"
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(f)
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &PathBuf| {
+            std::fs::symlink_metadata(p)
                 .map(|m| m.permissions().mode() & 0o777)
-                .unwrap_or(0);
-            assert_eq!(mode, 0o600, "{} is mode {mode:o}", f.display());
-        }
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        };
+        let loose: Vec<String> = dirs
+            .iter()
+            .map(|d| (d, mode(d), 0o700))
+            .chain(files.iter().map(|f| (f, mode(f), 0o600)))
+            .filter(|(_, got, want)| got != want)
+            .map(|(p, got, want)| format!("{} is {got:o}, not {want:o}", p.display()))
+            .collect();
+        assert!(loose.is_empty(), "not private:\n{}", loose.join("\n"));
     }
 }
 

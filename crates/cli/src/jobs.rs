@@ -305,6 +305,10 @@ pub async fn results(
     match ebb.export_job(id, out, format).await {
         Err(e) => output::fail_error(&e),
         Ok(n) => {
+            // The file is where the user said: the user's, with the user's usual mode.
+            if let Err(e) = ebb_core::home::give_user_mode(out) {
+                tracing::warn!("{}: could not set its mode: {e}", out.display());
+            }
             println!("{n} results written to {}", out.display());
             ExitCode::SUCCESS
         }

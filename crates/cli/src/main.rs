@@ -207,6 +207,8 @@ enum SettingsAction {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts: everything Ebb creates is its user's alone.
+    ebb_core::home::private_umask();
     let cli = Cli::parse();
     let (stderr, file) = if cli.verbose {
         ("info,ebb=debug", "debug")
@@ -214,9 +216,13 @@ fn main() -> ExitCode {
         ("warn", "info")
     };
     let home = ebb_core::home::ebb_home().ok();
+    let private = home.as_deref().map(ebb_core::home::make_private);
     match ebb_core::logfile::init_tracing(home.as_deref(), "cli", stderr, file) {
         Ok(path) => tracing::debug!("logging to {}", path.display()),
         Err(e) => tracing::warn!("{e}"),
+    }
+    if let Some(Err(e)) = private {
+        tracing::warn!("the Ebb home could not be made private: {e}");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

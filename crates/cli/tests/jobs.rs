@@ -148,7 +148,11 @@ fn the_articles_nineteen_files_go_through_end_to_end() {
     ));
     let csv = std::fs::read_to_string(&csv_path).unwrap();
     assert!(
-        csv.starts_with("file,line,state,input,output,error,answer\ninput_1.jsonl,1,succeeded,\"{"),
+        csv.starts_with(concat!(
+            r#""file","line","state","input","output","error","answer""#,
+            "\n",
+            r#""input_1.jsonl",1,"succeeded","{"#
+        )),
         "{csv}"
     );
     assert_eq!(csv.lines().count(), 20);
@@ -409,7 +413,9 @@ fn against_moto_failures_are_recorded_as_failures() {
             {"data": "[{\"generated_text\": \"Paris\"}]"}
         ]}"#,
     );
-    let input = h.join("three.jsonl");
+    // The test's own files stay outside the home, which is checked for privacy below.
+    let mine = tempfile::tempdir().unwrap();
+    let input = mine.path().join("three.jsonl");
     std::fs::write(
         &input,
         "{\"inputs\": \"a\"}\n{\"inputs\": \"b\"}\n{\"inputs\": \"c\"}\n",
@@ -438,12 +444,83 @@ fn against_moto_failures_are_recorded_as_failures() {
         shown.contains("three.jsonl:2: CUDA out of memory"),
         "{shown}"
     );
-    let records = export(h, summary["id"].as_str().unwrap(), &h.join("r.jsonl"));
+    let records = export(
+        h,
+        summary["id"].as_str().unwrap(),
+        &mine.path().join("r.jsonl"),
+    );
     assert_eq!(records[0]["output"], "Washington, D.C.");
     assert_eq!(records[1]["error"], "CUDA out of memory");
     assert_eq!(records[2]["output"], "Paris");
     // The job store holds requests and results, never the secret key, and only for its owner.
     ebb_testkit::assert_private(h, ebb_testkit::MOTO_SECRET);
+}
+
+#[cfg(unix)]
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// A local run (deploy, submit, results) leaves every folder and file in the home its owner's
+/// alone (prompts and answers in the local cloud's data, the job store, logs, keys), tightens
+/// what an older Ebb left readable, and gives the export the user asked for the user's mode.
+#[cfg(unix)]
+#[test]
+fn a_local_run_leaves_nothing_readable_by_others_in_the_home() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    // As an Ebb before this rule left it: the home and a log readable by everyone.
+    std::fs::create_dir_all(h.join("logs")).unwrap();
+    std::fs::write(h.join("logs/cli.log.1"), "an old log line\n").unwrap();
+    for (p, m) in [(h.join("logs/cli.log.1"), 0o644), (h.join("logs"), 0o755)] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m)).unwrap();
+    }
+    std::fs::set_permissions(h, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let serve = serve(h);
+    deploy(h, "private");
+    let demo = ebb_testkit::repo_root().join("demo");
+    let out = ok(&ebb(
+        h,
+        &[
+            "--json",
+            "submit",
+            demo.to_str().unwrap(),
+            "--endpoint",
+            "private",
+            "--upload-all",
+            "--wait",
+        ],
+    ));
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["state"], "done", "{summary}");
+    let mine = tempfile::tempdir().unwrap();
+    let csv = mine.path().join("results.csv");
+    ok(&ebb(
+        h,
+        &[
+            "results",
+            summary["id"].as_str().unwrap(),
+            "--out",
+            csv.to_str().unwrap(),
+        ],
+    ));
+    assert!(serve.terminate().success());
+    // The export is the user's: the mode this test's own umask gives a new file.
+    let probe = mine.path().join("probe");
+    std::fs::write(&probe, "").unwrap();
+    assert_eq!(mode(&csv), mode(&probe));
+    for made in [
+        "local/data",
+        "logs/cli.log",
+        "jobs.sqlite",
+        "local/credentials.json",
+    ] {
+        assert!(h.join(made).exists(), "{made} was not made");
+    }
+    ebb_testkit::assert_private(h, "no AWS secret in a local run");
 }
 
 #[test]

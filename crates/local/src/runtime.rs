@@ -45,19 +45,9 @@ fn runtime_error(e: ApiError) -> ApiError {
     }
 }
 
-/// A random id shaped like a UUID (inference ids, policy ARNs).
+/// A random (version 4) UUID, as AWS gives inference ids, activity ids and policy ARNs.
 pub(crate) fn new_id() -> String {
-    use rand::Rng;
-    let n: u128 = rand::rng().random();
-    let h = format!("{n:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    uuid::Uuid::new_v4().to_string()
 }
 
 fn decode(segment: &str) -> String {

@@ -239,9 +239,10 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stopped: watc
     }
 }
 
+/// Each answer's request id: a random (version 4) UUID, the shape AWS's JSON and query
+/// services give.
 fn request_id() -> String {
-    use rand::Rng;
-    format!("{:032x}", rand::rng().random::<u128>())
+    uuid::Uuid::new_v4().to_string()
 }
 
 fn service_of(

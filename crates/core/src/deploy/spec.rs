@@ -132,26 +132,20 @@ pub fn derived_names(endpoint_name: &str) -> DerivedNames {
 
 /// The current UTC time as `YYYYMMDD-HHMMSS`.
 pub fn stamp_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    stamp(time::OffsetDateTime::now_utc())
+}
+
+/// `t` in UTC as `YYYYMMDD-HHMMSS`.
+fn stamp(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
     format!(
-        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
+        "{:04}{:02}{:02}-{:02}{:02}{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
     )
 }
 
@@ -550,5 +544,13 @@ mod tests {
         s.instance_type = "ml.g5.48xlarge".into();
         assert_eq!(s.container_environment()["SM_NUM_GPUS"], "8");
         assert_eq!(stamp_now().len(), 15);
+    }
+
+    #[test]
+    fn stamps_are_utc_calendar_dates() {
+        let at = |s: i64| stamp(time::OffsetDateTime::from_unix_timestamp(s).expect("in range"));
+        assert_eq!(at(0), "19700101-000000");
+        assert_eq!(at(1_795_984_380), "20261129-203300");
+        assert_eq!(at(1_709_251_199), "20240229-235959");
     }
 }

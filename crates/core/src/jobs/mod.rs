@@ -237,17 +237,12 @@ impl JobControl {
     }
 }
 
-/// A job id that sorts by creation time: `job-YYYYMMDD-HHMMSS-xxxx`.
+/// A job id that sorts by creation time and is unique: `job-YYYYMMDD-HHMMSS-xxxxxxxx`, the
+/// UTC second it was made and 32 random bits (from a version 4 UUID), so jobs submitted in the
+/// same second, by any process, do not share an id.
 pub fn new_job_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "job-{}-{:04x}",
-        crate::deploy::spec::stamp_now(),
-        (nanos ^ std::process::id()) & 0xffff
-    )
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("job-{}-{}", crate::deploy::spec::stamp_now(), &random[..8])
 }
 
 /// Longest `Filename` InvokeEndpointAsync takes; it also allows one dot at most and only
@@ -322,6 +317,23 @@ pub fn result_text(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn job_ids_made_in_the_same_second_differ() {
+        let ids: std::collections::BTreeSet<String> = (0..10_000).map(|_| new_job_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        for id in ids.iter().take(3) {
+            let (stamp, random) = id
+                .strip_prefix("job-")
+                .and_then(|r| r.rsplit_once('-'))
+                .expect("job-STAMP-RANDOM");
+            assert_eq!(stamp.len(), 15, "{id}");
+            assert!(
+                random.len() == 8 && random.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{id}"
+            );
+        }
+    }
 
     /// The README states the job's retry budget; it must be the one the code uses.
     #[test]

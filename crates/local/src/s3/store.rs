@@ -223,9 +223,9 @@ fn key_file(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
+/// A unique name for a temporary file or an upload id: a random UUID as 32 hex digits.
 fn random_name() -> String {
-    use rand::Rng;
-    format!("{:032x}", rand::rng().random::<u128>())
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// A saved description: `None` when the file is missing; an error naming the file when it exists
