@@ -144,11 +144,14 @@ fn bad_deploy_input_is_refused_before_any_call() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("instance_type: `g5.12xlarge` is not an instance type"),
+        err.contains("--instance-type: `g5.12xlarge` is not an instance type"),
         "{err}"
     );
-    assert!(err.contains("instance_count"), "{err}");
-    assert!(err.contains("TGI version `9.9`"), "{err}");
+    assert!(err.contains("--instance-count: "), "{err}");
+    assert!(
+        err.contains("--image / --tgi-version: TGI version `9.9`"),
+        "{err}"
+    );
     let listed = ok(&ebb(home.path(), &[], &["endpoints"]));
     assert!(listed.contains("no endpoints"), "{listed}");
 }
