@@ -6,7 +6,7 @@ mod commands;
 mod home_commands;
 mod job_commands;
 mod scaling_commands;
-mod window_state;
+mod window_layout;
 
 use ebb_core::{Ebb, Overrides};
 use ebb_local::home::{self, Attached};
@@ -57,7 +57,13 @@ pub fn run() {
         tracing::warn!("the Ebb home could not be made private: {e}");
     }
     let builder = bindings::builder();
-    let app = tauri::Builder::default()
+    let mut app = tauri::Builder::default();
+    let layout = home.as_deref().and_then(window_layout::plugin);
+    let remembers_layout = layout.is_some();
+    if let Some(plugin) = layout {
+        app = app.plugin(plugin);
+    }
+    let app = app
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_dialog::init())
         .invoke_handler(builder.invoke_handler())
@@ -70,8 +76,10 @@ pub fn run() {
                 version = env!("CARGO_PKG_VERSION"),
                 "Ebb started"
             );
-            if let Some(window) = app.get_webview_window("main") {
-                window_state::restore_and_track(&window, ebb.home().to_path_buf());
+            if let Some(window) = app.get_webview_window("main")
+                && remembers_layout
+            {
+                window_layout::save_as_it_moves(&window);
             }
             let local = start_local_cloud(&ebb);
             app.manage(AppState {

@@ -26,6 +26,8 @@ function appEnv() {
   for (const k of Object.keys(env)) if (k.startsWith("AWS_")) delete env[k];
   env.AWS_CONFIG_FILE = join(home, "aws-config");
   env.AWS_SHARED_CREDENTIALS_FILE = join(home, "aws-credentials");
+  // The window-state plugin creates the app's config dir: in this home too.
+  env.XDG_CONFIG_HOME = join(home, "config");
   return env;
 }
 

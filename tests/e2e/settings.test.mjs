@@ -4,7 +4,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,6 +35,9 @@ function appEnv() {
   // Fake keys for moto_server; the standard credential chain reads them from the environment.
   env.AWS_ACCESS_KEY_ID = "testing";
   env.AWS_SECRET_ACCESS_KEY = "testing";
+  // The window-state plugin keeps its file in the Ebb home but still creates the app's config
+  // dir; that stays in the test's home too.
+  env.XDG_CONFIG_HOME = join(home, "config");
   return env;
 }
 
@@ -103,17 +106,25 @@ test("settings survive a restart and bad values are explained", async () => {
     assert.equal(running.connection.endpoint_url, localUrl);
     await browser.saveScreenshot(join(artifacts, "local-mode.png"));
     // The page may call Ebb's commands and listen to events, and nothing else of Tauri's.
-    const refused = await browser.execute(async () => {
-      try {
-        await window.__TAURI_INTERNALS__.invoke("plugin:app|version");
-        return "allowed";
-      } catch (e) {
-        return String(e);
-      }
-    });
-    assert.match(refused, /not allowed/);
-    // The app logs to a file in its home.
-    assert.match(readFileSync(join(home, "logs", "app.log"), "utf8"), /Ebb started/);
+    // The window-state plugin works from the Rust side alone: none of its commands either.
+    for (const command of ["plugin:app|version", "plugin:window-state|filename"]) {
+      const refused = await browser.execute(async (name) => {
+        try {
+          await window.__TAURI_INTERNALS__.invoke(name);
+          return "allowed";
+        } catch (e) {
+          return String(e);
+        }
+      }, command);
+      assert.match(refused, /not allowed/, command);
+    }
+    // The app logs to a file a day in its home (`app.2026-11-29.log`), private to the user.
+    const daily = /^app\.\d{4}-\d\d-\d\d\.log$/;
+    const logs = readdirSync(join(home, "logs")).filter((f) => daily.test(f));
+    assert.equal(logs.length, 1, `one log file for today: ${logs}`);
+    const log = join(home, "logs", logs[0]);
+    assert.match(readFileSync(log, "utf8"), /Ebb started/);
+    assert.equal(statSync(log).mode & 0o777, 0o600, "the app's log must be private (0600)");
 
     // Keyboard: Ctrl+4 opens Jobs, Ctrl+1 Home, Ctrl+2 back to Settings; F1 opens About,
     // Escape closes it.
@@ -150,6 +161,11 @@ test("settings survive a restart and bad values are explained", async () => {
   } finally {
     await browser.deleteSession();
   }
+  // The new size was written when the window was resized (closing the session kills the app
+  // before it exits), into this test's Ebb home.
+  await appGone();
+  const layout = JSON.parse(readFileSync(join(home, "window.json"), "utf8"));
+  assert.ok(layout.main, `no layout for the main window: ${JSON.stringify(layout)}`);
 
   browser = await openApp();
   try {

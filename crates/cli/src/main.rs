@@ -23,7 +23,8 @@ use ebb_core::{Ebb, Overrides};
 (any AWS-compatible server, with the standard credential chain), then the settings' `mode`.\n\
 Profile and region: flag, then AWS_PROFILE / AWS_REGION, then Ebb settings, then the AWS profile.\n\
 Settings live in $EBB_HOME/settings.json (default: the OS app-data dir, e.g. ~/.local/share/ebb).\n\
-Logs go to $EBB_HOME/logs/cli.log (rotated at 5 MB); --verbose also prints them, EBB_LOG filters them."
+Logs go to $EBB_HOME/logs/cli.<date>.log (a file a day, up to seven kept); --verbose also prints them, EBB_LOG \
+filters them."
 )]
 struct Cli {
     /// AWS profile (from ~/.aws/config or ~/.aws/credentials).

@@ -64,7 +64,6 @@ fn settings_set_then_show_round_trip() {
 fn every_command_logs_to_its_file_and_verbose_prints_the_detail() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    let log = h.join("logs").join("cli.log");
     let quiet = ebb(h, &[("EBB_LOG", "")], &["settings", "show"]);
     assert!(quiet.status.success(), "{}", text(&quiet.stderr));
     assert!(
@@ -72,8 +71,11 @@ fn every_command_logs_to_its_file_and_verbose_prints_the_detail() {
         "a plain command prints no logs: {}",
         text(&quiet.stderr)
     );
-    assert!(log.exists(), "the log file is created");
-    assert!(!std::fs::read_to_string(&log).unwrap().contains("DEBUG"));
+    // One file a day, named by its date: `cli.2026-11-29.log`.
+    let logs = ebb_core::logfile::daily_files(&h.join("logs"), "cli").unwrap();
+    assert_eq!(logs.len(), 1, "the log file is created: {logs:?}");
+    let log = &logs[0];
+    assert!(!std::fs::read_to_string(log).unwrap().contains("DEBUG"));
 
     let loud = ebb(h, &[("EBB_LOG", "")], &["--verbose", "settings", "show"]);
     assert!(loud.status.success(), "{}", text(&loud.stderr));
@@ -82,7 +84,7 @@ fn every_command_logs_to_its_file_and_verbose_prints_the_detail() {
         said.contains(&format!("logging to {}", log.display())),
         "--verbose says where the log is: {said}"
     );
-    let logged = std::fs::read_to_string(&log).unwrap();
+    let logged = std::fs::read_to_string(log).unwrap();
     assert!(
         logged.contains("DEBUG") && logged.contains("logging to"),
         "{logged}"
@@ -94,8 +96,78 @@ fn every_command_logs_to_its_file_and_verbose_prints_the_detail() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&log).unwrap().permissions().mode();
+        let mode = std::fs::metadata(log).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+/// Whether `line` is one whole event as the log formats it: `<RFC 3339 UTC time> <LEVEL> ...`,
+/// with no second event glued to it.
+fn is_whole_log_line(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    let time = words.next().unwrap_or_default().as_bytes();
+    let timed = time.len() >= 20
+        && time[..4].iter().all(u8::is_ascii_digit)
+        && time[4] == b'-'
+        && time[10] == b'T'
+        && time.ends_with(b"Z");
+    let level = words.next().unwrap_or_default();
+    let events = ["Z TRACE ", "Z DEBUG ", "Z  INFO ", "Z  WARN ", "Z ERROR "];
+    let glued = events
+        .iter()
+        .map(|e| line.matches(e).count())
+        .sum::<usize>()
+        > 1;
+    timed && ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(&level) && !glued
+}
+
+/// Several `ebb` processes log to the same file at once (a script running commands in
+/// parallel): every line stays whole and no process loses any. Each process reaches the home
+/// through its own `<home>/<marker>/..`, so the path it logs (`logging to …`) tells its lines
+/// apart. Every file in `logs/` is read, whatever its name, so lines moved to another file still
+/// count; lines lost to a rotation renaming the file from under another process do not.
+#[test]
+fn processes_logging_at_once_keep_every_line_whole() {
+    const PROCESSES: usize = 6;
+    const COMMANDS: usize = 20;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    // Long lines: a write split in two would show as a broken line.
+    let vias: Vec<String> = (0..PROCESSES)
+        .map(|i| {
+            let marker = h.join(format!("writer-{i}-{}", "x".repeat(150)));
+            std::fs::create_dir(&marker).unwrap();
+            marker.join("..").display().to_string()
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for via in &vias {
+            s.spawn(move || {
+                for _ in 0..COMMANDS {
+                    let env = [("EBB_HOME", via.as_str()), ("EBB_LOG", "")];
+                    let out = ebb(h, &env, &["--verbose", "settings", "show"]);
+                    assert!(out.status.success(), "{}", text(&out.stderr));
+                }
+            });
+        }
+    });
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir(h.join("logs")).unwrap() {
+        let logged = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        lines.extend(logged.lines().map(str::to_owned));
+    }
+    for line in &lines {
+        assert!(is_whole_log_line(line), "a broken line: {line:?}");
+    }
+    for via in &vias {
+        let said = format!("logging to {via}/logs/");
+        let own = lines.iter().filter(|l| l.contains(&said)).count();
+        assert_eq!(
+            own,
+            COMMANDS,
+            "lines lost for {via}: {} lines in all",
+            lines.len()
+        );
     }
 }
 
