@@ -76,7 +76,7 @@ impl std::fmt::Debug for Credentials {
 }
 
 /// What `Debug` shows in place of a secret.
-const REDACTED: &str = "** redacted **";
+pub(crate) const REDACTED: &str = "** redacted **";
 
 #[derive(Debug, Clone)]
 pub struct Config {

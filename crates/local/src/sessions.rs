@@ -11,8 +11,8 @@ use std::time::Duration;
 use crate::Credentials;
 use crate::sim::clock::Clock;
 
-/// One set of temporary credentials.
-#[derive(Debug, Clone)]
+/// One set of temporary credentials (`Debug` leaves the secret and the token out).
+#[derive(Clone)]
 pub struct Session {
     pub credentials: Credentials,
     /// What clients send as `x-amz-security-token`.
@@ -21,6 +21,17 @@ pub struct Session {
     pub expires_at: f64,
     /// The 12-digit account the session acts as.
     pub account: String,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("credentials", &self.credentials)
+            .field("token", &crate::REDACTED)
+            .field("expires_at", &self.expires_at)
+            .field("account", &self.account)
+            .finish()
+    }
 }
 
 /// Why a call signed with temporary credentials is refused.
@@ -142,5 +153,11 @@ mod tests {
         assert!(sessions.check(&clock, "AKIAOTHER", None).is_none());
         assert_eq!(sessions.account(key), "111111111111");
         assert_eq!(sessions.account("AKIAOTHER"), crate::ACCOUNT_ID);
+        let shown = format!("{long:?}");
+        assert!(!shown.contains(&long.token), "{shown}");
+        assert!(
+            !shown.contains(&long.credentials.secret_access_key),
+            "{shown}"
+        );
     }
 }

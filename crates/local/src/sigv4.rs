@@ -187,15 +187,9 @@ fn parse_amz_date(value: &str) -> Option<OffsetDateTime> {
 
 /// `t` in SigV4's basic ISO 8601 form.
 fn amz_date(t: OffsetDateTime) -> String {
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    t.format(FORMAT).unwrap_or_default()
 }
 
 /// Refuses a request dated more than [`MAX_SKEW`] from `now`, in the words AWS's JSON and

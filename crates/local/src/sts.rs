@@ -150,17 +150,12 @@ fn credentials_xml(session: &Session, expiration: &str) -> String {
 
 /// Epoch seconds as `YYYY-MM-DDThh:mm:ssZ`.
 fn iso8601(epoch: f64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(epoch as i64)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    time::OffsetDateTime::from_unix_timestamp(epoch as i64)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .format(FORMAT)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -137,16 +137,12 @@ pub fn stamp_now() -> String {
 
 /// `t` in UTC as `YYYYMMDD-HHMMSS`.
 fn stamp(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}{:02}{:02}-{:02}{:02}{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[year][month][day]-[hour][minute][second]");
+    // Only a year past 9999 cannot be written; the clock is not there.
+    t.to_offset(time::UtcOffset::UTC)
+        .format(FORMAT)
+        .unwrap_or_default()
 }
 
 impl DeploySpec {
