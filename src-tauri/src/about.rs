@@ -72,7 +72,20 @@ pub fn open_logs_folder(state: tauri::State<'_, AppState>) -> Result<(), Command
     let dir = logs_dir(&state);
     std::fs::create_dir_all(&dir)
         .map_err(|e| CommandError::message(format!("cannot create {}: {e}", dir.display())))?;
-    std::process::Command::new("xdg-open")
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("xdg-open").is_file()));
+    if !found {
+        return Err(CommandError::message(format!(
+            "cannot open a file manager (no xdg-open); the logs are in {}",
+            dir.display()
+        )));
+    }
+    // The file manager, and what it starts, makes the user's own files: with the user's umask,
+    // not the owner-only one Ebb runs with.
+    let umask = ebb_core::home::user_umask().unwrap_or(0o022);
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("umask {umask:03o} && exec xdg-open \"$0\""))
         .arg(&dir)
         .spawn()
         .map(|_| ())

@@ -153,15 +153,14 @@ fn print_status(s: &ScalingStatus) {
     }
 }
 
-/// `HH:MM:SS` UTC of epoch milliseconds.
+/// `YYYY-MM-DD HH:MM:SSZ` (UTC) of epoch milliseconds: a span such as `--since 3d` crosses days.
 fn clock(ms: f64) -> String {
-    let s = (ms / 1000.0) as i64;
-    format!(
-        "{:02}:{:02}:{:02}Z",
-        s.rem_euclid(86_400) / 3600,
-        s.rem_euclid(3600) / 60,
-        s.rem_euclid(60)
-    )
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]Z");
+    time::OffsetDateTime::from_unix_timestamp((ms / 1000.0) as i64)
+        .ok()
+        .and_then(|t| t.format(FORMAT).ok())
+        .unwrap_or_else(|| "-".into())
 }
 
 /// `90s`, `15m`, `3h`, `2d` (or plain seconds).

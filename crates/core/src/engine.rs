@@ -49,8 +49,16 @@ pub struct Ebb {
     job_store: std::sync::OnceLock<crate::jobs::store::Store>,
     /// Pause and cancel of the jobs running in this process.
     running_jobs: std::sync::Mutex<std::collections::HashMap<String, Arc<crate::jobs::JobControl>>>,
-    /// Teardown plans shown and not yet carried out, by id, with when they were made.
-    plans: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, TeardownPlan)>>,
+    /// Teardown plans shown and not yet carried out, by id.
+    plans: std::sync::Mutex<std::collections::HashMap<String, KeptPlan>>,
+}
+
+/// A teardown plan as the engine keeps it: when and for which account and region it was made.
+struct KeptPlan {
+    made: std::time::Instant,
+    plan: TeardownPlan,
+    target: Target,
+    region: Option<String>,
 }
 
 /// A teardown plan can be carried out this long after it was made.
@@ -290,7 +298,6 @@ impl Ebb {
         }
     }
 
-    /// What tearing `endpoint` down would remove; with `delete_data`, its job data in S3 too.
     /// What tearing `endpoint` down removes (with its job data when `delete_data`), kept by the
     /// engine under the plan's `id` for [`Ebb::teardown`].
     pub async fn teardown_plan(
@@ -312,11 +319,17 @@ impl Ebb {
             .plans
             .lock()
             .map_err(|_| Error::Store("the teardown plans lock is poisoned".into()))?;
-        plans.retain(|_, (made, _)| made.elapsed() < PLAN_KEPT_FOR);
+        plans.retain(|_, kept| kept.made.elapsed() < PLAN_KEPT_FOR);
         static NEXT_PLAN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let n = NEXT_PLAN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         plan.id = format!("{endpoint}#{n}");
-        plans.insert(plan.id.clone(), (std::time::Instant::now(), plan.clone()));
+        let kept = KeptPlan {
+            made: std::time::Instant::now(),
+            plan: plan.clone(),
+            target: target.clone(),
+            region,
+        };
+        plans.insert(plan.id.clone(), kept);
         Ok(plan)
     }
 
@@ -331,8 +344,14 @@ impl Ebb {
             .lock()
             .map_err(|_| Error::Store("the teardown plans lock is poisoned".into()))?
             .remove(plan_id)
-            .filter(|(made, _)| made.elapsed() < PLAN_KEPT_FOR);
-        let Some((_, mut plan)) = planned else {
+            .filter(|kept| kept.made.elapsed() < PLAN_KEPT_FOR);
+        let Some(KeptPlan {
+            plan: mut planned,
+            target: planned_for,
+            region: planned_region,
+            ..
+        }) = planned
+        else {
             return Err(Error::InvalidRequest(format!(
                 "there is no teardown plan {plan_id} (each is carried out once, within {} minutes): show the plan again",
                 PLAN_KEPT_FOR.as_secs() / 60
@@ -340,9 +359,17 @@ impl Ebb {
         };
         let (target, _, clients) = self.connected().await?;
         let region = clients.region();
+        // Names mean other resources in another account or region: never carry a plan there.
+        if target != planned_for || region != planned_region {
+            return Err(Error::InvalidRequest(format!(
+                "the connection changed since the teardown plan for {} was made (mode, profile, region or endpoint): show the plan again",
+                planned.endpoint
+            )));
+        }
+        let plan = &mut planned;
         let ctx = context(&target, region.as_deref(), "");
-        teardown::refresh_data(&clients, ctx, &mut plan).await?;
-        teardown::run(&clients, ctx, &plan).await
+        teardown::refresh_data(&clients, ctx, plan).await?;
+        teardown::run(&clients, ctx, plan).await
     }
 
     /// The endpoint's status, time in it, and container log lines newer than `since_ms`.

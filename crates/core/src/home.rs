@@ -48,6 +48,12 @@ pub fn private_umask() {
     }
 }
 
+/// The umask the user had before `private_umask`, for programs Ebb starts on the user's
+/// behalf (a file manager creates the user's files, not Ebb's); `None` when it did not run.
+pub fn user_umask() -> Option<u32> {
+    USER_UMASK.get().copied()
+}
+
 /// Gives `path`, a file Ebb wrote where the user named (`ebb results --out`), the mode the
 /// user's own umask gives new files, as if the user had made it: it is the user's file, not
 /// Ebb's. Does nothing unless `private_umask` ran.
@@ -89,7 +95,10 @@ pub fn make_private(home: &Path) -> Result<(), Error> {
             .map_err(error(home))?
             .permissions()
             .mode();
-        if mode & 0o077 != 0 {
+        // A folder of the user's that EBB_HOME names (a project, say) keeps its mode: only a
+        // home that is Ebb's (empty, or holding Ebb's files) is tightened. What Ebb writes in it
+        // is private either way (the umask).
+        if mode & 0o077 != 0 && is_ebbs(home) {
             for name in OWN_FOLDERS.iter().chain(OWN_FILES.iter()) {
                 tighten_all(&home.join(name)).map_err(error(&home.join(name)))?;
             }
@@ -100,6 +109,24 @@ pub fn make_private(home: &Path) -> Result<(), Error> {
     #[cfg(not(unix))]
     std::fs::create_dir_all(home).map_err(error(home))?;
     Ok(())
+}
+
+/// Whether `home` is Ebb's own folder: empty, or holding files only Ebb makes (its settings,
+/// job store, local cloud keys or logs); a folder merely named `logs` does not count.
+#[cfg(unix)]
+fn is_ebbs(home: &Path) -> bool {
+    let empty = std::fs::read_dir(home).is_ok_and(|mut entries| entries.next().is_none());
+    let ebb_log = std::fs::read_dir(home.join("logs")).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name.starts_with("cli.") || name.starts_with("app.")) && name.contains(".log")
+        })
+    });
+    empty
+        || ebb_log
+        || ["settings.json", "jobs.sqlite", "local/credentials.json"]
+            .iter()
+            .any(|name| home.join(name).exists())
 }
 
 /// Takes the group and other bits off `path` and, for a folder, everything in it; symbolic
@@ -179,5 +206,18 @@ mod tests {
             assert_eq!(mode(&home.join(f)), 0o600, "{f}");
         }
         assert_eq!(mode(&home.join("mine.jsonl")), 0o644);
+    }
+
+    #[test]
+    fn a_folder_of_the_users_named_as_home_keeps_its_mode() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path();
+        std::fs::create_dir_all(home.join("logs")).expect("mkdir");
+        std::fs::write(home.join("logs/build.txt"), "x").expect("write");
+        set(&home.join("logs"), 0o755);
+        set(home, 0o755);
+        make_private(home).expect("make private");
+        assert_eq!(mode(home), 0o755);
+        assert_eq!(mode(&home.join("logs")), 0o755);
     }
 }

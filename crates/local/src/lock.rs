@@ -72,8 +72,9 @@ pub(crate) fn held_message(data_dir: &Path, pid: &Option<u32>) -> String {
         None => "another process".to_string(),
     };
     format!(
-        "another local cloud runs over the data folder {} ({who} holds it); \
-         use that one, or stop it and try again",
+        "another local cloud runs over the data folder {} ({who} holds it): wait for that \
+         command to end, or stop it; to share one cloud between commands, keep it running \
+         with `ebb local serve` or the app",
         data_dir.display()
     )
 }

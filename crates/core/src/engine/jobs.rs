@@ -15,6 +15,16 @@ use crate::jobs::{
     self as job, JobControl, JobProgress, JobSettings, JobState, JobSummary, RequestState,
 };
 
+/// Which jobs a run takes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resume {
+    /// Any unfinished job (run, resume).
+    Any,
+    /// Only one whose run was interrupted (still sending or collecting): after following a
+    /// run of another process, a job that run paused stays paused.
+    OnlyInterrupted,
+}
+
 fn no_job(id: &str) -> Error {
     Error::InvalidRequest(format!("there is no job {id}; `ebb jobs` lists them"))
 }
@@ -173,20 +183,50 @@ impl Ebb {
 
     /// Sends what is left of job `id` and collects its results (with `wait`, until every
     /// request has its output or failure). Safe to call again after a crash: that is resume.
+    ///
+    /// # Errors
+    /// [`Error::JobRunningElsewhere`] while another process runs it; store and AWS errors.
     pub async fn run_job(
         &self,
         id: &str,
         progress: &(dyn Fn(&JobProgress) + Send + Sync),
         wait: bool,
     ) -> Result<JobSummary, Error> {
-        let store = self.job_store()?;
-        let row = store.job(id).await?.ok_or_else(|| no_job(id))?;
-        if row.state.is_final() {
-            return store
-                .summary(id)
-                .await?
-                .ok_or_else(|| Error::Store(format!("job {id} has no summary")));
+        self.run_job_as(id, progress, wait, Resume::Any).await
+    }
+
+    /// [`Ebb::run_job`], except that while another process runs the job it follows it: the
+    /// job's progress from the store every 2 s, naming who runs it. When that run ends (done,
+    /// paused, stopped by an error) the job is left as it left it; when its process died (the
+    /// job is still sending or collecting and the lease lapsed) it is resumed here. For the app,
+    /// which resumes every unfinished job when it opens.
+    pub async fn follow_or_run_job(
+        &self,
+        id: &str,
+        progress: &(dyn Fn(&JobProgress) + Send + Sync),
+        wait: bool,
+    ) -> Result<JobSummary, Error> {
+        let mut resume = Resume::Any;
+        loop {
+            match self.run_job_as(id, progress, wait, resume).await {
+                Err(Error::JobRunningElsewhere { holder, .. }) => {
+                    resume = Resume::OnlyInterrupted;
+                    progress(&JobProgress::run_elsewhere(self.job(id).await?, holder));
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+                ended => return ended,
+            }
         }
+    }
+
+    async fn run_job_as(
+        &self,
+        id: &str,
+        progress: &(dyn Fn(&JobProgress) + Send + Sync),
+        wait: bool,
+        resume: Resume,
+    ) -> Result<JobSummary, Error> {
+        let store = self.job_store()?;
         let control = Arc::new(JobControl::default());
         {
             let mut jobs = self
@@ -204,7 +244,16 @@ impl Ebb {
             ebb: self,
             id: id.to_string(),
         };
+        // The lease first, then the job as it is now: a run that ended meanwhile is seen ended.
         let lease = Lease::take(store, id).await?;
+        let row = store.job(id).await?.ok_or_else(|| no_job(id))?;
+        let interrupted = matches!(row.state, JobState::Submitting | JobState::Collecting);
+        if row.state.is_final() || (resume == Resume::OnlyInterrupted && !interrupted) {
+            return store
+                .summary(id)
+                .await?
+                .ok_or_else(|| Error::Store(format!("job {id} has no summary")));
+        }
         let (bucket, prefix) = self.bucket_and_prefix().await?;
         let (target, _, clients) = self.connected().await?;
         let region = clients.region();
@@ -224,27 +273,6 @@ impl Ebb {
         }
     }
 
-    /// [`Ebb::run_job`], except that while another process runs the job it follows it: the
-    /// job's progress from the store every 2 s, naming who runs it, until that run ends or its
-    /// lease lapses, then it runs (resumes) the job here. For the app, which resumes every
-    /// unfinished job when it opens.
-    pub async fn follow_or_run_job(
-        &self,
-        id: &str,
-        progress: &(dyn Fn(&JobProgress) + Send + Sync),
-        wait: bool,
-    ) -> Result<JobSummary, Error> {
-        loop {
-            match self.run_job(id, progress, wait).await {
-                Err(Error::JobRunningElsewhere { holder, .. }) => {
-                    progress(&JobProgress::run_elsewhere(self.job(id).await?, holder));
-                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-                }
-                ended => return ended,
-            }
-        }
-    }
-
     /// Asks a running job to stop sending (it can be resumed); false when it is not running here.
     pub fn pause_job(&self, id: &str) -> bool {
         self.control(id).map(|c| c.pause()).is_some()
@@ -259,16 +287,14 @@ impl Ebb {
                 job.state.as_str()
             )));
         }
-        match self.control(id) {
-            Some(c) => c.cancel(),
-            // Not running here: mark it; a run in another process sees the mark and stops.
-            None => {
-                self.job_store()?
-                    .set_state(id, JobState::Cancelled, Some("cancelled".into()))
-                    .await?
-            }
+        if let Some(c) = self.control(id) {
+            c.cancel();
         }
-        Ok(())
+        // Marked in the store too: a run in another process (or one starting here) sees the
+        // mark and stops.
+        self.job_store()?
+            .set_state(id, JobState::Cancelled, Some("cancelled".into()))
+            .await
     }
 
     fn control(&self, id: &str) -> Option<Arc<JobControl>> {
@@ -347,5 +373,82 @@ impl Ebb {
         let store = self.job_store()?;
         let row = store.job(id).await?.ok_or_else(|| no_job(id))?;
         export::export(store, &row, out, format).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::lease::Holder;
+
+    /// A job of one request in `home`'s store, in `state`.
+    async fn one_request_job(ebb: &Ebb, dir: &std::path::Path, state: JobState) -> String {
+        let file = dir.join("a.jsonl");
+        std::fs::write(&file, "{\"inputs\": \"hi\"}\n").unwrap();
+        let scan = scan::scan(&[file], scan::ScanOptions::default());
+        let row = JobRow {
+            id: "job-followed".into(),
+            endpoint: "seed".into(),
+            settings: JobSettings::default(),
+            output_path: "s3://b/out".into(),
+            failure_path: None,
+            state,
+            files: Vec::new(),
+        };
+        let store = ebb.job_store().unwrap();
+        store
+            .create(row, Arc::new(scan), vec!["1.out".into()])
+            .await
+            .unwrap();
+        store.set_state("job-followed", state, None).await.unwrap();
+        "job-followed".into()
+    }
+
+    /// The app follows a job another process runs. When that run ends paused (Ctrl-C in the
+    /// terminal), the app leaves it paused: it resumes only a run that was interrupted.
+    #[tokio::test]
+    async fn a_followed_job_that_its_runner_paused_stays_paused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ebb = Ebb::with_home(dir.path().join("home"), crate::Overrides::default());
+        let id = one_request_job(&ebb, dir.path(), JobState::Submitting).await;
+        let store = ebb.job_store().unwrap().clone();
+        let now = crate::deploy::now_s();
+        // A process on another computer runs it, with a fresh heartbeat.
+        let other = Holder {
+            pid: 4242,
+            host: "another-computer".into(),
+            since: now as f64,
+            heartbeat: now as f64,
+        };
+        assert!(
+            store
+                .take_lease(&id, "other", other, now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let seen = std::sync::Mutex::new(Vec::new());
+        let progress = |p: &JobProgress| seen.lock().unwrap().push(p.run_elsewhere.clone());
+        let follow = ebb.follow_or_run_job(&id, &progress, true);
+        let end_run = async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            // The other run pauses and lets go.
+            store
+                .set_state(&id, JobState::Paused, Some("paused".into()))
+                .await
+                .unwrap();
+            store.release_lease(&id, "other").unwrap();
+        };
+        let (ended, ()) = tokio::join!(follow, end_run);
+        let ended = ended.unwrap();
+        assert_eq!(ended.state, JobState::Paused);
+        assert_eq!(ended.pending, 1, "nothing was sent");
+        let seen = seen.lock().unwrap();
+        assert!(
+            seen.first().is_some_and(|h| h
+                .as_deref()
+                .is_some_and(|h| h.starts_with("process 4242 on another-computer"))),
+            "{seen:?}"
+        );
     }
 }

@@ -140,7 +140,7 @@ impl Lease {
                         job = self.job,
                         "another process took this job over; this run stops sending"
                     );
-                    control.pause();
+                    control.lose_lease();
                     return;
                 }
                 // A busy or failing store is retried; the lease lapses only after LEASE_FOR.
@@ -166,19 +166,40 @@ mod tests {
     async fn one_lease_per_job_until_it_is_released() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let held = Lease::take(&store, "j1").await.unwrap();
+        // Another live process of this computer (pid 1 always exists) holds j1.
+        let now = crate::deploy::now_s();
+        let other = Holder {
+            pid: 1,
+            ..Holder::me(now)
+        };
+        assert!(
+            store
+                .take_lease("j1", "other", other, now)
+                .await
+                .unwrap()
+                .is_none()
+        );
         let refused = Lease::take(&store, "j1").await.err();
         let said = refused.map(|e| e.to_string()).unwrap_or_default();
         assert!(
-            said.starts_with(&format!(
-                "job j1 is already running in process {} ",
-                std::process::id()
-            )),
+            said.starts_with("job j1 is already running in process 1 "),
             "{said}"
         );
-        let other = Lease::take(&store, "j2").await;
-        assert!(other.is_ok());
+        let held = Lease::take(&store, "j2").await.unwrap();
+        // Released when dropped: another process may take it.
         drop(held);
+        let again = Holder {
+            pid: 1,
+            ..Holder::me(now)
+        };
+        assert!(
+            store
+                .take_lease("j2", "other", again, now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        store.release_lease("j1", "other").unwrap();
         assert!(Lease::take(&store, "j1").await.is_ok());
     }
 

@@ -213,6 +213,7 @@ impl JobProgress {
 pub struct JobControl {
     paused: AtomicBool,
     cancelled: AtomicBool,
+    lease_lost: AtomicBool,
 }
 
 impl JobControl {
@@ -230,6 +231,17 @@ impl JobControl {
 
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Another process took the job over (see `lease`): stop sending, and leave the job's
+    /// state to that process.
+    pub fn lose_lease(&self) {
+        self.lease_lost.store(true, Ordering::SeqCst);
+        self.pause();
+    }
+
+    pub fn lost_lease(&self) -> bool {
+        self.lease_lost.load(Ordering::SeqCst)
     }
 
     fn stopping(&self) -> bool {

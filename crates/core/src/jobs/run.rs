@@ -114,6 +114,13 @@ impl Runner<'_> {
                 return Err(e);
             }
         };
+        if !self.store.begin_run(&job.id).await? {
+            return self
+                .store
+                .summary(&job.id)
+                .await?
+                .ok_or_else(|| Error::Store(format!("job {} vanished from the store", job.id)));
+        }
         let requeued = self.store.requeue_in_flight(&job.id).await?;
         if requeued > 0 {
             tracing::info!(
@@ -122,9 +129,6 @@ impl Runner<'_> {
                 "sending again requests that were in flight when the last run stopped"
             );
         }
-        self.store
-            .set_state(&job.id, JobState::Submitting, None)
-            .await?;
         // Standard retries back each throttled call off on its own, so the bounded pipeline
         // slows down while throttling lasts and recovers at once. (The adaptive mode's shared
         // rate limiter kept the whole job near 10 requests/s long after a few throttles.)
@@ -236,7 +240,15 @@ impl Runner<'_> {
             .await?
             .ok_or_else(|| Error::Store(format!("job {} vanished from the store", job.id)))?;
         let (state, note) = final_state(control, fatal.as_ref(), &summary);
-        self.store.set_state(&job.id, state, note).await?;
+        if control.lost_lease() {
+            // Another process runs the job now; its state is that run's to write.
+            tracing::warn!(
+                job = job.id,
+                "this run stopped: another process took the job over"
+            );
+        } else {
+            self.store.set_state(&job.id, state, note).await?;
+        }
         let collected = collect.collected.load(Ordering::Relaxed);
         tracing::info!(
             job = job.id,

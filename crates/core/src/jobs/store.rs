@@ -346,7 +346,8 @@ impl Store {
                 match o {
                     Outcome::Invoked { seq, input_location, output_location, failure_location } => tx.execute(
                         "UPDATE requests SET state = 'invoked', input_location = ?3, output_location = ?4,
-                         failure_location = ?5, invoked_at = ?6, error = NULL WHERE job_id = ?1 AND seq = ?2",
+                         failure_location = ?5, invoked_at = ?6, error = NULL
+                         WHERE job_id = ?1 AND seq = ?2 AND state NOT IN ('succeeded', 'failed')",
                         params![job, seq, input_location, output_location, failure_location, now],
                     )?,
                     Outcome::Release { seq } => tx.execute(
@@ -355,7 +356,8 @@ impl Store {
                         params![job, seq],
                     )?,
                     Outcome::Retry { seq, error } => tx.execute(
-                        "UPDATE requests SET state = 'pending', error = ?3 WHERE job_id = ?1 AND seq = ?2",
+                        "UPDATE requests SET state = 'pending', error = ?3
+                         WHERE job_id = ?1 AND seq = ?2 AND state NOT IN ('succeeded', 'failed')",
                         params![job, seq, error],
                     )?,
                     // A result can land more than once (a re-sent request); the first one counts.
@@ -377,6 +379,21 @@ impl Store {
                 };
             }
             tx.commit()
+        })
+        .await
+    }
+
+    /// Marks a run's start (`submitting`) unless the job ended meanwhile (done, or cancelled by
+    /// another process); false then.
+    pub async fn begin_run(&self, job: &str) -> Result<bool, Error> {
+        let job = job.to_string();
+        self.with(move |conn| {
+            conn.execute(
+                "UPDATE jobs SET state = 'submitting', note = NULL
+                 WHERE id = ?1 AND state NOT IN ('done', 'cancelled')",
+                params![job],
+            )
+            .map(|n| n == 1)
         })
         .await
     }
@@ -407,7 +424,10 @@ impl Store {
                     },
                 )
                 .optional()?;
-            if let Some(holder) = held.filter(|h| !h.lapsed(now)) {
+            // A lease of this very process is left over from a run that ended without releasing
+            // it: runs within one process are kept apart by the engine before they get here.
+            let mine = |h: &Holder| h.pid == me.pid && h.host == me.host;
+            if let Some(holder) = held.filter(|h| !h.lapsed(now) && !mine(h)) {
                 return Ok(Some(holder));
             }
             tx.execute(
