@@ -40,6 +40,8 @@ fn start_local_cloud(ebb: &Ebb) -> Option<Attached> {
         }
         Err(e) => {
             tracing::error!("the local cloud could not start: {e}");
+            // Every screen's error then says why, not that the cloud "is not running".
+            ebb.set_local_cloud_failure(e.to_string());
             None
         }
     }

@@ -42,6 +42,8 @@ pub struct Ebb {
     overrides: Overrides,
     /// The local cloud the shell started or found, for local mode.
     local: std::sync::RwLock<Option<ProvidedCloud>>,
+    /// Why the local cloud the shell tried to start is not there.
+    local_failure: std::sync::RwLock<Option<String>>,
     poll: std::time::Duration,
     /// Clients are built once per target and reused until the target changes.
     clients: Mutex<Option<(Target, Arc<Clients>)>>,
@@ -75,6 +77,7 @@ impl Ebb {
             home,
             overrides,
             local: std::sync::RwLock::new(None),
+            local_failure: std::sync::RwLock::new(None),
             poll: std::time::Duration::from_secs(2),
             clients: Mutex::new(None),
             job_store: std::sync::OnceLock::new(),
@@ -103,6 +106,14 @@ impl Ebb {
             local.as_ref(),
             &cloud::process_env,
         )
+    }
+
+    /// Tells the engine why the local cloud the shell tried to start is not there, so that
+    /// every operation says so instead of "not running".
+    pub fn set_local_cloud_failure(&self, why: impl Into<String>) {
+        if let Ok(mut failure) = self.local_failure.write() {
+            *failure = Some(why.into());
+        }
     }
 
     /// Tells the engine where the local cloud is (the shells start or discover it).
@@ -183,7 +194,8 @@ impl Ebb {
         let settings = self.settings()?;
         let target = self.target(&settings);
         if doctor::needs_local_cloud(&target) {
-            return Err(Error::NoLocalCloud);
+            let failure = self.local_failure.read().ok().and_then(|f| f.clone());
+            return Err(failure.map_or(Error::NoLocalCloud, Error::LocalCloudFailed));
         }
         let clients = self.clients_for(&target).await;
         Ok((target, settings, clients))
@@ -401,5 +413,28 @@ fn context<'a>(target: &'a Target, region: Option<&'a str>, action: &'a str) -> 
         profile: target.profile.as_deref(),
         region,
         endpoint: target.endpoint_url.as_deref(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// In local mode with no local cloud, every operation says why: "not running", or the
+    /// reason the shell's start of it failed (a corrupt state file, a held data folder).
+    #[tokio::test]
+    async fn a_local_cloud_that_could_not_start_is_named_with_its_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let ebb = Ebb::with_home(dir.path().to_path_buf(), Overrides::default());
+        let said = |r: Result<Vec<EndpointSummary>, Error>| r.err().map(|e| e.to_string());
+        let not_running = said(ebb.endpoints().await).unwrap_or_default();
+        assert!(not_running.contains("is not running"), "{not_running}");
+        ebb.set_local_cloud_failure("/x/sagemaker.json cannot be read");
+        assert_eq!(
+            said(ebb.endpoints().await).as_deref(),
+            Some(
+                "local mode, but Ebb's local cloud could not start: /x/sagemaker.json cannot be read"
+            )
+        );
     }
 }

@@ -85,6 +85,10 @@ pub enum Error {
         "local mode, but Ebb's local cloud is not running: open the app, run `ebb local serve`, or use `ebb --local`"
     )]
     NoLocalCloud,
+    /// The shell tried to start the local cloud and could not (a corrupt state file, its data
+    /// folder held by another process): the reason, not "not running".
+    #[error("local mode, but Ebb's local cloud could not start: {0}")]
+    LocalCloudFailed(String),
 }
 
 fn list_findings(findings: &[crate::scaling::spec::Finding]) -> String {
