@@ -74,6 +74,14 @@ fn job_id(out: &str) -> String {
         .to_string()
 }
 
+/// `ebb --json submit FOLDER --endpoint ENDPOINT [EXTRA] --wait`: the job's summary.
+fn submit_waited(home: &Path, folder: &str, endpoint: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["--json", "submit", folder, "--endpoint", endpoint];
+    args.extend(extra);
+    args.push("--wait");
+    serde_json::from_str(&ok(&ebb(home, &args))).expect("job summary JSON")
+}
+
 /// `ebb --json job JOB`: the job's state and counts.
 fn job_summary(home: &Path, job: &str) -> serde_json::Value {
     serde_json::from_str(&ok(&ebb(home, &["--json", "job", job]))).expect("job summary JSON")
@@ -107,18 +115,7 @@ fn the_articles_nineteen_files_go_through_end_to_end() {
     let _serve = serve(h);
     deploy(h, "jobs-demo");
     let demo = ebb_testkit::repo_root().join("demo");
-    let out = ok(&ebb(
-        h,
-        &[
-            "--json",
-            "submit",
-            demo.to_str().unwrap(),
-            "--endpoint",
-            "jobs-demo",
-            "--wait",
-        ],
-    ));
-    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let summary = submit_waited(h, demo.to_str().unwrap(), "jobs-demo", &[]);
     assert_eq!(summary["state"], "done", "{summary}");
     assert_eq!(
         (summary["total"].as_u64(), summary["succeeded"].as_u64()),
@@ -193,19 +190,7 @@ fn bad_lines_are_named_exactly_and_nothing_is_sent_unless_asked() {
     );
     assert!(ok(&ebb(h, &["jobs"])).contains("no jobs yet"));
 
-    let out = ok(&ebb(
-        h,
-        &[
-            "--json",
-            "submit",
-            dir,
-            "--endpoint",
-            "jobs-bad",
-            "--valid-only",
-            "--wait",
-        ],
-    ));
-    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let summary = submit_waited(h, dir, "jobs-bad", &["--valid-only"]);
     assert_eq!(
         (summary["total"].as_u64(), summary["succeeded"].as_u64()),
         (Some(3), Some(3)),
@@ -482,19 +467,7 @@ fn a_local_run_leaves_nothing_readable_by_others_in_the_home() {
     let serve = serve(h);
     deploy(h, "private");
     let demo = ebb_testkit::repo_root().join("demo");
-    let out = ok(&ebb(
-        h,
-        &[
-            "--json",
-            "submit",
-            demo.to_str().unwrap(),
-            "--endpoint",
-            "private",
-            "--upload-all",
-            "--wait",
-        ],
-    ));
-    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let summary = submit_waited(h, demo.to_str().unwrap(), "private", &["--upload-all"]);
     assert_eq!(summary["state"], "done", "{summary}");
     let mine = tempfile::tempdir().unwrap();
     let csv = mine.path().join("results.csv");

@@ -60,18 +60,14 @@ async fn wrong_secret_and_unknown_key_are_refused_with_aws_codes() {
 
 #[tokio::test]
 async fn unsigned_request_gets_403() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (cloud, _data) = start().await;
-    let mut stream = tokio::net::TcpStream::connect(cloud.addr()).await.unwrap();
     let body = "Action=GetCallerIdentity&Version=2011-06-15";
     let request = format!(
         "POST / HTTP/1.1\r\nhost: {}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         cloud.addr(),
         body.len()
     );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
+    let response = exchange(&cloud, &request).await;
     assert!(response.starts_with("HTTP/1.1 403"), "{response}");
     assert!(
         response.contains("<Code>MissingAuthenticationToken</Code>"),
@@ -113,7 +109,6 @@ async fn raw_sts(
     sent_body: &str,
 ) -> String {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let info = cloud.info();
     let host = cloud.addr().to_string();
     let url = format!("http://{host}/");
@@ -154,6 +149,12 @@ async fn raw_sts(
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str(&format!("\r\n{sent_body}"));
+    exchange(cloud, &request).await
+}
+
+/// Sends `request` as it is over a new connection; the whole response.
+async fn exchange(cloud: &LocalCloud, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(cloud.addr()).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();

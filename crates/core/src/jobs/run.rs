@@ -72,6 +72,20 @@ fn final_state(
 }
 
 impl Runner<'_> {
+    /// Leaves the job paused with `e` as its note (resuming carries on) and gives `e` back, or
+    /// the store's error if the note could not be written.
+    async fn stopped_by(&self, job: &str, e: Error) -> Error {
+        let note = stopped_note(&e);
+        match self
+            .store
+            .set_state(job, JobState::Paused, Some(note))
+            .await
+        {
+            Ok(()) => e,
+            Err(store) => store,
+        }
+    }
+
     /// The caller's account, once the job bucket and the endpoint's output and failure buckets
     /// are known not to belong to another account: before anything is uploaded or invoked.
     async fn owned_buckets(&self, job: &JobRow) -> Result<String, Error> {
@@ -106,13 +120,7 @@ impl Runner<'_> {
     ) -> Result<JobSummary, Error> {
         let account = match self.owned_buckets(job).await {
             Ok(account) => account,
-            Err(e) => {
-                let note = stopped_note(&e);
-                self.store
-                    .set_state(&job.id, JobState::Paused, Some(note))
-                    .await?;
-                return Err(e);
-            }
+            Err(e) => return Err(self.stopped_by(&job.id, e).await),
         };
         if !self.store.begin_run(&job.id).await? {
             return self
@@ -226,13 +234,7 @@ impl Runner<'_> {
         // the job paused with the reason, ready to resume.
         let (fatal, s3_calls) = match worked {
             Ok(w) => w,
-            Err(e) => {
-                let note = stopped_note(&e);
-                self.store
-                    .set_state(&job.id, JobState::Paused, Some(note))
-                    .await?;
-                return Err(e);
-            }
+            Err(e) => return Err(self.stopped_by(&job.id, e).await),
         };
         let summary = self
             .store
