@@ -4,10 +4,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use ebb_core::jobs::estimate::Estimate;
 use ebb_core::jobs::export::ExportFormat;
+use ebb_core::jobs::files::WrittenFiles;
+use ebb_core::jobs::retry::{RetryWhich, Try};
 use ebb_core::jobs::scan::{ScanOptions, ScanSummary};
+use ebb_core::jobs::status::RequestStatus;
 use ebb_core::jobs::store::RequestRow;
-use ebb_core::jobs::{JobProgress, JobSettings, JobSummary, RequestState};
+use ebb_core::jobs::{CancelMode, JobProgress, JobSettings, JobSummary, RequestState};
 use serde::{Deserialize, Serialize};
 use tauri::Manager;
 use tauri_specta::Event;
@@ -225,8 +229,17 @@ pub async fn resume_job(app: tauri::AppHandle, id: String) -> Result<(), Command
 
 #[tauri::command]
 #[specta::specta]
-pub async fn cancel_job(state: tauri::State<'_, AppState>, id: String) -> Result<(), CommandError> {
-    Ok(state.ebb.cancel_job(&id).await?)
+pub async fn cancel_job(
+    state: tauri::State<'_, AppState>,
+    id: String,
+    discard: bool,
+) -> Result<JobSummary, CommandError> {
+    let mode = if discard {
+        CancelMode::Discard
+    } else {
+        CancelMode::Keep
+    };
+    Ok(state.ebb.cancel_job(&id, mode).await?)
 }
 
 /// Writes the results to `exports/<job>.<jsonl|csv>` in the Ebb home; returns the file.
@@ -249,4 +262,82 @@ pub async fn export_job(
     let out = dir.join(format!("{id}.{ext}"));
     state.ebb.export_job(&id, &out, format).await?;
     Ok(out.display().to_string())
+}
+
+/// Writes the job's result files, errors.jsonl and manifest.json beside its inputs, or in
+/// `exports/<job>/` in the Ebb home when the inputs' folder cannot be written (the demo folder
+/// of an installed app); returns what was written.
+#[tauri::command]
+#[specta::specta]
+pub async fn write_job_files(
+    state: tauri::State<'_, AppState>,
+    id: String,
+) -> Result<WrittenFiles, CommandError> {
+    if let Some(root) = state.ebb.job_inputs_folder(&id).await? {
+        match state.ebb.write_job_files(&id, &root).await {
+            Err(ebb_core::Error::Write { path, source }) => {
+                tracing::info!(
+                    "{}: {source}; writing to the exports folder",
+                    path.display()
+                );
+            }
+            written => return Ok(written?),
+        }
+    }
+    let dir = state.ebb.exports_dir().join(&id);
+    Ok(state.ebb.write_job_files(&id, &dir).await?)
+}
+
+/// A new job with the failed and/or expired lines of job `id`, started at once; its id.
+#[tauri::command]
+#[specta::specta]
+pub async fn retry_job(
+    app: tauri::AppHandle,
+    state: tauri::State<'_, AppState>,
+    id: String,
+    which: RetryWhich,
+    endpoint: Option<String>,
+) -> Result<String, CommandError> {
+    let new_id = state.ebb.retry_job(&id, which, endpoint.as_deref()).await?;
+    spawn_run(app, new_id.clone());
+    Ok(new_id)
+}
+
+/// Where one request is, by its id or inference id, in every job that has it.
+#[tauri::command]
+#[specta::specta]
+pub async fn request_status(
+    state: tauri::State<'_, AppState>,
+    id: String,
+) -> Result<Vec<RequestStatus>, CommandError> {
+    Ok(state.ebb.request_status(&id).await?)
+}
+
+/// The answers line `seq` of job `id` had before retries replaced them, oldest first.
+#[tauri::command]
+#[specta::specta]
+pub async fn request_tries(
+    state: tauri::State<'_, AppState>,
+    id: String,
+    seq: u32,
+) -> Result<Vec<Try>, CommandError> {
+    Ok(state.ebb.job_store()?.tries(&id, seq).await?)
+}
+
+/// The price of sending `paths` to `endpoint`, before anything is sent.
+#[tauri::command]
+#[specta::specta]
+pub async fn estimate_job(
+    state: tauri::State<'_, AppState>,
+    paths: Vec<String>,
+    options: ScanOptions,
+    endpoint: String,
+    upload_all: bool,
+    assume_rps: Option<f64>,
+) -> Result<Estimate, CommandError> {
+    let scan = Arc::new(state.ebb.scan_jobs(to_paths(paths), options).await?);
+    Ok(state
+        .ebb
+        .estimate_job(scan, &endpoint, assume_rps, upload_all)
+        .await?)
 }

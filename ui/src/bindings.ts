@@ -215,9 +215,9 @@ async resumeJob(id: string) : Promise<Result<null, CommandError>> {
     else return { status: "error", error: e  as any };
 }
 },
-async cancelJob(id: string) : Promise<Result<null, CommandError>> {
+async cancelJob(id: string, discard: boolean) : Promise<Result<JobSummary, CommandError>> {
     try {
-    return { status: "ok", data: await TAURI_INVOKE("cancel_job", { id }) };
+    return { status: "ok", data: await TAURI_INVOKE("cancel_job", { id, discard }) };
 } catch (e) {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
@@ -229,6 +229,63 @@ async cancelJob(id: string) : Promise<Result<null, CommandError>> {
 async exportJob(id: string, format: ExportFormat) : Promise<Result<string, CommandError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("export_job", { id, format }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Writes the job's result files, errors.jsonl and manifest.json beside its inputs, or in
+ * `exports/<job>/` in the Ebb home when the inputs' folder cannot be written (the demo folder
+ * of an installed app); returns what was written.
+ */
+async writeJobFiles(id: string) : Promise<Result<WrittenFiles, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("write_job_files", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * A new job with the failed and/or expired lines of job `id`, started at once; its id.
+ */
+async retryJob(id: string, which: RetryWhich, endpoint: string | null) : Promise<Result<string, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("retry_job", { id, which, endpoint }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Where one request is, by its id or inference id, in every job that has it.
+ */
+async requestStatus(id: string) : Promise<Result<RequestStatus[], CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("request_status", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * The answers line `seq` of job `id` had before retries replaced them, oldest first.
+ */
+async requestTries(id: string, seq: number) : Promise<Result<Try[], CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("request_tries", { id, seq }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * The price of sending `paths` to `endpoint`, before anything is sent.
+ */
+async estimateJob(paths: string[], options: ScanOptions, endpoint: string, uploadAll: boolean, assumeRps: number | null) : Promise<Result<Estimate, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("estimate_job", { paths, options, endpoint, uploadAll, assumeRps }) };
 } catch (e) {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
@@ -410,6 +467,19 @@ condition: string }
  * What was put in place (or removed), one line each, in order.
  */
 export type Applied = { lines: string[] }
+/**
+ * What a cancel does with requests already sent (a queued SageMaker request cannot be taken
+ * back, and its GPU time is paid for).
+ */
+export type CancelMode = 
+/**
+ * Stop sending; keep collecting what was sent.
+ */
+"keep" | 
+/**
+ * Stop sending and collecting: results of requests already sent are left in S3.
+ */
+"discard"
 export type Check = { id: CheckId; title: string; status: CheckStatus; summary: string; advice: string | null; detail: string | null }
 export type CheckId = "target" | "identity" | "bucket" | "sagemaker" | "role"
 export type CheckStatus = "ok" | "warn" | "fail" | "skipped"
@@ -529,8 +599,47 @@ usd_per_hour: number | null;
  * Where that price comes from (the AWS Price List, or Ebb's bundled estimate).
  */
 price_source: PriceSource | null; created_by_ebb: boolean }
+/**
+ * An error message and how many lines have it.
+ */
+export type ErrorCount = { message: string; count: number }
+/**
+ * What a job will cost, before it runs.
+ */
+export type Estimate = { requests: number; bytes: number; 
+/**
+ * About 4 bytes a token (English text); the tokenizer decides the truth.
+ */
+approx_input_tokens: number; instance_type: string | null; 
+/**
+ * Instances assumed to serve the job: the endpoint's count now, at least 1 (an endpoint
+ * scaled to zero wakes up for it).
+ */
+instances: number; 
+/**
+ * Requests a second each instance finishes.
+ */
+rps_per_instance: number; throughput: Throughput; hours: number; instance_hours: number; usd_per_hour: number | null; 
+/**
+ * "pricelist" or "estimate" (Ebb's bundled table).
+ */
+price_source: string | null; instance_usd: number | null; 
+/**
+ * Requests Ebb and SageMaker make to S3: uploads, SageMaker's output writes, Ebb's reads
+ * and listings.
+ */
+s3_requests: number; s3_usd: number; 
+/**
+ * With a measured throughput, the run's wall time is expected within
+ * `hours / bound_factor ..= hours * bound_factor`; None when the throughput is assumed.
+ */
+bound_factor: number | null }
 export type ExportFormat = "jsonl" | "csv"
 export type FieldError = { key: SettingKey; message: string }
+/**
+ * One file's format, for the scan's report.
+ */
+export type FileFormat = { file: string; format: InputFormat; requests: number }
 export type Finding = { 
 /**
  * The form field it is about (`min`, `max`, `target`, …), or `policy` for one in place.
@@ -583,6 +692,26 @@ export type ImageChoice =
  * A SageMaker Hugging Face TGI image, resolved for the region.
  */
 { kind: "tgi"; version: string } | { kind: "custom"; uri: string }
+/**
+ * How a file's lines are written (one format per file).
+ */
+export type InputFormat = 
+/**
+ * TGI's generate request, `{"inputs", "parameters"}`.
+ */
+"tgi" | 
+/**
+ * An OpenAI batch file line, `{"custom_id", "method", "url", "body"}`.
+ */
+"openai" | 
+/**
+ * A Bedrock batch inference record, `{"recordId", "modelInput"}`.
+ */
+"bedrock" | 
+/**
+ * An OpenAI chat-completions body, `{"messages": [...]}`.
+ */
+"chat"
 export type InstanceOption = { name: string; gpus: number; gpu: string; 
 /**
  * Estimated USD per instance-hour (us-east-1, on demand).
@@ -719,7 +848,37 @@ invoked: number; succeeded: number; failed: number;
 /**
  * Requests sent more than once: after throttling, an error, or an interrupted run.
  */
-retried: number }
+retried: number; 
+/**
+ * No result within the request's TTL and timeout.
+ */
+expired: number; 
+/**
+ * Not sent (or, with `--discard`, not collected) because the job was cancelled.
+ */
+cancelled: number; 
+/**
+ * The job whose failed or expired lines this one sends again.
+ */
+parent: string | null; 
+/**
+ * Set once the job was cancelled: whether what was already sent is still collected.
+ */
+cancel: CancelMode | null; 
+/**
+ * The most common error among failed and expired lines.
+ */
+top_error: ErrorCount | null; 
+/**
+ * When the first and the last result were seen, seconds since the epoch.
+ */
+first_result_at: number | null; last_result_at: number | null; 
+/**
+ * Where the job stands in a few words, the same in the app and the CLI: "in progress",
+ * "completed", "partially completed: 3 of 10 failed (CUDA out of memory: 3)", "312 of 312
+ * failed: CUDA out of memory", ...
+ */
+headline: string }
 /**
  * One bundled package; `texts` index `LicenceNotices::texts` (shared texts are stored once).
  */
@@ -850,7 +1009,15 @@ outcome: string }
 /**
  * One row of the results.
  */
-export type RequestRow = { seq: number; file: string; line: number; state: RequestState; attempts: number; output_location: string | null; failure_location: string | null; 
+export type RequestRow = { seq: number; 
+/**
+ * The line's id: its `custom_id`, `recordId` or `--id-field` value, else `file:line`.
+ */
+id: string; 
+/**
+ * The `InferenceId` it was sent with (None for jobs made before ids were kept).
+ */
+inference_id: string | null; file: string; line: number; state: RequestState; attempts: number; output_location: string | null; failure_location: string | null; 
 /**
  * The generated text (or the raw body when it is not TGI's shape).
  */
@@ -868,11 +1035,43 @@ export type RequestState = "pending" |
 /**
  * Accepted by SageMaker; waiting for the result.
  */
-"invoked" | "succeeded" | "failed"
+"invoked" | "succeeded" | "failed" | 
+/**
+ * No output or failure came within the request's TTL and timeout.
+ */
+"expired" | 
+/**
+ * Not sent, or its result not collected, because the job was cancelled.
+ */
+"cancelled"
+/**
+ * One request's status.
+ */
+export type RequestStatus = { job: string; endpoint: string; 
+/**
+ * The line's id (its own, or `file:line`).
+ */
+id: string; inference_id: string | null; file: string; line: number; seq: number; state: RequestState; attempts: number; 
+/**
+ * When SageMaker accepted it, seconds since the epoch.
+ */
+invoked_at: number | null; 
+/**
+ * When its output or failure was seen.
+ */
+completed_at: number | null; output_location: string | null; failure_location: string | null; result: string | null; error: string | null; 
+/**
+ * Answers it had before a retry replaced them, oldest first.
+ */
+tries: Try[] }
 /**
  * A page of a job's results in input order, with the number of matching rows.
  */
 export type ResultsPage = { total: number; rows: RequestRow[] }
+/**
+ * Which lines a retry sends again.
+ */
+export type RetryWhich = { failed: boolean; expired: boolean }
 export type ScalingSpec = { endpoint: string; variant: string; min: number; max: number; 
 /**
  * Target backlog per instance.
@@ -916,7 +1115,12 @@ recursive: boolean;
 /**
  * Each file is one request, sent as it is (the article's way).
  */
-per_file: boolean }
+per_file: boolean; 
+/**
+ * The field of each line that holds its id (besides `custom_id` and `recordId`, which are
+ * always read); lines without it are `file:line`.
+ */
+id_field?: string | null }
 /**
  * What the user sees before submitting.
  */
@@ -924,7 +1128,16 @@ export type ScanSummary = { files: number; requests: number; request_bytes: numb
 /**
  * Up to the first 200 problems.
  */
-problems: Problem[] }
+problems: Problem[]; 
+/**
+ * Each file's format and valid requests (up to the first 200 files).
+ */
+formats: FileFormat[]; 
+/**
+ * Some lines are chat-completions bodies (OpenAI batch or chat lines): the endpoint's model
+ * needs TGI's Messages API.
+ */
+needs_messages_api: boolean }
 export type Series = { name: string; statistic: string; meaning: string; 
 /**
  * Epoch milliseconds, oldest first.
@@ -1031,6 +1244,42 @@ data: DataPrefix[];
  * Every resource as one line, in removal order, for the confirmation.
  */
 lines: string[] }
+/**
+ * Where the throughput came from.
+ */
+export type Throughput = 
+/**
+ * From an earlier job of the endpoint.
+ */
+{ kind: "measured"; job: string } | 
+/**
+ * Given by the user (`--assume-rps`).
+ */
+{ kind: "given" } | 
+/**
+ * Ebb's assumption: nothing measured yet.
+ */
+{ kind: "assumed" }
+/**
+ * One earlier try of a line, replaced by a newer one.
+ */
+export type Try = { 
+/**
+ * The job that made this try (the parent, or an earlier retry).
+ */
+job: string; state: RequestState; result: string | null; error: string | null; 
+/**
+ * When it was replaced, seconds since the epoch.
+ */
+replaced_at: number }
+/**
+ * What was written.
+ */
+export type WrittenFiles = { 
+/**
+ * One per input file, in the job's file order.
+ */
+results: string[]; errors: string; manifest: string; lines: number; errors_count: number }
 
 /** tauri-specta globals **/
 

@@ -48,6 +48,18 @@ pub struct SubmitArgs {
     /// Wait until every request has its output or failure.
     #[arg(long)]
     pub wait: bool,
+    /// The field of each line that holds its id (custom_id and recordId are read anyway);
+    /// lines without one are named file:line.
+    #[arg(long, value_name = "FIELD")]
+    pub id_field: Option<String>,
+    /// Scan and price the job, send nothing: lines, bytes, approximate tokens, instance-hours
+    /// at the endpoint's throughput, and their cost.
+    #[arg(long, conflicts_with = "check")]
+    pub dry_run: bool,
+    /// For --dry-run: requests a second one instance finishes (default: measured from the
+    /// endpoint's newest job, else 1, and said to be assumed).
+    #[arg(long, value_name = "RPS", requires = "dry_run")]
+    pub assume_rps: Option<f64>,
 }
 
 fn progress_bar(json: bool) -> ProgressBar {
@@ -78,7 +90,7 @@ fn describe(p: &JobProgress) -> String {
 }
 
 /// Runs (or resumes) a job with a progress bar; the first Ctrl-C pauses it.
-async fn run(ebb: &Ebb, id: &str, wait: bool, json: bool) -> ExitCode {
+pub async fn run(ebb: &Ebb, id: &str, wait: bool, json: bool) -> ExitCode {
     let bar = progress_bar(json);
     let shown = bar.clone();
     let retried = Arc::new(std::sync::atomic::AtomicU32::new(0));
@@ -126,17 +138,15 @@ async fn run(ebb: &Ebb, id: &str, wait: bool, json: bool) -> ExitCode {
     }
 }
 
-fn print_summary(j: &JobSummary) {
+pub fn print_summary(j: &JobSummary) {
+    println!("job {}: {}", j.id, j.headline);
     println!(
-        "job {}: {} · {} requests: {} succeeded, {} failed, {} waiting for a result, {} not sent",
-        j.id,
-        j.state.as_str(),
-        j.total,
-        j.succeeded,
-        j.failed,
-        j.invoked,
-        j.pending
+        "  {} requests: {} succeeded, {} failed, {} expired, {} waiting for a result, {} not sent, {} cancelled",
+        j.total, j.succeeded, j.failed, j.expired, j.invoked, j.pending, j.cancelled
     );
+    if let Some(parent) = &j.parent {
+        println!("  a retry of job {parent}: its lines take these answers");
+    }
     if j.retried > 0 {
         println!(
             "  {} requests needed more than one attempt (throttling, errors or an interrupted run); each was sent until accepted, and has one result",
@@ -147,7 +157,11 @@ fn print_summary(j: &JobSummary) {
         println!("  {note}");
     }
     match j.state {
-        JobState::Done => println!("  results: ebb results {} --out results.jsonl", j.id),
+        JobState::Done if j.failed + j.expired > 0 => {
+            println!("  results: ebb results {} --out-dir FOLDER", j.id);
+            println!("  retry what failed: ebb retry {}", j.id);
+        }
+        JobState::Done => println!("  results: ebb results {} --out-dir FOLDER", j.id),
         JobState::Collecting | JobState::Paused => {
             println!("  continue: ebb resume {} --wait", j.id)
         }
@@ -159,6 +173,7 @@ pub async fn submit(ebb: &Ebb, args: SubmitArgs, json: bool, in_process_cloud: b
     let options = ScanOptions {
         recursive: args.recursive,
         per_file: args.per_file,
+        id_field: args.id_field.clone(),
     };
     let scan = match ebb.scan_jobs(args.paths, options).await {
         Ok(s) => Arc::new(s),
@@ -189,6 +204,7 @@ pub async fn submit(ebb: &Ebb, args: SubmitArgs, json: bool, in_process_cloud: b
             summary.errors,
             summary.warnings
         );
+        crate::batch::print_formats(&summary);
     }
     if args.check {
         return if summary.errors == 0 {
@@ -200,6 +216,12 @@ pub async fn submit(ebb: &Ebb, args: SubmitArgs, json: bool, in_process_cloud: b
     let Some(endpoint) = args.endpoint else {
         return output::fail("--endpoint is needed to send the requests");
     };
+    if args.dry_run {
+        let estimate = ebb
+            .estimate_job(scan, &endpoint, args.assume_rps, args.upload_all)
+            .await;
+        return crate::batch::print_estimate(estimate, &endpoint, json);
+    }
     let settings = JobSettings {
         upload_all: args.upload_all,
         // Taken from the scan by the engine.
@@ -240,19 +262,19 @@ pub async fn list(ebb: &Ebb, json: bool) -> ExitCode {
         }
         Ok(jobs) => {
             println!(
-                "{:<28} {:<11} {:>8} {:>9} {:>7} {:>8}  endpoint",
-                "job", "state", "requests", "succeeded", "failed", "waiting"
+                "{:<28} {:>8} {:>9} {:>7} {:>8}  {:<16} state",
+                "job", "requests", "succeeded", "failed", "waiting", "endpoint"
             );
             for j in jobs {
                 println!(
-                    "{:<28} {:<11} {:>8} {:>9} {:>7} {:>8}  {}",
+                    "{:<28} {:>8} {:>9} {:>7} {:>8}  {:<16} {}",
                     j.id,
-                    j.state.as_str(),
                     j.total,
                     j.succeeded,
-                    j.failed,
+                    j.failed + j.expired,
                     j.invoked + j.pending,
-                    j.endpoint
+                    j.endpoint,
+                    j.headline
                 );
             }
             ExitCode::SUCCESS
@@ -273,12 +295,9 @@ pub async fn show(ebb: &Ebb, id: &str, json: bool) -> ExitCode {
             {
                 println!("  first failures:");
                 for r in rows {
-                    println!(
-                        "    {}:{}: {}",
-                        r.file,
-                        r.line,
-                        r.error.unwrap_or_default().trim()
-                    );
+                    let error =
+                        ebb_core::jobs::error_message(r.error.as_deref().unwrap_or_default());
+                    println!("    {} ({}:{}): {error}", r.id, r.file, r.line);
                 }
             }
             ExitCode::SUCCESS

@@ -1,5 +1,6 @@
 //! `ebb`: a thin command-line shell over Ebb's engine.
 
+mod batch;
 mod bench;
 mod endpoints;
 mod jobs;
@@ -125,18 +126,41 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
-    /// Stop a job for good: requests not yet sent are not sent (results already on their way
-    /// are not collected).
-    Cancel { job: String },
+    /// Stop a job for good: nothing more is sent. Requests already sent cannot be taken back
+    /// (their GPU time is paid for), so their results are still collected unless --discard.
+    Cancel {
+        job: String,
+        /// Stop collecting too: results of requests already sent are left in S3.
+        #[arg(long)]
+        discard: bool,
+    },
+    /// Where one request is, found by its id (custom_id, recordId, --id-field value, or
+    /// file:line) or its InferenceId, in any job: not sent, queued since, succeeded with its
+    /// output location, or failed with the reason.
+    Status { id: String },
+    /// A new job with only the failed (and/or expired) lines of JOB, on its endpoint or
+    /// another; as they end, JOB's results, files and manifest show the newest answer per line.
+    Retry(Box<batch::RetryArgs>),
     /// Every job with its counts.
     Jobs,
     /// One job: state, counts, first failures.
     Job { job: String },
-    /// Write a job's results, aligned with the input (file, line, input, output or error).
+    /// Write a job's results, aligned with the input (id, file, line, input, output or error):
+    /// to one file (--out), or as result files beside the inputs (--out-dir): `<input>.out.jsonl`
+    /// per input file in the input's own format, errors.jsonl and manifest.json.
     Results {
         job: String,
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "out_dir",
+            conflicts_with = "out_dir"
+        )]
+        out: Option<PathBuf>,
+        /// A folder for the result files, errors.jsonl and manifest.json (the inputs' folder
+        /// puts them beside the inputs).
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
         /// jsonl or csv (default: from the file's extension).
         #[arg(long, value_enum)]
         format: Option<Format>,
@@ -298,24 +322,27 @@ async fn run(cli: Cli) -> ExitCode {
         } => local::env(ebb.home()).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Jobs => jobs::list(&ebb, cli.json).await,
-        Command::Cancel { job } => match ebb.cancel_job(&job).await {
-            Ok(()) => {
-                println!("job {job} cancelled");
-                ExitCode::SUCCESS
-            }
-            Err(e) => output::fail_error(&e),
-        },
+        Command::Cancel { job, discard } => batch::cancel(&ebb, &job, discard, cli.json).await,
+        Command::Status { id } => batch::status(&ebb, &id, cli.json).await,
         Command::Job { job } => jobs::show(&ebb, &job, cli.json).await,
-        Command::Results { job, out, format } => {
+        Command::Results {
+            job,
+            out_dir: Some(dir),
+            ..
+        } => batch::write_files(&ebb, &job, &dir, cli.json).await,
+        Command::Results {
+            job, out, format, ..
+        } => {
             let format = format.map(|f| match f {
                 Format::Jsonl => ebb_core::jobs::export::ExportFormat::Jsonl,
                 Format::Csv => ebb_core::jobs::export::ExportFormat::Csv,
             });
+            let out = out.unwrap_or_default();
             jobs::results(&ebb, &job, &out, format).await
         }
         // A scan-only check needs no cloud.
         Command::Submit(args) if args.check => jobs::submit(&ebb, *args, cli.json, false).await,
-        Command::Submit(_) | Command::Resume { .. } => {
+        Command::Submit(_) | Command::Resume { .. } | Command::Retry(_) => {
             let attached = match local::attach_if_local(&ebb).await {
                 Ok(a) => a,
                 Err(code) => return code,
@@ -326,6 +353,7 @@ async fn run(cli: Cli) -> ExitCode {
                 Command::Resume { job, wait } => {
                     jobs::resume(&ebb, &job, wait || in_process, cli.json).await
                 }
+                Command::Retry(args) => batch::retry(&ebb, *args, in_process, cli.json).await,
                 _ => ExitCode::FAILURE,
             };
             if let Some(a) = attached {

@@ -1,5 +1,6 @@
 //! `Ebb`: the engine handle both shells hold.
 
+mod batch;
 mod jobs;
 mod overview;
 mod scaling;

@@ -211,6 +211,17 @@ pub fn instance_steps(
     s
 }
 
+/// The area under instance-count steps (times in ms): instance-hours.
+pub fn instance_hours(steps: &Series) -> f64 {
+    let ms: f64 = steps
+        .times_ms
+        .windows(2)
+        .zip(&steps.values)
+        .map(|(t, n)| (t[1] - t[0]).max(0.0) * n)
+        .sum();
+    ms / 3_600_000.0
+}
+
 /// Completed-per-period counts of Ebb's jobs as a series.
 pub fn jobs_series(counts: &[(i64, u64, u64)]) -> Series {
     let mut s = series(

@@ -353,6 +353,14 @@ mod tests {
             succeeded: if state == JobState::Done { 18 } else { 4 },
             failed: u32::from(state == JobState::Done),
             retried: 0,
+            expired: 0,
+            cancelled: 0,
+            parent: None,
+            cancel: None,
+            top_error: None,
+            first_result_at: None,
+            last_result_at: None,
+            headline: String::new(),
         }
     }
 

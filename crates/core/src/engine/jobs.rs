@@ -12,7 +12,8 @@ use crate::jobs::run::Runner;
 use crate::jobs::scan::{self, Scan, ScanOptions};
 use crate::jobs::store::{JobRow, RequestRow, Store};
 use crate::jobs::{
-    self as job, JobControl, JobProgress, JobSettings, JobState, JobSummary, RequestState,
+    self as job, CancelMode, JobControl, JobProgress, JobSettings, JobState, JobSummary,
+    RequestState,
 };
 
 /// Which jobs a run takes on.
@@ -25,7 +26,7 @@ enum Resume {
     OnlyInterrupted,
 }
 
-fn no_job(id: &str) -> Error {
+pub(super) fn no_job(id: &str) -> Error {
     Error::InvalidRequest(format!("there is no job {id}; `ebb jobs` lists them"))
 }
 
@@ -97,6 +98,44 @@ impl Ebb {
                 "there is nothing to submit: no valid request was found".into(),
             ));
         }
+        let (output_path, failure_path) = self.async_output_of(endpoint).await?;
+        let id = job::new_job_id();
+        let filenames = scan
+            .requests
+            .iter()
+            .enumerate()
+            .map(|(seq, r)| {
+                let rel = scan
+                    .files
+                    .get(r.file as usize)
+                    .map_or("input", |f| f.rel.as_str());
+                match &r.id {
+                    Some(id) => job::id_filename(seq, id),
+                    None => job::result_filename(seq, rel, r.line, settings.per_file),
+                }
+            })
+            .collect();
+        let row = JobRow {
+            id: id.clone(),
+            endpoint: endpoint.to_string(),
+            settings,
+            output_path,
+            failure_path,
+            state: JobState::Paused,
+            files: Vec::new(),
+            parent: None,
+        };
+        self.job_store()?.create(row, scan, filenames).await?;
+        tracing::info!(job = id, endpoint, "job created");
+        Ok(id)
+    }
+
+    /// Where async endpoint `endpoint` writes outputs and failures (S3OutputPath,
+    /// S3FailurePath), once it is known to exist, not to have failed, and to be asynchronous.
+    pub(super) async fn async_output_of(
+        &self,
+        endpoint: &str,
+    ) -> Result<(String, Option<String>), Error> {
         let (target, _, clients) = self.connected().await?;
         let region = clients.region();
         let ctx = context(&target, region.as_deref(), "sagemaker:DescribeEndpoint");
@@ -152,33 +191,10 @@ impl Ebb {
                     "endpoint {endpoint} is not asynchronous: jobs need an async endpoint (deploy one on the Endpoints screen or with `ebb deploy`)"
                 ))
             })?;
-        let output_path = output.s3_output_path().unwrap_or_default().to_string();
-        let failure_path = output.s3_failure_path().map(str::to_string);
-        let id = job::new_job_id();
-        let filenames = scan
-            .requests
-            .iter()
-            .enumerate()
-            .map(|(seq, r)| {
-                let rel = scan
-                    .files
-                    .get(r.file as usize)
-                    .map_or("input", |f| f.rel.as_str());
-                job::result_filename(seq, rel, r.line, settings.per_file)
-            })
-            .collect();
-        let row = JobRow {
-            id: id.clone(),
-            endpoint: endpoint.to_string(),
-            settings,
-            output_path,
-            failure_path,
-            state: JobState::Paused,
-            files: Vec::new(),
-        };
-        self.job_store()?.create(row, scan, filenames).await?;
-        tracing::info!(job = id, endpoint, "job created");
-        Ok(id)
+        Ok((
+            output.s3_output_path().unwrap_or_default().to_string(),
+            output.s3_failure_path().map(str::to_string),
+        ))
     }
 
     /// Sends what is left of job `id` and collects its results (with `wait`, until every
@@ -278,8 +294,9 @@ impl Ebb {
         self.control(id).map(|c| c.pause()).is_some()
     }
 
-    /// Stops a running job for good: requests not yet sent are not sent.
-    pub async fn cancel_job(&self, id: &str) -> Result<(), Error> {
+    /// Stops a job for good: nothing more is sent. With [`CancelMode::Keep`] what was already
+    /// sent is still collected (its GPU time is paid for); with `Discard` it is not.
+    pub async fn cancel_job(&self, id: &str, mode: CancelMode) -> Result<JobSummary, Error> {
         let job = self.job(id).await?;
         if job.state.is_final() {
             return Err(Error::InvalidRequest(format!(
@@ -288,13 +305,12 @@ impl Ebb {
             )));
         }
         if let Some(c) = self.control(id) {
-            c.cancel();
+            c.cancel(mode);
         }
         // Marked in the store too: a run in another process (or one starting here) sees the
-        // mark and stops.
-        self.job_store()?
-            .set_state(id, JobState::Cancelled, Some("cancelled".into()))
-            .await
+        // mark and stops sending (and collecting, with Discard).
+        self.job_store()?.settle_cancel(id, Some(mode)).await?;
+        self.job(id).await
     }
 
     fn control(&self, id: &str) -> Option<Arc<JobControl>> {
@@ -394,6 +410,7 @@ mod tests {
             failure_path: None,
             state,
             files: Vec::new(),
+            parent: None,
         };
         let store = ebb.job_store().unwrap();
         store

@@ -189,7 +189,7 @@ impl<'a> Collect<'a> {
                     continue;
                 }
                 if w.invoked_at > 0 && now - w.invoked_at > lost_after {
-                    outcomes.push(Outcome::Failed {
+                    outcomes.push(Outcome::Expired {
                         seq: w.seq,
                         error: format!(
                             "no output or failure appeared within {lost_after} s of the invocation (request TTL + invocation timeout + 5 min)"
@@ -230,7 +230,9 @@ impl<'a> Collect<'a> {
         let mut done = std::collections::HashSet::new();
         for o in fetched.into_iter().flatten() {
             let seq = match &o {
-                Outcome::Succeeded { seq, .. } | Outcome::Failed { seq, .. } => *seq,
+                Outcome::Succeeded { seq, .. }
+                | Outcome::Failed { seq, .. }
+                | Outcome::Expired { seq, .. } => *seq,
                 _ => continue,
             };
             if done.insert(seq) {

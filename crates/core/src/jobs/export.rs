@@ -19,8 +19,8 @@ pub enum ExportFormat {
 
 const PAGE: u32 = 5_000;
 
-const CSV_HEADER: [&str; 7] = [
-    "file", "line", "state", "input", "output", "error", "answer",
+const CSV_HEADER: [&str; 8] = [
+    "id", "file", "line", "state", "input", "output", "error", "answer",
 ];
 
 /// A text cell as a spreadsheet may show it: Excel and LibreOffice read a cell that starts
@@ -71,7 +71,7 @@ pub async fn export(
     let files: Vec<Option<std::fs::File>> = job
         .files
         .iter()
-        .map(|(p, _)| std::fs::File::open(p).ok())
+        .map(|f| std::fs::File::open(&f.path).ok())
         .collect();
     let mut written = 0u32;
     let mut offset = 0u32;
@@ -96,6 +96,7 @@ pub async fn export(
                         .and_then(|t| serde_json::from_str(t).ok())
                         .unwrap_or(serde_json::Value::Null);
                     let record = serde_json::json!({
+                        "id": row.id,
                         "file": row.file,
                         "line": row.line,
                         "state": row.state,
@@ -109,7 +110,8 @@ pub async fn export(
                 Sink::Csv(table) => {
                     table
                         .write_record([
-                            spreadsheet_text(&row.file).as_ref(),
+                            spreadsheet_text(&row.id).as_ref(),
+                            &spreadsheet_text(&row.file),
                             &row.line.to_string(),
                             row.state.as_str(),
                             &spreadsheet_text(input_text.as_deref().unwrap_or_default()),
@@ -171,8 +173,13 @@ mod tests {
             files: scanned
                 .files
                 .iter()
-                .map(|f| (f.path.clone(), f.rel.clone()))
+                .map(|f| crate::jobs::store::JobFile {
+                    path: f.path.clone(),
+                    rel: f.rel.clone(),
+                    format: f.format,
+                })
                 .collect(),
+            parent: None,
         };
         let names = (0..ANSWERS.len()).map(|i| format!("{i}.out")).collect();
         store

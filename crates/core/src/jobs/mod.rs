@@ -1,12 +1,18 @@
 //! Folder-of-JSONL jobs: scan, submit every request asynchronously, collect each output or
 //! failure, survive restarts. See `run` for how the pieces fit.
 
+mod cancel;
 pub mod collect;
+pub mod estimate;
 pub mod export;
+pub mod files;
+pub mod format;
 pub mod lease;
 mod retries;
+pub mod retry;
 pub mod run;
 pub mod scan;
+pub mod status;
 pub mod store;
 pub mod submit;
 
@@ -124,6 +130,10 @@ pub enum RequestState {
     Invoked,
     Succeeded,
     Failed,
+    /// No output or failure came within the request's TTL and timeout.
+    Expired,
+    /// Not sent, or its result not collected, because the job was cancelled.
+    Cancelled,
 }
 
 impl RequestState {
@@ -134,6 +144,8 @@ impl RequestState {
             RequestState::Invoked => "invoked",
             RequestState::Succeeded => "succeeded",
             RequestState::Failed => "failed",
+            RequestState::Expired => "expired",
+            RequestState::Cancelled => "cancelled",
         }
     }
 
@@ -143,6 +155,8 @@ impl RequestState {
             "invoked" => RequestState::Invoked,
             "succeeded" => RequestState::Succeeded,
             "failed" => RequestState::Failed,
+            "expired" => RequestState::Expired,
+            "cancelled" => RequestState::Cancelled,
             _ => RequestState::Pending,
         }
     }
@@ -169,6 +183,145 @@ pub struct JobSummary {
     pub failed: u32,
     /// Requests sent more than once: after throttling, an error, or an interrupted run.
     pub retried: u32,
+    /// No result within the request's TTL and timeout.
+    pub expired: u32,
+    /// Not sent (or, with `--discard`, not collected) because the job was cancelled.
+    pub cancelled: u32,
+    /// The job whose failed or expired lines this one sends again.
+    pub parent: Option<String>,
+    /// Set once the job was cancelled: whether what was already sent is still collected.
+    pub cancel: Option<CancelMode>,
+    /// The most common error among failed and expired lines.
+    pub top_error: Option<ErrorCount>,
+    /// When the first and the last result were seen, seconds since the epoch.
+    pub first_result_at: Option<f64>,
+    pub last_result_at: Option<f64>,
+    /// Where the job stands in a few words, the same in the app and the CLI: "in progress",
+    /// "completed", "partially completed: 3 of 10 failed (CUDA out of memory: 3)", "312 of 312
+    /// failed: CUDA out of memory", ...
+    pub headline: String,
+}
+
+/// What a cancel does with requests already sent (a queued SageMaker request cannot be taken
+/// back, and its GPU time is paid for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "lowercase")]
+pub enum CancelMode {
+    /// Stop sending; keep collecting what was sent.
+    Keep,
+    /// Stop sending and collecting: results of requests already sent are left in S3.
+    Discard,
+}
+
+impl CancelMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancelMode::Keep => "keep",
+            CancelMode::Discard => "discard",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CancelMode> {
+        match s {
+            "keep" => Some(CancelMode::Keep),
+            "discard" => Some(CancelMode::Discard),
+            _ => None,
+        }
+    }
+}
+
+/// An error message and how many lines have it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct ErrorCount {
+    pub message: String,
+    pub count: u32,
+}
+
+impl JobSummary {
+    /// Lines whose fate is settled: succeeded, failed, expired or cancelled.
+    pub fn settled(&self) -> u32 {
+        self.succeeded + self.failed + self.expired + self.cancelled
+    }
+
+    /// The words of [`JobSummary::headline`].
+    pub fn describe(&self) -> String {
+        let unsuccessful = self.failed + self.expired;
+        let top = self
+            .top_error
+            .as_ref()
+            .map(|e| format!("{} ({} line{})", e.message, e.count, plural(e.count)))
+            .unwrap_or_default();
+        match self.state {
+            JobState::Submitting | JobState::Collecting | JobState::Paused
+                if self.cancel.is_some() =>
+            {
+                format!("cancelled: collecting the {} already sent", self.invoked)
+            }
+            JobState::Submitting => "submitting".into(),
+            JobState::Collecting => "in progress".into(),
+            JobState::Paused => "paused".into(),
+            JobState::Cancelled => {
+                let sent = self.total - self.cancelled;
+                format!(
+                    "cancelled: {} not sent or not collected, {sent} sent",
+                    self.cancelled
+                )
+            }
+            JobState::Done if unsuccessful == 0 => "completed".into(),
+            JobState::Done if self.succeeded == 0 && self.expired > self.failed => {
+                format!(
+                    "expired: {} of {} had no result in time",
+                    self.expired, self.total
+                )
+            }
+            JobState::Done if self.succeeded == 0 => {
+                format!(
+                    "failed: {unsuccessful} of {} failed, most with {top}",
+                    self.total
+                )
+            }
+            JobState::Done => format!(
+                "partially completed: {unsuccessful} of {} failed, most with {top}",
+                self.total
+            ),
+        }
+    }
+}
+
+/// `epoch_s` (seconds since the epoch) as RFC 3339 in UTC: `2026-11-29T23:31:09Z`.
+pub fn utc_text(epoch_s: f64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(epoch_s as i64)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// A stored error as one line for summaries: the `error` or `message` of a JSON error body
+/// (TGI's `{"error", "error_type"}`, SageMaker's and OpenAI's `message`), else the text, cut
+/// at 160 characters.
+pub fn error_message(error: &str) -> String {
+    let json = serde_json::from_str::<serde_json::Value>(error).ok();
+    let said = json.as_ref().and_then(|v| {
+        ["error", "message", "Message"]
+            .iter()
+            .find_map(|k| v.get(*k).and_then(serde_json::Value::as_str))
+    });
+    let text = said.unwrap_or(error).trim();
+    let line = text.lines().next().unwrap_or_default();
+    if line.chars().count() > 160 {
+        format!("{}…", line.chars().take(160).collect::<String>())
+    } else {
+        line.to_string()
+    }
 }
 
 /// Progress of a running job, sent a few times a second.
@@ -213,6 +366,8 @@ impl JobProgress {
 pub struct JobControl {
     paused: AtomicBool,
     cancelled: AtomicBool,
+    /// Cancelled, keeping what was sent: stop sending, go on collecting.
+    sending_stopped: AtomicBool,
     lease_lost: AtomicBool,
 }
 
@@ -221,8 +376,17 @@ impl JobControl {
         self.paused.store(true, Ordering::SeqCst);
     }
 
-    pub fn cancel(&self) {
-        self.cancelled.store(true, Ordering::SeqCst);
+    /// Stops the job: sending at once, and collecting too unless `keep` collecting.
+    pub fn cancel(&self, mode: CancelMode) {
+        self.sending_stopped.store(true, Ordering::SeqCst);
+        if mode == CancelMode::Discard {
+            self.cancelled.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether sending was stopped by a cancel (collecting may go on).
+    pub fn is_sending_stopped(&self) -> bool {
+        self.sending_stopped.load(Ordering::SeqCst)
     }
 
     pub fn is_paused(&self) -> bool {
@@ -245,7 +409,7 @@ impl JobControl {
     }
 
     fn stopping(&self) -> bool {
-        self.is_paused() || self.is_cancelled()
+        self.is_paused() || self.is_cancelled() || self.is_sending_stopped()
     }
 }
 
@@ -261,6 +425,25 @@ pub fn new_job_id() -> String {
 /// letters, digits, `-`, `_` and `.` (`FilenameHeader` in the SageMaker Runtime service model,
 /// <https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpointAsync.html>).
 pub const MAX_FILENAME: usize = 32;
+
+/// The result's file name for a line with its own id: its position, then as much of the id as
+/// fits SageMaker's rules: `00000042-req-17.out`.
+pub fn id_filename(seq: usize, id: &str) -> String {
+    let head = format!("{seq:08}");
+    let room = MAX_FILENAME.saturating_sub(head.len() + 1 + ".out".len());
+    let stem: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(room)
+        .collect();
+    format!("{head}-{stem}.out")
+}
 
 /// The result's file name: the request's position (so listings run in input order), then as
 /// much of its file's name and its line as fits SageMaker's rules: `00000042-input_7-L3.out`
@@ -398,6 +581,8 @@ mod tests {
             for (seq, line) in [(0, 1), (42, 3), (99_999_999, u32::MAX)] {
                 for per_file in [false, true] {
                     let name = result_filename(seq, rel, line, per_file);
+                    assert!(sagemaker_takes(&name), "{rel:?} -> {name:?}");
+                    let name = id_filename(seq, rel);
                     assert!(sagemaker_takes(&name), "{rel:?} -> {name:?}");
                 }
             }

@@ -50,12 +50,7 @@ fn final_state(
     fatal: Option<&Error>,
     summary: &JobSummary,
 ) -> (JobState, Option<String>) {
-    if control.is_cancelled() {
-        (
-            JobState::Cancelled,
-            Some("cancelled: requests not yet sent were not sent".into()),
-        )
-    } else if let Some(e) = fatal {
+    if let Some(e) = fatal {
         (JobState::Paused, Some(stopped_note(e)))
     } else if control.is_paused() {
         (JobState::Paused, Some("paused".into()))
@@ -185,8 +180,8 @@ impl Runner<'_> {
                 // store, so a pass that then finds nothing waiting has truly seen the end.
                 let over = sent_all.load(Ordering::SeqCst);
                 // `ebb cancel` from another process marks the job in the store.
-                if self.store.state(&job.id).await? == Some(JobState::Cancelled) {
-                    control.cancel();
+                if let Some(mode) = self.store.cancel_mode(&job.id).await? {
+                    control.cancel(mode);
                 }
                 let (found, waiting) = collect.pass().await?;
                 if control.is_cancelled()
@@ -242,12 +237,17 @@ impl Runner<'_> {
             .await?
             .ok_or_else(|| Error::Store(format!("job {} vanished from the store", job.id)))?;
         let (state, note) = final_state(control, fatal.as_ref(), &summary);
+        let cancelled = control.is_sending_stopped() || summary.cancel.is_some();
         if control.lost_lease() {
             // Another process runs the job now; its state is that run's to write.
             tracing::warn!(
                 job = job.id,
                 "this run stopped: another process took the job over"
             );
+        } else if cancelled {
+            // Requests this run claimed and put back are cancelled too; the job ends once
+            // nothing sent is left to collect.
+            self.store.settle_cancel(&job.id, None).await?;
         } else {
             self.store.set_state(&job.id, state, note).await?;
         }

@@ -2,14 +2,16 @@
 //! which must be a JSON object; every problem is reported as `file:line:column: what`. Files are
 //! streamed a buffer at a time, never held whole.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::DeserializeSeed;
 use serde::{Deserialize, Serialize};
+
+use super::format::{InputFormat, LineShape, ShapeSeed};
 
 /// The largest line accepted (SageMaker takes async payloads up to 1 GB, but a line this big
 /// is almost always a file that is not JSONL).
@@ -66,16 +68,20 @@ pub struct ScannedFile {
     /// Relative to the folder scanned (the file name for a file given directly).
     pub rel: String,
     pub bytes: u64,
+    /// The format of its lines (that of its first valid line; TGI for a file sent whole).
+    pub format: InputFormat,
 }
 
 /// One valid request: where its JSON text is, so that it can be read again when sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub file: u32,
     /// 1-based line (1 for a whole file).
     pub line: u32,
     pub offset: u64,
     pub len: u64,
+    /// The id the line carries (`custom_id`, `recordId` or the `--id-field`); None: `file:line`.
+    pub id: Option<Box<str>>,
 }
 
 #[derive(Debug, Default)]
@@ -103,6 +109,20 @@ pub struct ScanSummary {
     pub warnings: u32,
     /// Up to the first 200 problems.
     pub problems: Vec<Problem>,
+    /// Each file's format and valid requests (up to the first 200 files).
+    pub formats: Vec<FileFormat>,
+    /// Some lines are chat-completions bodies (OpenAI batch or chat lines): the endpoint's model
+    /// needs TGI's Messages API.
+    pub needs_messages_api: bool,
+}
+
+/// One file's format, for the scan's report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct FileFormat {
+    pub file: String,
+    pub format: InputFormat,
+    pub requests: u32,
 }
 
 impl Scan {
@@ -114,7 +134,32 @@ impl Scan {
             errors: self.errors,
             warnings: self.warnings,
             problems: self.problems.iter().take(200).cloned().collect(),
+            formats: self
+                .files
+                .iter()
+                .enumerate()
+                .take(200)
+                .map(|(i, f)| FileFormat {
+                    file: f.rel.clone(),
+                    format: f.format,
+                    requests: self.requests.iter().filter(|r| r.file == i as u32).count() as u32,
+                })
+                .collect(),
+            needs_messages_api: self.needs_messages_api(),
         }
+    }
+
+    /// Whether any request is a chat-completions body (see [`ScanSummary::needs_messages_api`]).
+    pub fn needs_messages_api(&self) -> bool {
+        let chat: Vec<u32> = (0..self.files.len() as u32)
+            .filter(|&i| {
+                matches!(
+                    self.files[i as usize].format,
+                    InputFormat::OpenAi | InputFormat::Chat
+                )
+            })
+            .collect();
+        !self.per_file && self.requests.iter().any(|r| chat.contains(&r.file))
     }
 
     fn problem(&mut self, file: &str, line: u32, column: u32, severity: Severity, message: String) {
@@ -134,13 +179,17 @@ impl Scan {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ScanOptions {
     /// Descend into sub-folders.
     pub recursive: bool,
     /// Each file is one request, sent as it is (the article's way).
     pub per_file: bool,
+    /// The field of each line that holds its id (besides `custom_id` and `recordId`, which are
+    /// always read); lines without it are `file:line`.
+    #[serde(default)]
+    pub id_field: Option<String>,
 }
 
 /// Scans files and folders; problems never abort the scan, they are all reported.
@@ -189,13 +238,22 @@ pub fn scan(paths: &[PathBuf], options: ScanOptions) -> Scan {
             }
         }
     }
+    let mut ids = Ids {
+        field: options.id_field.clone(),
+        seen: HashMap::new(),
+    };
     for (path, rel) in found {
         let index = out.files.len() as u32;
         let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let before = out.requests.len();
-        if let Err(e) = scan_file(&path, &rel, index, &mut out) {
-            out.problem(&rel, 0, 0, Severity::Error, format!("cannot be read: {e}"));
-        }
+        let format = match scan_file(&path, (&rel, index), &mut ids, &mut out) {
+            Ok(format) => format,
+            Err(e) => {
+                out.problem(&rel, 0, 0, Severity::Error, format!("cannot be read: {e}"));
+                None
+            }
+        };
+        let mut format = format.unwrap_or(InputFormat::Tgi);
         let lines = out.requests.len() - before;
         if lines == 0 && bytes == 0 {
             out.problem(&rel, 0, 0, Severity::Warning, "the file is empty".into());
@@ -214,10 +272,17 @@ pub fn scan(paths: &[PathBuf], options: ScanOptions) -> Scan {
                     line: 1,
                     offset: 0,
                     len: bytes,
+                    id: None,
                 });
             }
+            format = InputFormat::Tgi;
         }
-        out.files.push(ScannedFile { path, rel, bytes });
+        out.files.push(ScannedFile {
+            path,
+            rel,
+            bytes,
+            format,
+        });
     }
     out.request_bytes = out.requests.iter().map(|r| r.len).sum();
     out
@@ -308,9 +373,32 @@ fn walk(
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("jsonl"))
         {
-            found.push((p.clone(), rel_of(&p)));
+            if written_by_ebb(&p) {
+                out.problem(
+                    &rel_of(&p),
+                    0,
+                    0,
+                    Severity::Warning,
+                    "skipped: results Ebb wrote (result files, errors.jsonl) are not requests"
+                        .into(),
+                );
+            } else {
+                found.push((p.clone(), rel_of(&p)));
+            }
         }
     }
+}
+
+/// Result files Ebb writes beside the inputs (see `super::files`): `<name>.out.jsonl`, and
+/// `errors.jsonl` beside its `manifest.json`.
+fn written_by_ebb(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    name.ends_with(super::files::RESULT_SUFFIX)
+        || (name == super::files::ERRORS_FILE
+            && path.with_file_name(super::files::MANIFEST_FILE).exists())
 }
 
 /// The `len` bytes at `offset` of `file`: a request's text, read again where it was scanned.
@@ -384,7 +472,76 @@ fn read_line_limited<R: BufRead>(
     }
 }
 
-fn scan_file(path: &Path, rel: &str, index: u32, out: &mut Scan) -> std::io::Result<()> {
+/// The ids seen so far in the scan, to find one used twice.
+struct Ids {
+    field: Option<String>,
+    /// Id → (file, line) of its first use.
+    seen: HashMap<Box<str>, (String, u32)>,
+}
+
+/// A file's format so far: that of its first valid line, and that line.
+type FileFormatSoFar = Option<(InputFormat, u32)>;
+
+/// Checks one non-blank line and records it as a request, or records why it cannot be one.
+fn scan_line(
+    text: &[u8],
+    (rel, index, line, offset): (&str, u32, u32, u64),
+    file_format: &mut FileFormatSoFar,
+    ids: &mut Ids,
+    out: &mut Scan,
+) {
+    let shape = match check_json_with(text, ids.field.as_deref()) {
+        Ok(shape) => shape,
+        Err((column, message)) => {
+            out.problem(rel, line, column, Severity::Error, message);
+            return;
+        }
+    };
+    let kind = match shape.kind(ids.field.as_deref()) {
+        Ok(kind) => kind,
+        Err(message) => {
+            out.problem(rel, line, 1, Severity::Error, message);
+            return;
+        }
+    };
+    let (format, first) = *file_format.get_or_insert((kind.format, line));
+    if kind.format != format {
+        out.problem(rel, line, 1, Severity::Error, format!(
+            "this line is one of the {}, but the file's line {first} is one of the {}: one format per file",
+            kind.format.label(),
+            format.label()
+        ));
+        return;
+    }
+    if let Some(warning) = kind.warning {
+        out.problem(rel, line, 1, Severity::Warning, warning);
+    }
+    if let Some(id) = &kind.id {
+        if let Some((other, other_line)) = ids.seen.get(id.as_str()) {
+            out.problem(rel, line, 1, Severity::Error, format!(
+                "the id {id:?} is used twice: here and at {other}:{other_line} (ids must be unique in a job)"
+            ));
+            return;
+        }
+        ids.seen.insert(id.clone().into(), (rel.to_string(), line));
+    }
+    out.requests.push(Request {
+        file: index,
+        line,
+        offset,
+        len: text.len() as u64,
+        id: kind.id.map(String::into_boxed_str),
+    });
+}
+
+/// Scans one file's lines; returns the file's format (None when no line was valid).
+fn scan_file(
+    path: &Path,
+    (rel, index): (&str, u32),
+    ids: &mut Ids,
+    out: &mut Scan,
+) -> std::io::Result<Option<InputFormat>> {
+    let mut file_format: FileFormatSoFar = None;
     let mut reader = BufReader::with_capacity(256 * 1024, File::open(path)?);
     let mut buf = Vec::new();
     let mut offset = 0u64;
@@ -393,7 +550,7 @@ fn scan_file(path: &Path, rel: &str, index: u32, out: &mut Scan) -> std::io::Res
         buf.clear();
         let (n, too_long) = read_line_limited(&mut reader, &mut buf, MAX_LINE_BYTES)?;
         if n == 0 {
-            return Ok(());
+            return Ok(file_format.map(|f| f.0));
         }
         line += 1;
         let start = offset;
@@ -433,32 +590,34 @@ fn scan_file(path: &Path, rel: &str, index: u32, out: &mut Scan) -> std::io::Res
             );
             continue;
         }
-        match check_json(text) {
-            Err((column, message)) => out.problem(rel, line, column, Severity::Error, message),
-            Ok(has_inputs) => {
-                if !has_inputs {
-                    out.problem(rel, line, 1, Severity::Warning,
-                        "no string \"inputs\" field: TGI expects {\"inputs\": \"...\", \"parameters\": {...}}".into());
-                }
-                out.requests.push(Request {
-                    file: index,
-                    line,
-                    offset: text_start,
-                    len: text.len() as u64,
-                });
-            }
-        }
+        scan_line(
+            text,
+            (rel, index, line, text_start),
+            &mut file_format,
+            ids,
+            out,
+        );
     }
 }
 
-/// Whether `text` is one JSON object, and whether it has a string `inputs`; on error the
-/// 1-based column and what is wrong. Values are skipped, never built.
-pub(crate) fn check_json(text: &[u8]) -> Result<bool, (u32, String)> {
+/// Whether `text` is one JSON object; on error the 1-based column and what is wrong.
+pub(crate) fn check_json(text: &[u8]) -> Result<(), (u32, String)> {
+    check_json_with(text, None).map(|_| ())
+}
+
+/// [`check_json`], giving the line's shape (`id_field` read as its id). Values are skipped,
+/// never built.
+pub(crate) fn check_json_with(
+    text: &[u8],
+    id_field: Option<&str>,
+) -> Result<LineShape, (u32, String)> {
     let mut de = serde_json::Deserializer::from_slice(text);
-    let result = de::Deserializer::deserialize_any(&mut de, ObjectShape).and_then(|shape| {
-        de.end()?;
-        Ok(shape)
-    });
+    let result = ShapeSeed { id_field }
+        .deserialize(&mut de)
+        .and_then(|shape| {
+            de.end()?;
+            Ok(shape)
+        });
     result.map_err(|e| {
         let message = e.to_string();
         let message = message
@@ -483,70 +642,6 @@ pub(crate) fn check_json(text: &[u8]) -> Result<bool, (u32, String)> {
         };
         (e.column().max(1) as u32, message)
     })
-}
-
-struct ObjectShape;
-
-impl<'de> Visitor<'de> for ObjectShape {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object (one request per line)")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        let mut has_inputs = false;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if key == "inputs" {
-                has_inputs = map.next_value::<IsString>()?.0;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(has_inputs)
-    }
-}
-
-/// Skips any value, telling whether it was a string.
-struct IsString(bool);
-
-impl<'de> Deserialize<'de> for IsString {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = IsString;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any value")
-            }
-            fn visit_str<E>(self, _: &str) -> Result<IsString, E> {
-                Ok(IsString(true))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<IsString, E> {
-                Ok(IsString(false))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<IsString, E> {
-                Ok(IsString(false))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<IsString, E> {
-                Ok(IsString(false))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<IsString, E> {
-                Ok(IsString(false))
-            }
-            fn visit_unit<E>(self) -> Result<IsString, E> {
-                Ok(IsString(false))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<IsString, A::Error> {
-                while s.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(IsString(false))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<IsString, A::Error> {
-                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(IsString(false))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 #[cfg(test)]
@@ -589,7 +684,7 @@ mod tests {
         // Valid: a:1 (BOM and CRLF stripped), b:1 (a warning only), b:4 (no final newline).
         let valid: Vec<(u32, u32)> = scan.requests.iter().map(|r| (r.file, r.line)).collect();
         assert_eq!(valid, [(0, 1), (1, 1), (1, 4)]);
-        let first = scan.requests[0];
+        let first = &scan.requests[0];
         let text = std::fs::read(dir.path().join("a.jsonl")).unwrap();
         assert_eq!(
             &text[first.offset as usize..(first.offset + first.len) as usize],
@@ -610,7 +705,7 @@ mod tests {
             &[empty.path().to_path_buf()],
             ScanOptions {
                 recursive: true,
-                per_file: false,
+                ..ScanOptions::default()
             },
         );
         assert_eq!(deep.requests.len(), 1);
@@ -638,8 +733,8 @@ mod tests {
         let s = scan(
             &[dir.path().to_path_buf()],
             ScanOptions {
-                recursive: false,
                 per_file: true,
+                ..ScanOptions::default()
             },
         );
         assert_eq!(s.requests.len(), 2);

@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use super::format::{self as fmt, InputFormat};
 use super::lease::Holder;
 use super::scan::Scan;
-use super::{JobSettings, JobState, JobSummary, RequestState};
+use super::{CancelMode, ErrorCount, JobSettings, JobState, JobSummary, RequestState};
 use crate::error::Error;
 
 const SCHEMA: &str = "
@@ -60,8 +61,36 @@ CREATE TABLE IF NOT EXISTS leases (
     since INTEGER NOT NULL,
     heartbeat INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tries (
+    job_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    try_job TEXT NOT NULL,
+    state TEXT NOT NULL,
+    result TEXT,
+    error TEXT
+);
 CREATE INDEX IF NOT EXISTS requests_by_state ON requests (job_id, state, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS requests_by_filename ON requests (job_id, filename);
+CREATE INDEX IF NOT EXISTS tries_by_request ON tries (job_id, seq);
+";
+
+/// Columns added since the first stores, with their types: (table, column, type).
+const ADDED_COLUMNS: [(&str, &str, &str); 8] = [
+    ("requests", "answer", "TEXT"),
+    ("requests", "custom_id", "TEXT"),
+    ("requests", "inference_id", "TEXT"),
+    ("requests", "parent_seq", "INTEGER"),
+    ("requests", "answered_by", "TEXT"),
+    ("files", "format", "TEXT"),
+    ("jobs", "parent_id", "TEXT"),
+    ("jobs", "cancel", "TEXT"),
+];
+
+/// Indexes on added columns, made once the columns exist.
+const ADDED_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS requests_by_inference_id ON requests (inference_id);
+CREATE INDEX IF NOT EXISTS requests_by_custom_id ON requests (custom_id) WHERE custom_id IS NOT NULL;
 ";
 
 /// A shared handle; every call runs on the blocking pool.
@@ -79,7 +108,15 @@ pub struct Store {
 const RESULTS_FROM: &str =
     "FROM requests r JOIN files f ON f.job_id = r.job_id AND f.idx = r.file_idx
      WHERE r.job_id = ?1 AND (?2 IS NULL OR r.state = ?2)
-       AND (?3 IS NULL OR f.rel LIKE ?3 OR r.result LIKE ?3 OR r.error LIKE ?3)";
+       AND (?3 IS NULL OR f.rel LIKE ?3 OR r.result LIKE ?3 OR r.error LIKE ?3
+            OR r.custom_id LIKE ?3)";
+
+/// The columns [`request_row`] reads, in its order.
+const ROW_COLUMNS: &str = "r.seq, f.rel, r.line, r.state, r.attempts, r.output_location,
+    r.failure_location, r.result, r.error, r.answer, r.custom_id, r.inference_id";
+
+/// How many columns [`ROW_COLUMNS`] has: further columns of a query come after them.
+const ROW_WIDTH: usize = 12;
 
 /// An invoked request still waiting for its result.
 #[derive(Debug, Clone)]
@@ -103,6 +140,8 @@ pub struct Claimed {
     pub len: u64,
     pub filename: String,
     pub attempts: u32,
+    /// The `InferenceId` to send (None for jobs made before ids were kept).
+    pub inference_id: Option<String>,
 }
 
 /// What happened to one request.
@@ -133,6 +172,11 @@ pub enum Outcome {
         seq: i64,
         error: String,
     },
+    /// No output or failure appeared in time: the request's TTL ran out, or it was lost.
+    Expired {
+        seq: i64,
+        error: String,
+    },
 }
 
 /// One row of the results.
@@ -140,6 +184,10 @@ pub enum Outcome {
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct RequestRow {
     pub seq: u32,
+    /// The line's id: its `custom_id`, `recordId` or `--id-field` value, else `file:line`.
+    pub id: String,
+    /// The `InferenceId` it was sent with (None for jobs made before ids were kept).
+    pub inference_id: Option<String>,
     pub file: String,
     pub line: u32,
     pub state: RequestState,
@@ -163,19 +211,37 @@ pub struct JobRow {
     pub output_path: String,
     pub failure_path: Option<String>,
     pub state: JobState,
-    pub files: Vec<(PathBuf, String)>,
+    pub files: Vec<JobFile>,
+    /// The job whose failed or expired lines this one sends again (`ebb retry`).
+    pub parent: Option<String>,
+}
+
+/// One input file of a job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobFile {
+    pub path: PathBuf,
+    /// As shown: relative to the folder scanned.
+    pub rel: String,
+    pub format: InputFormat,
 }
 
 fn db_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Store(format!("{}: {e}", path.display()))
 }
 
-/// The first ten columns of a results query (`ROW_COLUMNS`).
+/// The first [`ROW_WIDTH`] columns of a results query ([`ROW_COLUMNS`]).
 fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
+    let file: String = r.get(1)?;
+    let line: u32 = r.get(2)?;
+    let id = r
+        .get::<_, Option<String>>(10)?
+        .unwrap_or_else(|| super::format::line_id(&file, line));
     Ok(RequestRow {
         seq: r.get(0)?,
-        file: r.get(1)?,
-        line: r.get(2)?,
+        id,
+        inference_id: r.get(11)?,
+        file,
+        line,
         state: RequestState::parse(&r.get::<_, String>(3)?),
         attempts: r.get(4)?,
         output_location: r.get(5)?,
@@ -186,19 +252,82 @@ fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
     })
 }
 
-/// Stores made before answers were kept get the column (empty for their results).
-fn add_answer_column(conn: &Connection) -> rusqlite::Result<()> {
-    let has: bool = conn
-        .prepare("SELECT 1 FROM pragma_table_info('requests') WHERE name = 'answer'")?
-        .exists([])?;
-    if !has {
-        conn.execute_batch("ALTER TABLE requests ADD COLUMN answer TEXT")?;
+/// Stores made by earlier versions get the columns added since (empty for their rows).
+fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for (table, column, kind) in ADDED_COLUMNS {
+        let has: bool = conn
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = '{column}'"
+            ))?
+            .exists([])?;
+        if !has {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+        }
     }
+    conn.execute_batch(ADDED_INDEXES)
+}
+
+/// The job's own row (its files and requests are the caller's).
+pub(super) fn insert_job(tx: &rusqlite::Transaction<'_>, job: &JobRow) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO jobs (id, endpoint, created_at, state, settings, output_path, failure_path,
+           parent_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            job.id,
+            job.endpoint,
+            now_s(),
+            job.state.as_str(),
+            serde_json::to_string(&job.settings).unwrap_or_default(),
+            job.output_path,
+            job.failure_path,
+            job.parent
+        ],
+    )?;
     Ok(())
 }
 
 fn now_s() -> i64 {
     crate::deploy::now_s()
+}
+
+/// The most common error of `job`'s failed and expired lines, with how many have it.
+fn top_error(conn: &Connection, job: &str) -> rusqlite::Result<Option<ErrorCount>> {
+    conn.query_row(
+        "SELECT error, COUNT(*) AS n FROM requests
+         WHERE job_id = ?1 AND state IN ('failed', 'expired')
+         GROUP BY error ORDER BY n DESC, MIN(seq) LIMIT 1",
+        params![job],
+        |r| {
+            Ok(ErrorCount {
+                message: super::error_message(&r.get::<_, Option<String>>(0)?.unwrap_or_default()),
+                count: r.get::<_, i64>(1)? as u32,
+            })
+        },
+    )
+    .optional()
+}
+
+/// Records request `seq`'s end, the first one only (a re-sent request can have two results),
+/// and, for a retry job, gives its parent's line the newest answer (keeping the one replaced
+/// in `tries`). Returns the rows changed.
+fn ended(
+    tx: &rusqlite::Transaction<'_>,
+    (job, seq): (&str, i64),
+    state: RequestState,
+    (result, answer): (&str, Option<&str>),
+    error: Option<&str>,
+) -> rusqlite::Result<usize> {
+    let result = (state == RequestState::Succeeded).then_some(result);
+    let changed = tx.execute(
+        "UPDATE requests SET state = ?3, result = ?4, answer = ?5, error = ?6, completed_at = ?7
+         WHERE job_id = ?1 AND seq = ?2 AND state NOT IN ('succeeded', 'failed', 'expired', 'cancelled')",
+        params![job, seq, state.as_str(), result, answer, error, now_s()],
+    )?;
+    if changed == 1 {
+        super::retry::merge_into_parent(tx, (job, seq))?;
+    }
+    Ok(changed)
 }
 
 impl Store {
@@ -220,7 +349,7 @@ impl Store {
         )
         .map_err(|e| db_error(&path, e))?;
         conn.execute_batch(SCHEMA).map_err(|e| db_error(&path, e))?;
-        add_answer_column(&conn).map_err(|e| db_error(&path, e))?;
+        add_columns(&conn).map_err(|e| db_error(&path, e))?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             path,
@@ -234,7 +363,7 @@ impl Store {
     }
 
     /// Runs `f` on the connection off the async threads.
-    async fn with<T: Send + 'static>(
+    pub(super) async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, Error> {
@@ -256,29 +385,31 @@ impl Store {
     ) -> Result<(), Error> {
         self.with(move |conn| {
             let tx = conn.transaction()?;
-            tx.execute(
-                "INSERT INTO jobs (id, endpoint, created_at, state, settings, output_path, failure_path)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    job.id,
-                    job.endpoint,
-                    now_s(),
-                    job.state.as_str(),
-                    serde_json::to_string(&job.settings).unwrap_or_default(),
-                    job.output_path,
-                    job.failure_path
-                ],
-            )?;
+            insert_job(&tx, &job)?;
             {
-                let mut f = tx.prepare("INSERT INTO files (job_id, idx, path, rel) VALUES (?1, ?2, ?3, ?4)")?;
+                let mut f = tx.prepare(
+                    "INSERT INTO files (job_id, idx, path, rel, format) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
                 for (i, file) in scan.files.iter().enumerate() {
-                    f.execute(params![job.id, i as i64, file.path.to_string_lossy(), file.rel])?;
+                    f.execute(params![
+                        job.id,
+                        i as i64,
+                        file.path.to_string_lossy(),
+                        file.rel,
+                        file.format.as_str()
+                    ])?;
                 }
                 let mut r = tx.prepare(
-                    "INSERT INTO requests (job_id, seq, file_idx, line, byte_offset, len, filename, state)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending')",
+                    "INSERT INTO requests (job_id, seq, file_idx, line, byte_offset, len, filename,
+                       state, custom_id, inference_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9)",
                 )?;
                 for (seq, (req, name)) in scan.requests.iter().zip(&filenames).enumerate() {
+                    let rel = scan.files.get(req.file as usize).map_or("", |f| f.rel.as_str());
+                    let inference_id = match &req.id {
+                        Some(id) => fmt::inference_id(id),
+                        None => fmt::inference_id(&fmt::line_id(rel, req.line)),
+                    };
                     r.execute(params![
                         job.id,
                         seq as i64,
@@ -286,7 +417,9 @@ impl Store {
                         req.line,
                         req.offset as i64,
                         req.len as i64,
-                        name
+                        name,
+                        req.id.as_deref(),
+                        inference_id
                     ])?;
                 }
             }
@@ -303,8 +436,8 @@ impl Store {
             let tx = conn.transaction()?;
             let claimed: Vec<Claimed> = {
                 let mut q = tx.prepare(
-                    "SELECT seq, file_idx, line, byte_offset, len, filename, attempts FROM requests
-                     WHERE job_id = ?1 AND state = 'pending' ORDER BY seq LIMIT ?2",
+                    "SELECT seq, file_idx, line, byte_offset, len, filename, attempts, inference_id
+                     FROM requests WHERE job_id = ?1 AND state = 'pending' ORDER BY seq LIMIT ?2",
                 )?;
                 q.query_map(params![job, n as i64], |row| {
                     Ok(Claimed {
@@ -315,6 +448,7 @@ impl Store {
                         len: row.get::<_, i64>(4)? as u64,
                         filename: row.get(5)?,
                         attempts: row.get(6)?,
+                        inference_id: row.get(7)?,
                     })
                 })?
                 .collect::<rusqlite::Result<_>>()?
@@ -347,7 +481,7 @@ impl Store {
                     Outcome::Invoked { seq, input_location, output_location, failure_location } => tx.execute(
                         "UPDATE requests SET state = 'invoked', input_location = ?3, output_location = ?4,
                          failure_location = ?5, invoked_at = ?6, error = NULL
-                         WHERE job_id = ?1 AND seq = ?2 AND state NOT IN ('succeeded', 'failed')",
+                         WHERE job_id = ?1 AND seq = ?2 AND state IN ('pending', 'invoking', 'invoked')",
                         params![job, seq, input_location, output_location, failure_location, now],
                     )?,
                     Outcome::Release { seq } => tx.execute(
@@ -357,25 +491,19 @@ impl Store {
                     )?,
                     Outcome::Retry { seq, error } => tx.execute(
                         "UPDATE requests SET state = 'pending', error = ?3
-                         WHERE job_id = ?1 AND seq = ?2 AND state NOT IN ('succeeded', 'failed')",
+                         WHERE job_id = ?1 AND seq = ?2 AND state IN ('pending', 'invoking', 'invoked')",
                         params![job, seq, error],
                     )?,
-                    // A result can land more than once (a re-sent request); the first one counts.
-                    Outcome::Succeeded {
-                        seq,
-                        result,
-                        answer,
-                    } => tx.execute(
-                        "UPDATE requests SET state = 'succeeded', result = ?3, answer = ?5, error = NULL,
-                         completed_at = ?4
-                         WHERE job_id = ?1 AND seq = ?2 AND state NOT IN ('succeeded', 'failed')",
-                        params![job, seq, result, now, answer],
-                    )?,
-                    Outcome::Failed { seq, error } => tx.execute(
-                        "UPDATE requests SET state = 'failed', error = ?3, completed_at = ?4
-                         WHERE job_id = ?1 AND seq = ?2 AND state NOT IN ('succeeded', 'failed')",
-                        params![job, seq, error, now],
-                    )?,
+                    Outcome::Succeeded { seq, result, answer } => {
+                        let answer = (result.as_str(), answer.as_deref());
+                        ended(&tx, (&job, *seq), RequestState::Succeeded, answer, None)?
+                    }
+                    Outcome::Failed { seq, error } => {
+                        ended(&tx, (&job, *seq), RequestState::Failed, ("", None), Some(error))?
+                    }
+                    Outcome::Expired { seq, error } => {
+                        ended(&tx, (&job, *seq), RequestState::Expired, ("", None), Some(error))?
+                    }
                 };
             }
             tx.commit()
@@ -515,7 +643,7 @@ impl Store {
         self.with(move |conn| {
             let row = conn
                 .query_row(
-                    "SELECT id, endpoint, settings, output_path, failure_path, state
+                    "SELECT id, endpoint, settings, output_path, failure_path, state, parent_id
                      FROM jobs WHERE id = ?1",
                     params![id],
                     |r| {
@@ -528,16 +656,23 @@ impl Store {
                             failure_path: r.get(4)?,
                             state: JobState::parse(&r.get::<_, String>(5)?),
                             files: Vec::new(),
+                            parent: r.get(6)?,
                         })
                     },
                 )
                 .optional()?;
             let Some(mut row) = row else { return Ok(None) };
             let mut q =
-                conn.prepare("SELECT path, rel FROM files WHERE job_id = ?1 ORDER BY idx")?;
+                conn.prepare("SELECT path, rel, format FROM files WHERE job_id = ?1 ORDER BY idx")?;
             row.files = q
                 .query_map(params![id], |r| {
-                    Ok((PathBuf::from(r.get::<_, String>(0)?), r.get(1)?))
+                    Ok(JobFile {
+                        path: PathBuf::from(r.get::<_, String>(0)?),
+                        rel: r.get(1)?,
+                        format: InputFormat::parse(
+                            &r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                        ),
+                    })
                 })?
                 .collect::<rusqlite::Result<_>>()?;
             Ok(Some(row))
@@ -595,31 +730,52 @@ impl Store {
                 "SELECT j.id, j.endpoint, j.created_at, j.finished_at, j.state, j.note,
                     COUNT(r.seq),
                     SUM(r.state = 'pending'), SUM(r.state = 'invoking'), SUM(r.state = 'invoked'),
-                    SUM(r.state = 'succeeded'), SUM(r.state = 'failed'), SUM(r.attempts > 1)
+                    SUM(r.state = 'succeeded'), SUM(r.state = 'failed'), SUM(r.attempts > 1),
+                    SUM(r.state = 'expired'), SUM(r.state = 'cancelled'), j.parent_id, j.cancel,
+                    MIN(r.completed_at), MAX(r.completed_at)
                  FROM jobs j LEFT JOIN requests r ON r.job_id = j.id
                  WHERE ?1 IS NULL OR j.id = ?1
                  GROUP BY j.id ORDER BY j.created_at DESC, j.id DESC",
             )?;
-            q.query_map(params![id], |r| {
-                let n = |i: usize| -> rusqlite::Result<u32> {
-                    Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0) as u32)
-                };
-                Ok(JobSummary {
-                    id: r.get(0)?,
-                    endpoint: r.get(1)?,
-                    created_at: r.get::<_, i64>(2)? as f64,
-                    finished_at: r.get::<_, Option<i64>>(3)?.map(|t| t as f64),
-                    state: JobState::parse(&r.get::<_, String>(4)?),
-                    note: r.get(5)?,
-                    total: n(6)?,
-                    pending: n(7)? + n(8)?,
-                    invoked: n(9)?,
-                    succeeded: n(10)?,
-                    failed: n(11)?,
-                    retried: n(12)?,
-                })
-            })?
-            .collect()
+            let mut jobs = q
+                .query_map(params![id], |r| {
+                    let n = |i: usize| -> rusqlite::Result<u32> {
+                        Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0) as u32)
+                    };
+                    Ok(JobSummary {
+                        id: r.get(0)?,
+                        endpoint: r.get(1)?,
+                        created_at: r.get::<_, i64>(2)? as f64,
+                        finished_at: r.get::<_, Option<i64>>(3)?.map(|t| t as f64),
+                        state: JobState::parse(&r.get::<_, String>(4)?),
+                        note: r.get(5)?,
+                        total: n(6)?,
+                        pending: n(7)? + n(8)?,
+                        invoked: n(9)?,
+                        succeeded: n(10)?,
+                        failed: n(11)?,
+                        retried: n(12)?,
+                        expired: n(13)?,
+                        cancelled: n(14)?,
+                        parent: r.get(15)?,
+                        cancel: r
+                            .get::<_, Option<String>>(16)?
+                            .as_deref()
+                            .and_then(CancelMode::parse),
+                        top_error: None,
+                        first_result_at: r.get::<_, Option<i64>>(17)?.map(|t| t as f64),
+                        last_result_at: r.get::<_, Option<i64>>(18)?.map(|t| t as f64),
+                        headline: String::new(),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<JobSummary>>>()?;
+            for job in &mut jobs {
+                if job.failed + job.expired > 0 {
+                    job.top_error = top_error(conn, &job.id)?;
+                }
+                job.headline = job.describe();
+            }
+            Ok(jobs)
         })
         .await
     }
@@ -714,16 +870,20 @@ impl Store {
     ) -> Result<Vec<(RequestRow, (u32, u64, u64))>, Error> {
         let job = job.to_string();
         self.with(move |conn| {
-            let mut q = conn.prepare(
-                "SELECT r.seq, f.rel, r.line, r.state, r.attempts, r.output_location, r.failure_location,
-                        r.result, r.error, r.answer, r.file_idx, r.byte_offset, r.len
-                 FROM requests r JOIN files f ON f.job_id = r.job_id AND f.idx = r.file_idx
-                 WHERE r.job_id = ?1 AND r.seq >= ?3 ORDER BY r.seq LIMIT ?2",
-            )?;
+            let mut q = conn.prepare(&format!(
+                "SELECT {ROW_COLUMNS}, r.file_idx, r.byte_offset, r.len
+                     FROM requests r JOIN files f ON f.job_id = r.job_id AND f.idx = r.file_idx
+                     WHERE r.job_id = ?1 AND r.seq >= ?3 ORDER BY r.seq LIMIT ?2"
+            ))?;
             q.query_map(params![job, limit, offset], |r| {
+                let at = |i: usize| ROW_WIDTH + i;
                 Ok((
                     request_row(r)?,
-                    (r.get(10)?, r.get::<_, i64>(11)? as u64, r.get::<_, i64>(12)? as u64),
+                    (
+                        r.get(at(0))?,
+                        r.get::<_, i64>(at(1))? as u64,
+                        r.get::<_, i64>(at(2))? as u64,
+                    ),
                 ))
             })?
             .collect()
@@ -741,25 +901,24 @@ impl Store {
     ) -> Result<Vec<RequestRow>, Error> {
         let job = job.to_string();
         self.with(move |conn| {
-            const COLUMNS: &str = "SELECT r.seq, f.rel, r.line, r.state, r.attempts,
-                r.output_location, r.failure_location, r.result, r.error, r.answer";
+            let columns = format!("SELECT {ROW_COLUMNS}");
             const JOINED: &str =
                 "FROM requests r JOIN files f ON f.job_id = r.job_id AND f.idx = r.file_idx";
             // A page deep in a large job is found without walking the rows before it: seqs are
             // dense, and a state's seqs are in a covering index. Search still reads every row.
             let sql = match (&state, &search) {
                 (None, None) => format!(
-                    "{COLUMNS} {JOINED} WHERE r.job_id = ?1 AND ?2 IS NULL AND ?3 IS NULL
+                    "{columns} {JOINED} WHERE r.job_id = ?1 AND ?2 IS NULL AND ?3 IS NULL
                      AND r.seq >= ?5 ORDER BY r.seq LIMIT ?4"
                 ),
                 (Some(_), None) => format!(
-                    "{COLUMNS} {JOINED} WHERE r.job_id = ?1 AND ?3 IS NULL AND r.seq IN (
+                    "{columns} {JOINED} WHERE r.job_id = ?1 AND ?3 IS NULL AND r.seq IN (
                        SELECT seq FROM requests WHERE job_id = ?1 AND state = ?2
                        ORDER BY seq LIMIT ?4 OFFSET ?5)
                      ORDER BY r.seq"
                 ),
                 (_, Some(_)) => {
-                    format!("{COLUMNS} {RESULTS_FROM} ORDER BY r.seq LIMIT ?4 OFFSET ?5")
+                    format!("{columns} {RESULTS_FROM} ORDER BY r.seq LIMIT ?4 OFFSET ?5")
                 }
             };
             let mut q = conn.prepare(&sql)?;

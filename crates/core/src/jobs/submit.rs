@@ -13,6 +13,7 @@ use aws_smithy_runtime_api::http::Response;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
+use super::format::InputFormat;
 use super::store::{Claimed, JobRow, Outcome, Store};
 use super::{INLINE_LIMIT, JobControl};
 use crate::aws_errors::{self, Context};
@@ -60,8 +61,9 @@ impl<'a> Submit<'a> {
         let files = job
             .files
             .iter()
-            .map(|(path, rel)| {
-                File::open(path).map_err(|e| format!("the input file {rel} cannot be opened: {e}"))
+            .map(|f| {
+                File::open(&f.path)
+                    .map_err(|e| format!("the input file {} cannot be opened: {e}", f.rel))
             })
             .collect();
         Submit {
@@ -78,13 +80,11 @@ impl<'a> Submit<'a> {
         }
     }
 
-    /// The request's bytes, as scanned; a file that changed since is a failure of that request.
+    /// The body to send: the request's line as scanned (OpenAI's `body` or Bedrock's
+    /// `modelInput` for those formats); a file that changed since is a failure of that request.
     fn read(&self, c: &Claimed) -> Result<Vec<u8>, String> {
-        let rel = self
-            .job
-            .files
-            .get(c.file_idx as usize)
-            .map_or("?", |f| f.1.as_str());
+        let input = self.job.files.get(c.file_idx as usize);
+        let rel = input.map_or("?", |f| f.rel.as_str());
         let file = self
             .files
             .get(c.file_idx as usize)
@@ -97,15 +97,22 @@ impl<'a> Submit<'a> {
                 c.line
             )
         })?;
-        if !self.job.settings.per_file
-            && let Err((column, what)) = super::scan::check_json(&body)
-        {
+        if self.job.settings.per_file {
+            return Ok(body);
+        }
+        if let Err((column, what)) = super::scan::check_json(&body) {
             return Err(format!(
                 "{rel}:{}:{column}: the file changed since it was scanned: {what}",
                 c.line
             ));
         }
-        Ok(body)
+        let format = input.map_or(InputFormat::Tgi, |f| f.format);
+        super::format::request_body(format, &body).map_err(|what| {
+            format!(
+                "{rel}:{}: the file changed since it was scanned: {what}",
+                c.line
+            )
+        })
     }
 
     async fn send(&self, c: Claimed) -> Sent {
@@ -121,7 +128,11 @@ impl<'a> Submit<'a> {
             .endpoint_name(&self.job.endpoint)
             .content_type("application/json")
             .accept("application/json")
-            .inference_id(format!("{}-{seq}", self.job.id))
+            .inference_id(
+                c.inference_id
+                    .clone()
+                    .unwrap_or_else(|| format!("{}-{seq}", self.job.id)),
+            )
             .s3_output_path_extension(&self.job.id)
             .filename(&c.filename)
             .invocation_timeout_seconds(settings.invocation_timeout_s as i32)
