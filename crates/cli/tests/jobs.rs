@@ -8,105 +8,9 @@ use std::time::{Duration, Instant};
 
 use ebb_testkit::{AWS_VARS, LocalServe, Moto, isolated_env};
 
-fn ebb_cmd(home: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ebb"));
-    for var in AWS_VARS {
-        cmd.env_remove(var);
-    }
-    cmd.envs(isolated_env(home));
-    cmd
-}
+mod common;
 
-fn ebb(home: &Path, args: &[&str]) -> Output {
-    ebb_cmd(home).args(args).output().expect("run ebb")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-fn serve(home: &Path) -> LocalServe {
-    LocalServe::start(
-        Path::new(env!("CARGO_BIN_EXE_ebb")),
-        home,
-        &["--speed", "20"],
-    )
-}
-
-/// An endpoint whose model takes 2 simulated seconds a request (4 tokens at 500 ms).
-fn deploy_slow(home: &Path, name: &str) {
-    let out = ok(&ebb(
-        home,
-        &[
-            "deploy",
-            "--name",
-            name,
-            "--env",
-            "EBB_LOCAL_TOKEN_LATENCY_MS=500",
-        ],
-    ));
-    assert!(out.contains("InService"), "{out}");
-}
-
-fn deploy(home: &Path, name: &str) {
-    let out = ok(&ebb(home, &["deploy", "--name", name]));
-    assert!(out.contains("InService"), "{out}");
-}
-
-/// The job id `ebb submit` printed (`job <id> …`).
-fn job_id(out: &str) -> String {
-    out.lines()
-        .find_map(|l| {
-            l.strip_prefix("job ")
-                .and_then(|r| r.split_whitespace().next())
-        })
-        .unwrap_or_else(|| panic!("no job id in: {out}"))
-        .to_string()
-}
-
-/// `ebb --json submit FOLDER --endpoint ENDPOINT [EXTRA] --wait`: the job's summary.
-fn submit_waited(home: &Path, folder: &str, endpoint: &str, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec!["--json", "submit", folder, "--endpoint", endpoint];
-    args.extend(extra);
-    args.push("--wait");
-    serde_json::from_str(&ok(&ebb(home, &args))).expect("job summary JSON")
-}
-
-/// `ebb --json job JOB`: the job's state and counts.
-fn job_summary(home: &Path, job: &str) -> serde_json::Value {
-    serde_json::from_str(&ok(&ebb(home, &["--json", "job", job]))).expect("job summary JSON")
-}
-
-/// Deploys `endpoint` on a healthy local cloud, then starts the cloud again with `args`
-/// (faults, the AWS-like mode) for what the test does next.
-fn deployed_then_restarted(home: &Path, endpoint: &str, args: &[&str]) -> LocalServe {
-    let healthy = serve(home);
-    deploy(home, endpoint);
-    assert!(healthy.terminate().success());
-    LocalServe::start(Path::new(env!("CARGO_BIN_EXE_ebb")), home, args)
-}
-
-fn export(home: &Path, job: &str, file: &Path) -> Vec<serde_json::Value> {
-    ok(&ebb(
-        home,
-        &["results", job, "--out", file.to_str().unwrap()],
-    ));
-    std::fs::read_to_string(file)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use common::*;
 
 #[test]
 fn the_articles_nineteen_files_go_through_end_to_end() {
@@ -218,33 +122,6 @@ fn bad_lines_are_named_exactly_and_nothing_is_sent_unless_asked() {
             ("b.jsonl".into(), 3)
         ]
     );
-}
-
-/// `ebb submit DIR --endpoint E --wait` started in the background, and the job id it printed.
-fn spawn_submit(
-    home: &Path,
-    input: &Path,
-    endpoint: &str,
-    concurrency: u32,
-) -> (std::process::Child, String) {
-    let mut child = ebb_cmd(home)
-        .args(["submit", input.to_str().unwrap(), "--endpoint", endpoint])
-        .args(["--wait", "--concurrency", &concurrency.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while reader.read_line(&mut line).unwrap() > 0 {
-        if let Some(rest) = line.strip_prefix("job ") {
-            let job = rest.split_whitespace().next().unwrap_or_default();
-            return (child, job.to_string());
-        }
-        line.clear();
-    }
-    let _ = child.wait();
-    panic!("ebb submit printed no job id")
 }
 
 /// Waits until `job` has at least `n` results, failing after a minute.
@@ -527,7 +404,22 @@ fn a_job_can_be_cancelled_for_good() {
     let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(summary["state"], "collecting", "{summary}");
     let job = summary["id"].as_str().unwrap();
-    assert!(ok(&ebb(h, &["cancel", job])).contains("cancelled"));
+    // Sent requests cannot be taken back: by default their results are still collected.
+    let kept: serde_json::Value =
+        serde_json::from_str(&ok(&ebb(h, &["--json", "cancel", job]))).unwrap();
+    assert_eq!(kept["state"], "collecting", "{kept}");
+    assert_eq!(kept["cancel"], "keep", "{kept}");
+    assert_eq!(kept["invoked"].as_u64(), Some(19), "{kept}");
+    assert_eq!(
+        kept["headline"], "cancelled: collecting the 19 already sent",
+        "{kept}"
+    );
+    // --discard stops collecting too: the job is over, its 19 requests cancelled.
+    let discarded: serde_json::Value =
+        serde_json::from_str(&ok(&ebb(h, &["--json", "cancel", job, "--discard"]))).unwrap();
+    assert_eq!(discarded["state"], "cancelled", "{discarded}");
+    assert_eq!(discarded["cancelled"].as_u64(), Some(19), "{discarded}");
+    assert_eq!(discarded["invoked"].as_u64(), Some(0), "{discarded}");
     let again = ebb(h, &["cancel", job]);
     assert!(
         text(&again.stderr).contains("is already cancelled"),
@@ -543,18 +435,6 @@ fn a_job_can_be_cancelled_for_good() {
         "{}",
         text(&missing.stderr)
     );
-}
-
-/// Writes `n` one-line requests to `dir/many.jsonl`.
-fn many_requests(dir: &Path, n: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    let mut lines = String::new();
-    for i in 0..n {
-        lines.push_str(&format!(
-            "{{\"inputs\": \"question {i}\", \"parameters\": {{\"max_new_tokens\": 4}}}}\n"
-        ));
-    }
-    std::fs::write(dir.join("many.jsonl"), lines).unwrap();
 }
 
 /// Every line of the input exactly once, each with an output.

@@ -268,4 +268,13 @@ mod tests {
         assert_eq!(period_for(Duration::from_secs(86_400)), 300);
         assert_eq!(period_for(Duration::from_secs(7 * 86_400)), 3600);
     }
+
+    #[test]
+    fn instance_hours_are_the_area_under_the_steps() {
+        let mut steps = series("InstanceCount", "Steps", "");
+        // 2 instances for an hour, then 0 for half an hour, then 1 for half an hour.
+        steps.times_ms = vec![0.0, 3_600_000.0, 5_400_000.0, 7_200_000.0];
+        steps.values = vec![2.0, 0.0, 1.0, 1.0];
+        assert!((instance_hours(&steps) - 2.5).abs() < 1e-9);
+    }
 }

@@ -237,10 +237,11 @@ mod tests {
             .expect("the CSV parses back");
         assert_eq!(records.len(), ANSWERS.len());
         for (i, (record, answer)) in records.iter().zip(ANSWERS).enumerate() {
-            assert_eq!(&record[1], (i + 1).to_string());
-            assert_eq!(&record[2], "succeeded");
-            assert_eq!(&record[3], format!("{{\"inputs\": \"q{i}\"}}"));
-            let output = &record[4];
+            assert_eq!(&record[0], format!("in.jsonl:{}", i + 1), "the line's id");
+            assert_eq!(&record[2], (i + 1).to_string());
+            assert_eq!(&record[3], "succeeded");
+            assert_eq!(&record[4], format!("{{\"inputs\": \"q{i}\"}}"));
+            let output = &record[5];
             if i < 6 {
                 assert_eq!(output, format!("'{answer}"), "line {}", i + 1);
             } else {

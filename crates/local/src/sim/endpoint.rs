@@ -40,6 +40,23 @@ pub struct Job {
     pub timeout: Duration,
 }
 
+impl Job {
+    /// What tells one request from another: its InferenceId with its output location.
+    /// SageMaker does not require InferenceIds to be unique (two jobs of one folder may send
+    /// the same ids), but a request sent again keeps both.
+    pub fn key(&self) -> String {
+        request_key(
+            &self.inference_id,
+            &format!("s3://{}/{}", self.output.bucket, self.output.key),
+        )
+    }
+}
+
+/// [`Job::key`] from its parts (`output` as an `s3://` URI).
+pub fn request_key(inference_id: &str, output: &str) -> String {
+    format!("{inference_id} {output}")
+}
+
 /// What the endpoint is doing now; part 2's CloudWatch metrics read this.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct EndpointStats {
@@ -240,24 +257,29 @@ impl EndpointSim {
         }
     }
 
-    /// The InferenceIds this endpoint processed more than once, with how many times.
+    /// The InferenceIds of requests this endpoint processed more than once, with how many
+    /// times.
     pub fn duplicates(&self) -> BTreeMap<String, u32> {
         self.processed
             .lock()
             .map(|p| {
                 p.iter()
                     .filter(|(_, n)| **n > 1)
-                    .map(|(id, n)| (id.clone(), *n))
+                    .map(|(key, n)| {
+                        let id = key.split_once(' ').map_or(key.as_str(), |k| k.0);
+                        (id.to_string(), *n)
+                    })
                     .collect()
             })
             .unwrap_or_default()
     }
 
-    /// Counts one processing of `id`; a repeat is logged and recorded.
-    fn count(&self, id: &str) {
+    /// Counts one processing of `job`; a repeat of the same request is logged and recorded.
+    fn count(&self, job: &Job) {
+        let id = job.inference_id.as_str();
         let times = match self.processed.lock() {
             Ok(mut p) => {
-                let n = p.entry(id.to_string()).or_insert(0);
+                let n = p.entry(job.key()).or_insert(0);
                 *n += 1;
                 *n
             }
@@ -348,7 +370,7 @@ impl EndpointSim {
                     self.name
                 );
                 self.clone().fail(&job, Failure::plain(message)).await;
-                self.finished(&job.inference_id);
+                self.finished(&job.key());
             }
             if let Some(job) = self.next_job() {
                 tokio::spawn(self.clone().process(job));
@@ -361,7 +383,7 @@ impl EndpointSim {
     }
 
     async fn process(self: Arc<Self>, job: Job) {
-        self.count(&job.inference_id);
+        self.count(&job);
         let result = match self.read_input(&job).await {
             Err(message) => Err(Failure::plain(message)),
             Ok(body) => {
@@ -408,7 +430,7 @@ impl EndpointSim {
             }
             Err(failure) => self.clone().fail(&job, failure).await,
         }
-        self.finished(&job.inference_id);
+        self.finished(&job.key());
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.wake.notify_one();
     }

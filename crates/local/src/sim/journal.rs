@@ -126,7 +126,9 @@ impl Journal {
             // accepted (the request was answered only after its line was written).
             match serde_json::from_slice::<Entry>(line) {
                 Ok(Entry::Add(s)) => pending.push(s),
-                Ok(Entry::Done { id }) => pending.retain(|s| s.id != id),
+                Ok(Entry::Done { id }) => {
+                    pending.retain(|s| super::endpoint::request_key(&s.id, &s.output) != id);
+                }
                 Err(_) => {}
             }
         }
@@ -216,8 +218,11 @@ impl Journal {
         self.write(&Entry::Add(Saved::of(job)));
     }
 
-    pub fn done(&mut self, id: &str) {
-        self.write(&Entry::Done { id: id.to_string() });
+    /// Marks the request with [`super::endpoint::Job::key`] `key` done.
+    pub fn done(&mut self, key: &str) {
+        self.write(&Entry::Done {
+            id: key.to_string(),
+        });
     }
 
     /// Empties the file; call only when no request is queued or in progress.
@@ -260,7 +265,11 @@ mod tests {
         for id in ["a", "b", "c"] {
             j.added(&job(id));
         }
-        j.done("b");
+        // Another job's request with the same InferenceId (they need not be unique).
+        let mut other_b = job("b");
+        other_b.output = S3Uri::parse("s3://bucket/out/other-job/x.out").unwrap();
+        j.added(&other_b);
+        j.done(&job("b").key());
         drop(j);
         // A crash can cut the last line short.
         std::fs::OpenOptions::new()
@@ -271,15 +280,17 @@ mod tests {
             .unwrap();
         let (mut j, back) = Journal::open(&path);
         let ids: Vec<&str> = back.iter().map(|j| j.inference_id.as_str()).collect();
-        assert_eq!(ids, ["a", "c"]);
+        assert_eq!(ids, ["a", "c", "b"]);
+        assert_eq!(back[2].output.key, "out/other-job/x.out");
         assert_eq!(
             back[0].input,
             Input::Inline(Bytes::from_static(b"{\"inputs\": \"hi\"}"))
         );
         assert!(back[0].expires_at > Instant::now() + Duration::from_secs(590));
         // Idle: the file is emptied, and nothing comes back.
-        j.done("a");
-        j.done("c");
+        for left in &back {
+            j.done(&left.key());
+        }
         j.clear();
         drop(j);
         assert!(Journal::open(&path).1.is_empty());
