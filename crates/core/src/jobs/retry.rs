@@ -182,3 +182,95 @@ pub fn retry_row(
         parent: Some(root),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::jobs::store::Outcome;
+    use crate::jobs::{JobSettings, scan};
+
+    fn row(id: &str, parent: Option<&str>) -> JobRow {
+        JobRow {
+            id: id.into(),
+            endpoint: "e".into(),
+            settings: JobSettings::default(),
+            output_path: "s3://b/out".into(),
+            failure_path: None,
+            state: JobState::Paused,
+            files: Vec::new(),
+            parent: parent.map(str::to_string),
+        }
+    }
+
+    async fn fail(store: &Store, job: &str, seq: i64, why: &str) {
+        let failed = Outcome::Failed {
+            seq,
+            error: why.into(),
+        };
+        store.record(job, vec![failed]).await.unwrap();
+        store.set_state(job, JobState::Done, None).await.unwrap();
+    }
+
+    /// A line fails, its retry fails again, the retry of that retry succeeds: the first job
+    /// shows the success, and the line's history names both failures and who made them.
+    #[tokio::test]
+    async fn a_retry_of_a_retry_answers_the_first_job_and_keeps_each_try() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("a.jsonl");
+        std::fs::write(&input, "{\"inputs\": \"x\"}\n{\"inputs\": \"y\"}\n").unwrap();
+        let scanned = Arc::new(scan::scan(&[input], scan::ScanOptions::default()));
+        let store = Store::open(&dir.path().join("home")).unwrap();
+        let names = vec!["0.out".into(), "1.out".into()];
+        store
+            .create(row("first", None), scanned, names)
+            .await
+            .unwrap();
+        let ok = Outcome::Succeeded {
+            seq: 0,
+            result: "fine".into(),
+            answer: None,
+        };
+        store.record("first", vec![ok]).await.unwrap();
+        fail(&store, "first", 1, "out of memory").await;
+        let which = RetryWhich {
+            failed: true,
+            expired: false,
+        };
+        let again = store
+            .create_retry(row("second", Some("first")), "first", which)
+            .await
+            .unwrap();
+        assert_eq!(again, 1, "only the failed line");
+        fail(&store, "second", 0, "still out of memory").await;
+        let third = store
+            .create_retry(row("third", Some("first")), "second", which)
+            .await
+            .unwrap();
+        assert_eq!(third, 1);
+        let ok = Outcome::Succeeded {
+            seq: 0,
+            result: "at last".into(),
+            answer: None,
+        };
+        store.record("third", vec![ok]).await.unwrap();
+
+        let first = store.summary("first").await.unwrap().unwrap();
+        assert_eq!((first.succeeded, first.failed), (2, 0));
+        let rows = store.results("first", None, None, (0, 10)).await.unwrap();
+        assert_eq!(rows[1].result.as_deref(), Some("at last"));
+        let tries = store.tries("first", 1).await.unwrap();
+        let seen: Vec<(&str, RequestState, Option<&str>)> = tries
+            .iter()
+            .map(|t| (t.job.as_str(), t.state, t.error.as_deref()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("first", RequestState::Failed, Some("out of memory")),
+                ("second", RequestState::Failed, Some("still out of memory")),
+            ]
+        );
+    }
+}

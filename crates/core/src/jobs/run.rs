@@ -125,6 +125,12 @@ impl Runner<'_> {
                 .ok_or_else(|| Error::Store(format!("job {} vanished from the store", job.id)));
         }
         let requeued = self.store.requeue_in_flight(&job.id).await?;
+        // A cancelled job's run only collects: what was in flight when a run stopped is not
+        // sent again either.
+        if let Some(mode) = self.store.cancel_mode(&job.id).await? {
+            control.cancel(mode);
+            self.store.settle_cancel(&job.id, None).await?;
+        }
         if requeued > 0 {
             tracing::info!(
                 job = job.id,
