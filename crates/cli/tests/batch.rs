@@ -446,3 +446,120 @@ fn a_dry_run_prices_a_job_within_its_stated_bounds() {
         "estimated {hours} h (×/÷ {factor}), took {took_h} h"
     );
 }
+
+/// `openai.jsonl`: three OpenAI batch lines, the 2nd with more stop sequences than TGI takes;
+/// `chat.jsonl`: two chat lines.
+fn openai_and_chat_folder(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let messages =
+        |i: usize| serde_json::json!([{"role": "user", "content": format!("question {i}")}]);
+    let openai: String = (1..=3)
+        .map(|i| {
+            let stop: Vec<&str> = if i == 2 {
+                vec!["a", "b", "c", "d", "e"]
+            } else {
+                vec![]
+            };
+            let line = serde_json::json!({"custom_id": format!("req-{i}"), "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {"model": "tgi", "messages": messages(i), "max_tokens": 8, "stop": stop}});
+            format!("{line}\n")
+        })
+        .collect();
+    std::fs::write(dir.join("openai.jsonl"), openai).unwrap();
+    let chat: String = (1..=2)
+        .map(|i| {
+            format!(
+                "{}\n",
+                serde_json::json!({"model": "tgi", "messages": messages(i), "max_tokens": 6})
+            )
+        })
+        .collect();
+    std::fs::write(dir.join("chat.jsonl"), chat).unwrap();
+}
+
+#[test]
+fn openai_batch_and_chat_files_need_the_messages_api_and_come_back_openai_shaped() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let input = h.join("chat");
+    openai_and_chat_folder(&input);
+    let folder = input.to_str().unwrap();
+    let _serve = serve(h);
+    // The seed's TGI 1.1.0 has no Messages API: the job is refused before anything is sent.
+    deploy(h, "batch-plain");
+    let refused = ebb(h, &["submit", folder, "--endpoint", "batch-plain"]);
+    assert!(!refused.status.success());
+    let said = text(&refused.stderr);
+    assert!(
+        said.contains("does not take them") && said.contains("--messages-api"),
+        "{said}"
+    );
+    assert!(
+        ok(&ebb(h, &["--json", "jobs"])).trim() == "[]",
+        "no job was made"
+    );
+
+    let chat = ok(&ebb(
+        h,
+        &[
+            "deploy",
+            "--name",
+            "batch-chat",
+            "--tgi-version",
+            "2.3.1",
+            "--messages-api",
+        ],
+    ));
+    assert!(chat.contains("InService"), "{chat}");
+    let summary = submit_waited(h, folder, "batch-chat", &[]);
+    assert_eq!(
+        (summary["succeeded"].as_u64(), summary["failed"].as_u64()),
+        (Some(4), Some(1)),
+        "{summary}"
+    );
+    let job = summary["id"].as_str().unwrap();
+    let out = h.join("out");
+    ok(&ebb(
+        h,
+        &["results", job, "--out-dir", out.to_str().unwrap()],
+    ));
+
+    let openai = read_lines(&out.join("openai.out.jsonl"));
+    let ids: Vec<&str> = openai
+        .iter()
+        .map(|l| l["custom_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["req-1", "req-2", "req-3"]);
+    assert_eq!(openai[0]["response"]["status_code"], 200, "{}", openai[0]);
+    assert_eq!(
+        openai[0]["response"]["body"]["object"], "chat.completion",
+        "{}",
+        openai[0]
+    );
+    let content = &openai[0]["response"]["body"]["choices"][0]["message"]["content"];
+    assert!(
+        content.as_str().is_some_and(|c| !c.is_empty()),
+        "{}",
+        openai[0]
+    );
+    assert!(openai[0]["error"].is_null());
+    assert!(openai[1]["response"].is_null(), "{}", openai[1]);
+    assert_eq!(openai[1]["error"]["code"], "validation", "{}", openai[1]);
+    let chat = read_lines(&out.join("chat.out.jsonl"));
+    assert_eq!(chat[1]["id"], "chat.jsonl:2");
+    assert!(
+        chat[1]["output"]["choices"][0]["message"]["content"].is_string(),
+        "{}",
+        chat[1]
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["tokens"]["answers_with_counts"], 4, "{manifest}");
+    assert!(
+        manifest["tokens"]["output"].as_u64().is_some_and(|n| n > 0),
+        "{manifest}"
+    );
+    let status = ok(&ebb(h, &["status", "req-3"]));
+    assert!(status.contains("succeeded at"), "{status}");
+}

@@ -1,12 +1,11 @@
 //! Folder-of-JSONL jobs as a user runs them: the article's 19 files end to end in local mode,
 //! exact problems for bad input, and a `kill -9` in the middle of a job followed by `resume`.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ebb_testkit::{AWS_VARS, LocalServe, Moto, isolated_env};
+use ebb_testkit::{AWS_VARS, LocalServe, Moto};
 
 mod common;
 

@@ -11,6 +11,7 @@ use crate::deploy::endpoints;
 use crate::error::Error;
 use crate::jobs::estimate::{self, Estimate, EstimateInputs, Throughput};
 use crate::jobs::files::{self, CostFigures, WrittenFiles};
+use crate::jobs::format::InputFormat;
 use crate::jobs::retry::{self, RetryWhich};
 use crate::jobs::scan::Scan;
 use crate::jobs::status::RequestStatus;
@@ -70,6 +71,13 @@ impl Ebb {
         }
         let endpoint = endpoint.unwrap_or(&source.endpoint);
         let paths = self.async_output_of(endpoint).await?;
+        let chat = source
+            .files
+            .iter()
+            .any(|f| matches!(f.format, InputFormat::OpenAi | InputFormat::Chat));
+        if chat && !source.settings.per_file && endpoint != source.endpoint {
+            self.check_messages_api(endpoint).await?;
+        }
         let new_id = job::new_job_id();
         let row = retry::retry_row(new_id.clone(), &source, endpoint, paths);
         let added = store.create_retry(row, id, which).await?;

@@ -99,6 +99,9 @@ impl Ebb {
             ));
         }
         let (output_path, failure_path) = self.async_output_of(endpoint).await?;
+        if scan.needs_messages_api() {
+            self.check_messages_api(endpoint).await?;
+        }
         let id = job::new_job_id();
         let filenames = scan
             .requests
@@ -195,6 +198,17 @@ impl Ebb {
             output.s3_output_path().unwrap_or_default().to_string(),
             output.s3_failure_path().map(str::to_string),
         ))
+    }
+
+    /// Refuses a job of chat-completions lines (OpenAI batch or chat) on an endpoint whose
+    /// model does not take them, naming the fix.
+    pub(super) async fn check_messages_api(&self, endpoint: &str) -> Result<(), Error> {
+        if self.messages_api_enabled(endpoint).await? {
+            return Ok(());
+        }
+        Err(Error::InvalidRequest(format!(
+            "these lines are OpenAI chat-completions bodies, and endpoint {endpoint}'s model does not take them: deploy one with TGI's Messages API (`ebb deploy --messages-api` with TGI 1.4.0 to 2.3, or TGI 2.4.0 or later, which takes them without it; the Deploy form's Messages API switch)"
+        )))
     }
 
     /// Sends what is left of job `id` and collects its results (with `wait`, until every
