@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use ebb_core::Ebb;
 use ebb_core::jobs::CancelMode;
 use ebb_core::jobs::estimate::{Estimate, Throughput};
+use ebb_core::jobs::format::InputFormat;
 use ebb_core::jobs::retry::RetryWhich;
 use ebb_core::jobs::scan::ScanSummary;
 
@@ -127,9 +128,14 @@ pub async fn write_files(ebb: &Ebb, job: &str, dir: &Path, json: bool) -> ExitCo
     }
 }
 
-/// The scan's formats, one line per file (up to 20).
+/// The scan's formats, one line per file with requests (up to 20), when any file is not of
+/// TGI requests: a folder of TGI lines, the usual case, needs no word on it.
 pub fn print_formats(summary: &ScanSummary) {
-    for f in summary.formats.iter().take(20) {
+    let with_requests = summary.formats.iter().filter(|f| f.requests > 0);
+    if with_requests.clone().all(|f| f.format == InputFormat::Tgi) {
+        return;
+    }
+    for f in with_requests.take(20) {
         println!("  {}: {} ({})", f.file, f.format.label(), f.requests);
     }
     if summary.needs_messages_api {

@@ -297,7 +297,12 @@ pub async fn show(ebb: &Ebb, id: &str, json: bool) -> ExitCode {
                 for r in rows {
                     let error =
                         ebb_core::jobs::error_message(r.error.as_deref().unwrap_or_default());
-                    println!("    {} ({}:{}): {error}", r.id, r.file, r.line);
+                    let place = ebb_core::jobs::format::line_id(&r.file, r.line);
+                    if r.id == place {
+                        println!("    {place}: {error}");
+                    } else {
+                        println!("    {} ({place}): {error}", r.id);
+                    }
                 }
             }
             ExitCode::SUCCESS

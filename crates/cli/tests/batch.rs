@@ -70,7 +70,10 @@ fn bedrock_and_tgi_files_round_trip_with_ids_errors_and_a_manifest() {
         said.contains("bedrock.jsonl: Bedrock batch records (5)"),
         "{said}"
     );
-    assert!(said.contains("tgi.jsonl: TGI requests (4)"), "{said}");
+    assert!(
+        said.contains("tgi.jsonl: TGI requests (4)"),
+        "formats are named when mixed: {said}"
+    );
     let job = job_id(&said);
     let summary = job_summary(h, &job);
     assert_eq!(

@@ -49,16 +49,16 @@ fn the_articles_nineteen_files_go_through_end_to_end() {
     let csv = std::fs::read_to_string(&csv_path).unwrap();
     assert!(
         csv.starts_with(concat!(
-            r#""file","line","state","input","output","error","answer""#,
+            r#""id","file","line","state","input","output","error","answer""#,
             "\n",
-            r#""input_1.jsonl",1,"succeeded","{"#
+            r#""input_1.jsonl:1","input_1.jsonl",1,"succeeded","{"#
         )),
         "{csv}"
     );
     assert_eq!(csv.lines().count(), 20);
 
     let listed = ok(&ebb(h, &["jobs"]));
-    assert!(listed.contains(&job) && listed.contains("done"), "{listed}");
+    assert!(listed.contains(&job) && listed.contains("completed"), "{listed}");
 }
 
 #[test]

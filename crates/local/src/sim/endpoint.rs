@@ -52,6 +52,24 @@ impl Job {
     }
 }
 
+impl Job {
+    /// What a request sent again has in common with its first sending: its InferenceId, its
+    /// input, and the folder its output goes to (a retried call without a `Filename` gets a
+    /// new output name, but another job's request with the same id goes to another folder).
+    fn sent_again_key(&self) -> String {
+        use sha2::Digest;
+        let input = match &self.input {
+            Input::S3(u) => format!("s3://{}/{}", u.bucket, u.key),
+            Input::Inline(b) => hex::encode(sha2::Sha256::digest(b)),
+        };
+        let folder = self.output.key.rsplit_once('/').map_or("", |(f, _)| f);
+        format!(
+            "{} {input} s3://{}/{folder}",
+            self.inference_id, self.output.bucket
+        )
+    }
+}
+
 /// [`Job::key`] from its parts (`output` as an `s3://` URI).
 pub fn request_key(inference_id: &str, output: &str) -> String {
     format!("{inference_id} {output}")
@@ -279,7 +297,7 @@ impl EndpointSim {
         let id = job.inference_id.as_str();
         let times = match self.processed.lock() {
             Ok(mut p) => {
-                let n = p.entry(job.key()).or_insert(0);
+                let n = p.entry(job.sent_again_key()).or_insert(0);
                 *n += 1;
                 *n
             }
