@@ -327,11 +327,9 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Job { job } => jobs::show(&ebb, &job, cli.json).await,
         Command::Results {
             job,
-            out_dir: Some(dir),
-            ..
-        } => batch::write_files(&ebb, &job, &dir, cli.json).await,
-        Command::Results {
-            job, out, format, ..
+            out,
+            format,
+            out_dir: None,
         } => {
             let format = format.map(|f| match f {
                 Format::Jsonl => ebb_core::jobs::export::ExportFormat::Jsonl,
@@ -342,7 +340,12 @@ async fn run(cli: Cli) -> ExitCode {
         }
         // A scan-only check needs no cloud.
         Command::Submit(args) if args.check => jobs::submit(&ebb, *args, cli.json, false).await,
-        Command::Submit(_) | Command::Resume { .. } | Command::Retry(_) => {
+        Command::Submit(_)
+        | Command::Resume { .. }
+        | Command::Retry(_)
+        | Command::Results {
+            out_dir: Some(_), ..
+        } => {
             let attached = match local::attach_if_local(&ebb).await {
                 Ok(a) => a,
                 Err(code) => return code,
@@ -354,6 +357,12 @@ async fn run(cli: Cli) -> ExitCode {
                     jobs::resume(&ebb, &job, wait || in_process, cli.json).await
                 }
                 Command::Retry(args) => batch::retry(&ebb, *args, in_process, cli.json).await,
+                // The manifest's cost figures come from the endpoint.
+                Command::Results {
+                    job,
+                    out_dir: Some(dir),
+                    ..
+                } => batch::write_files(&ebb, &job, &dir, cli.json).await,
                 _ => ExitCode::FAILURE,
             };
             if let Some(a) = attached {

@@ -160,6 +160,18 @@ fn bedrock_and_tgi_files_round_trip_with_ids_errors_and_a_manifest() {
         manifest["times"]["last_result_at"].as_str().is_some(),
         "{manifest}"
     );
+    // What the job cost, against what was estimated when it was submitted.
+    let cost = &manifest["cost"];
+    assert_eq!(cost["instance_type"], "ml.g5.12xlarge", "{manifest}");
+    assert!(
+        cost["instance_hours"].as_f64().is_some() && cost["estimated_usd"].as_f64().is_some(),
+        "{manifest}"
+    );
+    assert_eq!(cost["estimate"]["requests"], 9, "{manifest}");
+    assert_eq!(
+        cost["estimate"]["throughput"]["kind"], "assumed",
+        "{manifest}"
+    );
 
     // Scanned again, the folder's result files are not taken for requests.
     let check = ebb(h, &["submit", folder, "--check"]);

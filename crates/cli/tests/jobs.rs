@@ -58,7 +58,10 @@ fn the_articles_nineteen_files_go_through_end_to_end() {
     assert_eq!(csv.lines().count(), 20);
 
     let listed = ok(&ebb(h, &["jobs"]));
-    assert!(listed.contains(&job) && listed.contains("completed"), "{listed}");
+    assert!(
+        listed.contains(&job) && listed.contains("completed"),
+        "{listed}"
+    );
 }
 
 #[test]

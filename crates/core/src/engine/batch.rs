@@ -112,15 +112,25 @@ impl Ebb {
         let store = self.job_store()?;
         let row = store.job(id).await?.ok_or_else(|| no_job(id))?;
         let summary = self.job(id).await?;
-        let cost = self.job_cost(&summary).await;
+        let mut cost = self.job_cost(&summary).await;
+        cost.estimate = store.estimate(id).await?;
         files::write_all(store, (&row, &summary), dir, cost).await
     }
 
     /// The endpoint's instance-hours while the job ran and their price, as far as they can
     /// be known now; figures that cannot be had are left out (the manifest still gets written).
     async fn job_cost(&self, job: &JobSummary) -> CostFigures {
-        let Ok(serving) = self.serving(&job.endpoint).await else {
-            return CostFigures::default();
+        let serving = match self.serving(&job.endpoint).await {
+            Ok(s) => s,
+            Err(e) => {
+                return CostFigures {
+                    missing: Some(format!(
+                        "endpoint {} could not be described: {e}",
+                        job.endpoint
+                    )),
+                    ..CostFigures::default()
+                };
+            }
         };
         let end_s = job
             .finished_at
@@ -129,6 +139,9 @@ impl Ebb {
             .instance_hours(&job.endpoint, job.created_at, end_s, serving.instances)
             .await;
         CostFigures {
+            missing: hours.is_none().then(|| {
+                "the endpoint's scaling activities could not be read: no instance-hours".into()
+            }),
             estimated_usd: hours.zip(serving.price.as_ref()).map(|(h, p)| h * p.0),
             instance_type: serving.instance_type,
             instance_hours: hours,

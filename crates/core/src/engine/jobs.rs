@@ -128,8 +128,16 @@ impl Ebb {
             files: Vec::new(),
             parent: None,
         };
-        self.job_store()?.create(row, scan, filenames).await?;
+        let upload_all = row.settings.upload_all;
+        self.job_store()?
+            .create(row, scan.clone(), filenames)
+            .await?;
         tracing::info!(job = id, endpoint, "job created");
+        // Kept for the manifest, to set against what the job took; a job runs without one.
+        match self.estimate_job(scan, endpoint, None, upload_all).await {
+            Ok(estimate) => self.job_store()?.save_estimate(&id, &estimate).await?,
+            Err(e) => tracing::info!(job = id, "no estimate for the manifest: {e}"),
+        }
         Ok(id)
     }
 

@@ -4,8 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use rusqlite::{OptionalExtension, params};
+
 use super::INLINE_LIMIT;
 use super::scan::Scan;
+use super::store::Store;
+use crate::error::Error;
 
 /// Amazon S3 Standard request prices in us-east-1, USD per 1,000 requests: PUT, COPY, POST,
 /// LIST; and GET (<https://aws.amazon.com/s3/pricing/>, "Requests & data retrievals").
@@ -119,6 +123,41 @@ pub fn estimate(scan: &Scan, inputs: EstimateInputs) -> Estimate {
 pub fn measured_rps(settled: u32, seconds: f64, instances: u32) -> Option<f64> {
     (settled >= 10 && seconds > 0.0)
         .then(|| f64::from(settled) / seconds / f64::from(instances.max(1)))
+}
+
+impl Store {
+    /// Keeps the estimate made when job `job` was created, for its manifest.
+    pub async fn save_estimate(&self, job: &str, estimate: &Estimate) -> Result<(), Error> {
+        let (job, text) = (
+            job.to_string(),
+            serde_json::to_string(estimate).unwrap_or_default(),
+        );
+        self.with(move |conn| {
+            conn.execute(
+                "UPDATE jobs SET estimate = ?2 WHERE id = ?1",
+                params![job, text],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    /// The estimate kept for job `job`, if one was made.
+    pub async fn estimate(&self, job: &str) -> Result<Option<Estimate>, Error> {
+        let job = job.to_string();
+        let text: Option<String> = self
+            .with(move |conn| {
+                conn.query_row(
+                    "SELECT estimate FROM jobs WHERE id = ?1",
+                    params![job],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map(Option::flatten)
+            })
+            .await?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
 }
 
 #[cfg(test)]

@@ -53,7 +53,9 @@ pub struct CostFigures {
     /// Where the price came from: the Price List, or Ebb's bundled estimate.
     pub price_source: Option<String>,
     pub estimated_usd: Option<f64>,
-    /// The dry run's estimate before the job ran, to compare.
+    /// Why figures are missing, when they are.
+    pub missing: Option<String>,
+    /// The estimate made when the job was submitted, to compare.
     pub estimate: Option<super::estimate::Estimate>,
 }
 

@@ -76,7 +76,7 @@ CREATE INDEX IF NOT EXISTS tries_by_request ON tries (job_id, seq);
 ";
 
 /// Columns added since the first stores, with their types: (table, column, type).
-const ADDED_COLUMNS: [(&str, &str, &str); 8] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 9] = [
     ("requests", "answer", "TEXT"),
     ("requests", "custom_id", "TEXT"),
     ("requests", "inference_id", "TEXT"),
@@ -85,6 +85,7 @@ const ADDED_COLUMNS: [(&str, &str, &str); 8] = [
     ("files", "format", "TEXT"),
     ("jobs", "parent_id", "TEXT"),
     ("jobs", "cancel", "TEXT"),
+    ("jobs", "estimate", "TEXT"),
 ];
 
 /// Indexes on added columns, made once the columns exist.
