@@ -6,6 +6,10 @@ use std::process::{Command, Output};
 
 use ebb_testkit::{AWS_VARS, CborShim, LocalServe, Moto, isolated_env};
 
+mod common;
+
+use common::local_sdk;
+
 fn ebb(home: &Path, extra_env: &[(&str, &str)], args: &[&str]) -> Output {
     ebb_command(home, extra_env, args)
         .output()
@@ -417,26 +421,6 @@ fn a_deploy_that_fails_explains_itself_and_can_be_cleaned_up() {
     assert!(logs.contains("health check: CUDA out of memory"), "{logs}");
     let removed = ok(&ebb(h, &[], &["teardown", "broken", "--yes"]));
     assert!(removed.contains("model broken: deleted"), "{removed}");
-}
-
-/// An SDK config for a running local cloud, with its own keys.
-async fn local_sdk(cloud: &LocalServe) -> aws_config::SdkConfig {
-    let field = |k: &str| cloud.info[k].as_str().unwrap_or_default().to_string();
-    // A client as a notebook has one: throttled calls (the AWS-like cloud throttles the
-    // control plane) are retried with backoff.
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(10))
-        .region(aws_config::Region::new(field("region")))
-        .endpoint_url(field("endpoint_url"))
-        .credentials_provider(aws_sdk_sagemaker::config::Credentials::new(
-            field("access_key_id"),
-            field("secret_access_key"),
-            None,
-            None,
-            "local",
-        ))
-        .load()
-        .await
 }
 
 /// DescribeAlarms answers 50 alarms a page: with 60 alarms on its metrics, teardown must read

@@ -4,35 +4,25 @@
 //! shape where the switch is on and refuses it as TGI does where it is off.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use ebb_core::{Ebb, Error, Overrides, ProvidedCloud};
-use ebb_testkit::{AWS_VARS, LocalServe, MOTO_SECRET, Moto, isolated_env};
+use ebb_testkit::{LocalServe, MOTO_SECRET, Moto};
+
+mod common;
+
+use common::{ebb_cmd, local_sdk, ok};
 
 /// A chat-completions body as an OpenAI client sends it.
 const CHAT: &str = r#"{"model":"tgi","messages":[{"role":"user","content":"What is the capital of France?"}],"max_tokens":9,"seed":1}"#;
 
 fn ebb(home: &Path, extra_env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ebb"));
-    for var in AWS_VARS {
-        cmd.env_remove(var);
-    }
-    cmd.envs(isolated_env(home))
+    ebb_cmd(home)
         .envs(extra_env.iter().copied())
         .args(args)
         .output()
         .expect("run ebb")
-}
-
-fn ok(out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 /// An engine for `home` that reaches the cloud at `url` with these keys, as the shells hand
@@ -54,23 +44,6 @@ fn local_engine(home: &Path, cloud: &LocalServe) -> Ebb {
             field("secret_access_key").as_str(),
         ),
     )
-}
-
-async fn local_sdk(cloud: &LocalServe) -> aws_config::SdkConfig {
-    let field = |k: &str| cloud.info[k].as_str().unwrap_or_default().to_string();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(10))
-        .region(aws_config::Region::new(field("region")))
-        .endpoint_url(field("endpoint_url"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            field("access_key_id"),
-            field("secret_access_key"),
-            None,
-            None,
-            "local",
-        ))
-        .load()
-        .await
 }
 
 /// The object at an `s3://bucket/key` URI once it exists (within 60 s), else `None`.

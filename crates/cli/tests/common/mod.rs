@@ -152,3 +152,23 @@ pub fn many_requests(dir: &Path, n: usize) {
     }
     std::fs::write(dir.join("many.jsonl"), lines).unwrap();
 }
+
+/// An SDK config for a running local cloud, with its own keys.
+pub async fn local_sdk(cloud: &LocalServe) -> aws_config::SdkConfig {
+    let field = |k: &str| cloud.info[k].as_str().unwrap_or_default().to_string();
+    // A client as a notebook has one: throttled calls (the AWS-like cloud throttles the
+    // control plane) are retried with backoff.
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(10))
+        .region(aws_config::Region::new(field("region")))
+        .endpoint_url(field("endpoint_url"))
+        .credentials_provider(aws_sdk_sagemaker::config::Credentials::new(
+            field("access_key_id"),
+            field("secret_access_key"),
+            None,
+            None,
+            "local",
+        ))
+        .load()
+        .await
+}
