@@ -83,7 +83,9 @@ fn bedrock_and_tgi_files_round_trip_with_ids_errors_and_a_manifest() {
     );
     let headline = summary["headline"].as_str().unwrap();
     assert!(
-        headline.starts_with("partially completed: 2 of 9 failed, most with `temperature`"),
+        headline.starts_with(
+            "partially completed: 2 of 9 failed: `temperature` must be strictly positive"
+        ),
         "{headline}"
     );
 

@@ -197,8 +197,8 @@ pub struct JobSummary {
     pub first_result_at: Option<f64>,
     pub last_result_at: Option<f64>,
     /// Where the job stands in a few words, the same in the app and the CLI: "in progress",
-    /// "completed", "partially completed: 3 of 10 failed (CUDA out of memory: 3)", "312 of 312
-    /// failed: CUDA out of memory", ...
+    /// "completed", "partially completed: 3 of 10 failed: CUDA out of memory", "312 of 312
+    /// failed, most with CUDA out of memory (300 lines)", ...
     pub headline: String,
 }
 
@@ -245,14 +245,25 @@ impl JobSummary {
         self.succeeded + self.failed + self.expired + self.cancelled
     }
 
+    /// "3 of 10 failed: X" when every failure says X, else "… failed, most with X (2 lines)".
+    fn failures(&self) -> String {
+        let unsuccessful = self.failed + self.expired;
+        let head = format!("{unsuccessful} of {} failed", self.total);
+        match &self.top_error {
+            Some(e) if e.count == unsuccessful => format!("{head}: {}", e.message),
+            Some(e) => format!(
+                "{head}, most with {} ({} line{})",
+                e.message,
+                e.count,
+                plural(e.count)
+            ),
+            None => head,
+        }
+    }
+
     /// The words of [`JobSummary::headline`].
     pub fn describe(&self) -> String {
         let unsuccessful = self.failed + self.expired;
-        let top = self
-            .top_error
-            .as_ref()
-            .map(|e| format!("{} ({} line{})", e.message, e.count, plural(e.count)))
-            .unwrap_or_default();
         match self.state {
             JobState::Submitting | JobState::Collecting | JobState::Paused
                 if self.cancel.is_some() =>
@@ -276,16 +287,8 @@ impl JobSummary {
                     self.expired, self.total
                 )
             }
-            JobState::Done if self.succeeded == 0 => {
-                format!(
-                    "failed: {unsuccessful} of {} failed, most with {top}",
-                    self.total
-                )
-            }
-            JobState::Done => format!(
-                "partially completed: {unsuccessful} of {} failed, most with {top}",
-                self.total
-            ),
+            JobState::Done if self.succeeded == 0 => self.failures(),
+            JobState::Done => format!("partially completed: {}", self.failures()),
         }
     }
 }
@@ -612,5 +615,58 @@ mod tests {
         assert!(s.check().is_ok());
         s.invocation_timeout_s = 7200;
         assert!(s.check().unwrap_err().contains("1 to 3600"));
+    }
+
+    fn ended(succeeded: u32, failed: u32, top: Option<(&str, u32)>) -> JobSummary {
+        JobSummary {
+            id: "j".into(),
+            endpoint: "e".into(),
+            created_at: 0.0,
+            finished_at: Some(1.0),
+            state: JobState::Done,
+            note: None,
+            total: succeeded + failed,
+            pending: 0,
+            invoked: 0,
+            succeeded,
+            failed,
+            retried: 0,
+            expired: 0,
+            cancelled: 0,
+            parent: None,
+            cancel: None,
+            top_error: top.map(|(m, count)| ErrorCount {
+                message: m.into(),
+                count,
+            }),
+            first_result_at: None,
+            last_result_at: None,
+            headline: String::new(),
+        }
+    }
+
+    /// A job that ended with every line failed is shown failed, its most common error on top.
+    #[test]
+    fn the_headline_puts_the_most_common_error_first() {
+        let oom = "CUDA out of memory";
+        assert_eq!(
+            ended(0, 312, Some((oom, 312))).describe(),
+            "312 of 312 failed: CUDA out of memory"
+        );
+        assert_eq!(
+            ended(0, 312, Some((oom, 300))).describe(),
+            "312 of 312 failed, most with CUDA out of memory (300 lines)"
+        );
+        assert_eq!(
+            ended(7, 3, Some((oom, 3))).describe(),
+            "partially completed: 3 of 10 failed: CUDA out of memory"
+        );
+        assert_eq!(ended(10, 0, None).describe(), "completed");
+        assert_eq!(
+            error_message(
+                r#"{"error": "CUDA out of memory. Tried to allocate 2 GiB", "error_type": "generation"}"#
+            ),
+            "CUDA out of memory. Tried to allocate 2 GiB"
+        );
     }
 }
