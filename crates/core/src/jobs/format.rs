@@ -81,16 +81,27 @@ enum Peeked {
     Other,
 }
 
-impl<'de> Deserialize<'de> for Peeked {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
+/// Reads a value as [`Peeked`]; a string's text is kept only when asked for (ids, the method
+/// and the url), so that a prompt is skipped without being copied.
+struct PeekSeed {
+    keep_text: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for PeekSeed {
+    type Value = Peeked;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Peeked, D::Error> {
+        struct V(bool);
         impl<'de> Visitor<'de> for V {
             type Value = Peeked;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("any value")
             }
             fn visit_str<E>(self, s: &str) -> Result<Peeked, E> {
-                Ok(Peeked::Str(s.to_string()))
+                Ok(Peeked::Str(if self.0 {
+                    s.to_string()
+                } else {
+                    String::new()
+                }))
             }
             fn visit_bool<E>(self, _: bool) -> Result<Peeked, E> {
                 Ok(Peeked::Other)
@@ -116,7 +127,7 @@ impl<'de> Deserialize<'de> for Peeked {
                 Ok(Peeked::Object)
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(self.keep_text))
     }
 }
 
@@ -156,22 +167,22 @@ impl<'de> Visitor<'de> for ShapeSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LineShape, A::Error> {
         let mut shape = LineShape::default();
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let slot = match key.as_ref() {
-                k if Some(k) == self.id_field => &mut shape.named_id,
-                "inputs" => &mut shape.inputs,
-                "messages" => &mut shape.messages,
-                "custom_id" => &mut shape.custom_id,
-                "method" => &mut shape.method,
-                "url" => &mut shape.url,
-                "body" => &mut shape.body,
-                "recordId" => &mut shape.record_id,
-                "modelInput" => &mut shape.model_input,
+            let (slot, keep_text) = match key.as_ref() {
+                k if Some(k) == self.id_field => (&mut shape.named_id, true),
+                "inputs" => (&mut shape.inputs, false),
+                "messages" => (&mut shape.messages, false),
+                "custom_id" => (&mut shape.custom_id, true),
+                "method" => (&mut shape.method, true),
+                "url" => (&mut shape.url, true),
+                "body" => (&mut shape.body, false),
+                "recordId" => (&mut shape.record_id, true),
+                "modelInput" => (&mut shape.model_input, false),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
                 }
             };
-            *slot = Some(map.next_value::<Peeked>()?);
+            *slot = Some(map.next_value_seed(PeekSeed { keep_text })?);
         }
         Ok(shape)
     }
