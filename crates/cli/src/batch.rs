@@ -114,6 +114,12 @@ pub async fn write_files(ebb: &Ebb, job: &str, dir: &Path, json: bool) -> ExitCo
         Err(e) => output::fail_error(&e),
         Ok(written) if json => output::print_json(&written),
         Ok(written) => {
+            if written.job != job {
+                println!(
+                    "job {job} is a retry of {}: these are {}'s results, with every line's newest answer",
+                    written.job, written.job
+                );
+            }
             for path in &written.results {
                 println!("{path}");
             }
@@ -169,7 +175,7 @@ pub fn print_estimate(
         Throughput::Measured { job } => format!("measured by job {job}"),
         Throughput::Given => "as given".into(),
         Throughput::Assumed => {
-            "ASSUMED: no job of this endpoint has ended yet; set it with --assume-rps".into()
+            "ASSUMED: no ended job of this endpoint had enough results to measure (10 or more, over a second or more); set it with --assume-rps".into()
         }
     };
     println!(

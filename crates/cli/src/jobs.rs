@@ -156,12 +156,14 @@ pub fn print_summary(j: &JobSummary) {
     if let Some(note) = &j.note {
         println!("  {note}");
     }
+    // A retry's answers are its first job's.
+    let first = j.parent.as_deref().unwrap_or(&j.id);
     match j.state {
         JobState::Done if j.failed + j.expired > 0 => {
-            println!("  results: ebb results {} --out-dir FOLDER", j.id);
+            println!("  results: ebb results {first} --out-dir FOLDER");
             println!("  retry what failed: ebb retry {}", j.id);
         }
-        JobState::Done => println!("  results: ebb results {} --out-dir FOLDER", j.id),
+        JobState::Done => println!("  results: ebb results {first} --out-dir FOLDER"),
         JobState::Collecting | JobState::Paused => {
             println!("  continue: ebb resume {} --wait", j.id)
         }
@@ -217,6 +219,12 @@ pub async fn submit(ebb: &Ebb, args: SubmitArgs, json: bool, in_process_cloud: b
         return output::fail("--endpoint is needed to send the requests");
     };
     if args.dry_run {
+        if summary.errors > 0 && !args.valid_only && !json {
+            println!(
+                "note: {} lines have errors: these are the figures of the {} valid ones, and a submit refuses the job unless --valid-only",
+                summary.errors, summary.requests
+            );
+        }
         let estimate = ebb
             .estimate_job(scan, &endpoint, args.assume_rps, args.upload_all)
             .await;

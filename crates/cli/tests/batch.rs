@@ -334,6 +334,22 @@ fn a_retry_of_the_failed_lines_on_another_endpoint_completes_the_first_job() {
         "the earlier error is kept: {status}"
     );
 
+    // A retry's result files are its first job's, whole.
+    let files = ok(&ebb(
+        h,
+        &[
+            "results",
+            retried["id"].as_str().unwrap(),
+            "--out-dir",
+            h.join("files").to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        files.contains(&format!("is a retry of {parent}")),
+        "{files}"
+    );
+    assert_eq!(read_lines(&h.join("files").join("t.out.jsonl")).len(), 6);
+
     let nothing = ebb(h, &["retry", &parent, "--failed"]);
     assert!(
         text(&nothing.stderr).contains("has no failed lines to retry"),
@@ -529,6 +545,18 @@ fn openai_batch_and_chat_files_need_the_messages_api_and_come_back_openai_shaped
         ],
     ));
     assert!(chat.contains("InService"), "{chat}");
+    // With the Messages API on, TGI 2.3's /invocations takes chat only: TGI lines are refused.
+    let tgi = h.join("tgi");
+    many_requests(&tgi, 2);
+    let refused = ebb(
+        h,
+        &["submit", tgi.to_str().unwrap(), "--endpoint", "batch-chat"],
+    );
+    assert!(
+        text(&refused.stderr).contains("takes chat-completions bodies only"),
+        "{}",
+        text(&refused.stderr)
+    );
     let summary = submit_waited(h, folder, "batch-chat", &[]);
     assert_eq!(
         (summary["succeeded"].as_u64(), summary["failed"].as_u64()),
@@ -572,11 +600,58 @@ fn openai_batch_and_chat_files_need_the_messages_api_and_come_back_openai_shaped
     );
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest["tokens"]["answers_with_counts"], 4, "{manifest}");
+    assert_eq!(
+        manifest["tokens"]["answers_with_output_counts"], 4,
+        "{manifest}"
+    );
     assert!(
         manifest["tokens"]["output"].as_u64().is_some_and(|n| n > 0),
         "{manifest}"
     );
     let status = ok(&ebb(h, &["status", "req-3"]));
     assert!(status.contains("succeeded at"), "{status}");
+}
+
+/// Ids and file names beyond ASCII are sent (SageMaker's InferenceId is printable ASCII), and
+/// result files never overwrite an input.
+#[test]
+fn names_beyond_ascii_are_sent_and_no_input_is_overwritten() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let input = h.join("été");
+    std::fs::create_dir_all(&input).unwrap();
+    let line = |id: &str| {
+        format!(
+            "{}\n",
+            serde_json::json!({"inputs": "question", "parameters": {"max_new_tokens": 4}, "key": id})
+        )
+    };
+    std::fs::write(
+        input.join("prompts – été 2026.jsonl"),
+        line("日本語-id-3") + &line("naïve id"),
+    )
+    .unwrap();
+    // An input that happens to be named as Ebb's errors file.
+    let errors_input = line("e-1");
+    std::fs::write(input.join("errors.jsonl"), &errors_input).unwrap();
+    let _serve = serve(h);
+    deploy(h, "batch-names");
+    let folder = input.to_str().unwrap();
+    let summary = submit_waited(h, folder, "batch-names", &["--id-field", "key"]);
+    assert_eq!(summary["succeeded"].as_u64(), Some(3), "{summary}");
+    let status = ok(&ebb(h, &["status", "日本語-id-3"]));
+    assert!(status.contains("succeeded at"), "{status}");
+    let job = summary["id"].as_str().unwrap();
+    let refused = ebb(h, &["results", job, "--out-dir", folder]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("is one of the job's inputs"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(input.join("errors.jsonl")).unwrap(),
+        errors_input
+    );
+    assert!(!input.join("manifest.json").exists(), "nothing was written");
 }

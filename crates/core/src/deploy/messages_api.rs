@@ -42,6 +42,45 @@ pub async fn messages_api_enabled(
     Ok(takes_chat(image, env))
 }
 
+/// Whether a model of `image` with `env` takes TGI's generate bodies (`{"inputs"}`) on
+/// `/invocations`: every TGI does, except 1.4.0 to 2.3.x with the Messages API on, whose
+/// `/invocations` then takes chat-completions bodies only (`router/src/server.rs` of those
+/// releases). A custom image is assumed to.
+pub fn takes_generate(image: Option<&str>, env: Option<&HashMap<String, String>>) -> bool {
+    let switched = env
+        .and_then(|e| e.get(MESSAGES_API_VAR))
+        .is_some_and(|v| v == "true");
+    let release = image.and_then(tgi::release_of_image);
+    !(switched && release.is_some_and(|r| ((1, 4, 0)..(2, 4, 0)).contains(&r)))
+}
+
+/// Which bodies an endpoint's current model takes on `/invocations`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodiesTaken {
+    /// OpenAI chat-completions bodies ([`takes_chat`]).
+    pub chat: bool,
+    /// TGI generate bodies ([`takes_generate`]).
+    pub generate: bool,
+}
+
+/// [`BodiesTaken`] for `endpoint`'s current model; errors as [`messages_api_enabled`].
+pub async fn bodies_taken(
+    clients: &Clients,
+    ctx: Context<'_>,
+    endpoint: &str,
+) -> Result<BodiesTaken, Error> {
+    let model = current_model(clients, ctx, endpoint).await?;
+    let container = model
+        .primary_container()
+        .or_else(|| model.containers().first());
+    let image = container.and_then(|c| c.image());
+    let env = container.and_then(|c| c.environment());
+    Ok(BodiesTaken {
+        chat: takes_chat(image, env),
+        generate: takes_generate(image, env),
+    })
+}
+
 /// TGI's rule for `/invocations`: before 1.4.0 generate bodies only; 1.4.0 to 2.3.x chat
 /// bodies when `MESSAGES_API_ENABLED` is `true` (the only value clap's boolean parser reads
 /// as on); from 2.4.0 any body. An image whose tag names no TGI release (a custom image) is
@@ -123,5 +162,17 @@ mod tests {
         let custom = "111122223333.dkr.ecr.us-east-1.amazonaws.com/mine:v1";
         assert!(takes_chat(Some(custom), Some(&on)));
         assert!(!takes_chat(Some(custom), None));
+    }
+
+    #[test]
+    fn generate_bodies_are_refused_only_where_the_switch_replaces_the_route() {
+        let image = |v: &str| tgi::image_uri(v, "us-east-1").unwrap();
+        let on = HashMap::from([(MESSAGES_API_VAR.to_string(), "true".to_string())]);
+        assert!(takes_generate(Some(&image("1.1.0")), Some(&on)));
+        assert!(!takes_generate(Some(&image("1.4.0")), Some(&on)));
+        assert!(!takes_generate(Some(&image("2.3.1")), Some(&on)));
+        assert!(takes_generate(Some(&image("2.3.1")), None));
+        assert!(takes_generate(Some(&image("3.0.1")), Some(&on)));
+        assert!(takes_generate(Some("my/own:image"), Some(&on)));
     }
 }

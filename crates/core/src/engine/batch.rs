@@ -71,12 +71,13 @@ impl Ebb {
         }
         let endpoint = endpoint.unwrap_or(&source.endpoint);
         let paths = self.async_output_of(endpoint).await?;
-        let chat = source
-            .files
-            .iter()
-            .any(|f| matches!(f.format, InputFormat::OpenAi | InputFormat::Chat));
-        if chat && !source.settings.per_file && endpoint != source.endpoint {
-            self.check_messages_api(endpoint).await?;
+        if endpoint != source.endpoint {
+            let has =
+                |formats: &[InputFormat]| source.files.iter().any(|f| formats.contains(&f.format));
+            let per_file = source.settings.per_file;
+            let chat = !per_file && has(&[InputFormat::OpenAi, InputFormat::Chat]);
+            let generate = per_file || has(&[InputFormat::Tgi]);
+            self.check_bodies(endpoint, (chat, generate)).await?;
         }
         let new_id = job::new_job_id();
         let row = retry::retry_row(new_id.clone(), &source, endpoint, paths);
@@ -108,8 +109,12 @@ impl Ebb {
 
     /// Writes job `id`'s result files, `errors.jsonl` and `manifest.json` into `dir` (beside
     /// the inputs when it is their folder).
+    ///
+    /// A retry's answers are its first job's: for a retry, that job's files are written.
     pub async fn write_job_files(&self, id: &str, dir: &Path) -> Result<WrittenFiles, Error> {
         let store = self.job_store()?;
+        let asked = store.job(id).await?.ok_or_else(|| no_job(id))?;
+        let id = asked.parent.as_deref().unwrap_or(id);
         let row = store.job(id).await?.ok_or_else(|| no_job(id))?;
         let summary = self.job(id).await?;
         let mut cost = self.job_cost(&summary).await;
@@ -197,6 +202,25 @@ impl Ebb {
     /// `rps_per_instance` overrides the throughput; else the endpoint's newest ended job
     /// gives it, else Ebb assumes [`estimate::ASSUMED_RPS_PER_INSTANCE`] and says so.
     pub async fn estimate_job(
+        &self,
+        scan: Arc<Scan>,
+        endpoint: &str,
+        rps_per_instance: Option<f64>,
+        upload_all: bool,
+    ) -> Result<Estimate, Error> {
+        if let Some(r) = rps_per_instance.filter(|r| !(r.is_finite() && *r > 0.0)) {
+            return Err(Error::InvalidRequest(format!(
+                "--assume-rps must be a number of requests a second above 0, not {r}"
+            )));
+        }
+        self.check_bodies(endpoint, (scan.needs_messages_api(), scan.needs_generate()))
+            .await?;
+        self.estimate_unchecked(scan, endpoint, rps_per_instance, upload_all)
+            .await
+    }
+
+    /// [`Ebb::estimate_job`] without its checks (the job was checked as it was created).
+    pub(super) async fn estimate_unchecked(
         &self,
         scan: Arc<Scan>,
         endpoint: &str,

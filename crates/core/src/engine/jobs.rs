@@ -99,9 +99,8 @@ impl Ebb {
             ));
         }
         let (output_path, failure_path) = self.async_output_of(endpoint).await?;
-        if scan.needs_messages_api() {
-            self.check_messages_api(endpoint).await?;
-        }
+        self.check_bodies(endpoint, (scan.needs_messages_api(), scan.needs_generate()))
+            .await?;
         let id = job::new_job_id();
         let filenames = scan
             .requests
@@ -134,7 +133,10 @@ impl Ebb {
             .await?;
         tracing::info!(job = id, endpoint, "job created");
         // Kept for the manifest, to set against what the job took; a job runs without one.
-        match self.estimate_job(scan, endpoint, None, upload_all).await {
+        match self
+            .estimate_unchecked(scan, endpoint, None, upload_all)
+            .await
+        {
             Ok(estimate) => self.job_store()?.save_estimate(&id, &estimate).await?,
             Err(e) => tracing::info!(job = id, "no estimate for the manifest: {e}"),
         }
@@ -208,15 +210,32 @@ impl Ebb {
         ))
     }
 
-    /// Refuses a job of chat-completions lines (OpenAI batch or chat) on an endpoint whose
-    /// model does not take them, naming the fix.
-    pub(super) async fn check_messages_api(&self, endpoint: &str) -> Result<(), Error> {
-        if self.messages_api_enabled(endpoint).await? {
+    /// Refuses a job whose lines the endpoint's model does not take, naming the fix: chat
+    /// lines (OpenAI batch or chat) on a model without TGI's Messages API, TGI generate lines
+    /// on a TGI 1.4-2.3 model with it on (whose `/invocations` then takes chat only).
+    pub(super) async fn check_bodies(
+        &self,
+        endpoint: &str,
+        (chat, generate): (bool, bool),
+    ) -> Result<(), Error> {
+        if !chat && !generate {
             return Ok(());
         }
-        Err(Error::InvalidRequest(format!(
-            "these lines are OpenAI chat-completions bodies, and endpoint {endpoint}'s model does not take them: deploy one with TGI's Messages API (`ebb deploy --messages-api` with TGI 1.4.0 to 2.3, or TGI 2.4.0 or later, which takes them without it; the Deploy form's Messages API switch)"
-        )))
+        let (target, _, clients) = self.connected().await?;
+        let region = clients.region();
+        let ctx = context(&target, region.as_deref(), "");
+        let taken = crate::deploy::messages_api::bodies_taken(&clients, ctx, endpoint).await?;
+        if chat && !taken.chat {
+            return Err(Error::InvalidRequest(format!(
+                "these lines are OpenAI chat-completions bodies, and endpoint {endpoint}'s model does not take them: deploy one with TGI's Messages API (`ebb deploy --messages-api` with TGI 1.4.0 to 2.3, or TGI 2.4.0 or later, which takes them without it; the Deploy form's Messages API switch)"
+            )));
+        }
+        if generate && !taken.generate {
+            return Err(Error::InvalidRequest(format!(
+                "these lines are TGI requests ({{\"inputs\"}}), and endpoint {endpoint}'s model takes chat-completions bodies only (TGI 1.4 to 2.3 with the Messages API on): send chat lines, or deploy without --messages-api or with TGI 2.4.0 or later, which takes both"
+            )));
+        }
+        Ok(())
     }
 
     /// Sends what is left of job `id` and collects its results (with `wait`, until every

@@ -37,7 +37,13 @@ impl Store {
     pub async fn settle_cancel(&self, job: &str, mode: Option<CancelMode>) -> Result<(), Error> {
         let job = job.to_string();
         self.with(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            // A job that ended meanwhile (done, or cancelled already) is left as it ended.
+            let state: String =
+                tx.query_row("SELECT state FROM jobs WHERE id = ?1", params![job], |r| r.get(0))?;
+            if JobState::parse(&state).is_final() {
+                return Ok(());
+            }
             if let Some(mode) = mode {
                 tx.execute(
                     "UPDATE jobs SET cancel = ?2 WHERE id = ?1 AND COALESCE(cancel, '') <> 'discard'",
@@ -65,7 +71,7 @@ impl Store {
             let (state, note) = settled(mode, in_flight);
             let finished = state.is_final().then(crate::deploy::now_s);
             tx.execute(
-                "UPDATE jobs SET state = ?2, note = ?3, finished_at = COALESCE(?4, finished_at)
+                "UPDATE jobs SET state = ?2, note = ?3, finished_at = COALESCE(finished_at, ?4)
                  WHERE id = ?1",
                 params![job, state.as_str(), note, finished],
             )?;

@@ -35,6 +35,8 @@ const PAGE: u32 = 5_000;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct WrittenFiles {
+    /// The job whose results these are (a retry's first job).
+    pub job: String,
     /// One per input file, in the job's file order.
     pub results: Vec<String>,
     pub errors: String,
@@ -59,8 +61,10 @@ pub struct CostFigures {
     pub estimate: Option<super::estimate::Estimate>,
 }
 
-/// The result file for input `rel`: `dir/<rel without .jsonl>.out.jsonl`.
+/// The result file for input `rel`: `dir/<rel without .jsonl>.out.jsonl` (an input named by
+/// its whole path goes under `dir` all the same).
 pub fn result_path(dir: &Path, rel: &str) -> PathBuf {
+    let rel = rel.trim_start_matches('/');
     let stem = rel.strip_suffix(".jsonl").unwrap_or(rel);
     dir.join(format!("{stem}{RESULT_SUFFIX}"))
 }
@@ -86,26 +90,41 @@ pub fn error_code(state: RequestState, error: &str) -> String {
     }
 }
 
-/// Counts the answers' tokens where they say them: TGI's `details` and OpenAI's `usage`.
+/// Counts the answers' tokens where they say them: OpenAI's `usage`, TGI's `details`
+/// (`generated_tokens`; the prompt's only with `decoder_input_details`, in `prefill`).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Serialize)]
 struct Tokens {
     input: u64,
     output: u64,
-    /// Answers that gave counts.
-    counted: u32,
+    /// Answers that gave a prompt count, and an output count.
+    input_counted: u32,
+    output_counted: u32,
 }
 
 impl Tokens {
     fn add(&mut self, answer: &Value) {
         let first = answer.as_array().and_then(|a| a.first()).unwrap_or(answer);
-        if let Some(usage) = first.get("usage") {
-            self.input += usage["prompt_tokens"].as_u64().unwrap_or(0);
-            self.output += usage["completion_tokens"].as_u64().unwrap_or(0);
-            self.counted += 1;
+        let (input, output) = if let Some(usage) = first.get("usage") {
+            (
+                usage["prompt_tokens"].as_u64(),
+                usage["completion_tokens"].as_u64(),
+            )
         } else if let Some(details) = first.get("details") {
-            self.input += details["prefill"].as_array().map_or(0, |p| p.len() as u64);
-            self.output += details["generated_tokens"].as_u64().unwrap_or(0);
-            self.counted += 1;
+            let prefill = details["prefill"].as_array().filter(|p| !p.is_empty());
+            (
+                prefill.map(|p| p.len() as u64),
+                details["generated_tokens"].as_u64(),
+            )
+        } else {
+            (None, None)
+        };
+        if let Some(n) = input {
+            self.input += n;
+            self.input_counted += 1;
+        }
+        if let Some(n) = output {
+            self.output += n;
+            self.output_counted += 1;
         }
     }
 }
@@ -227,6 +246,27 @@ struct Totals {
     per_file: HashMap<u32, u32>,
 }
 
+/// Refuses, before anything is written, a folder where a file to be written is one of the
+/// job's inputs (an input named `errors.jsonl`, say) or where two would share a name.
+fn check_outputs(job: &JobRow, dir: &Path) -> Result<(), Error> {
+    let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let inputs: std::collections::HashSet<PathBuf> =
+        job.files.iter().map(|f| real(&f.path)).collect();
+    let mut outputs: Vec<PathBuf> = job.files.iter().map(|f| result_path(dir, &f.rel)).collect();
+    outputs.push(dir.join(ERRORS_FILE));
+    outputs.push(dir.join(MANIFEST_FILE));
+    let mut seen = std::collections::HashSet::new();
+    for out in outputs {
+        if inputs.contains(&real(&out)) || !seen.insert(out.clone()) {
+            return Err(Error::InvalidRequest(format!(
+                "{} is one of the job's inputs or written twice: write the result files to another folder",
+                out.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Writes job `job`'s result files, errors file and manifest into `dir`.
 ///
 /// # Errors
@@ -242,6 +282,7 @@ pub async fn write_all(
         .iter()
         .map(|f| std::fs::File::open(&f.path).ok())
         .collect();
+    check_outputs(job, dir)?;
     let mut outputs: Vec<Pending> = job
         .files
         .iter()
@@ -287,6 +328,7 @@ pub async fn write_all(
     writeln!(m.out, "{text}").map_err(write_error(&m.tmp))?;
     let manifest_path = m.finish()?;
     Ok(WrittenFiles {
+        job: job.id.clone(),
         results,
         errors: errors_path.display().to_string(),
         manifest: manifest_path.display().to_string(),
@@ -347,7 +389,7 @@ fn manifest(
                    "lines": totals.per_file.get(&(i as u32)).copied().unwrap_or(0)})
         })
         .collect();
-    let counted = totals.tokens.counted > 0;
+    let t = totals.tokens;
     json!({
         "job": s.id,
         "endpoint": s.endpoint,
@@ -360,10 +402,13 @@ fn manifest(
             "not_sent": s.pending, "queued": s.invoked,
         },
         "top_error": s.top_error,
+        // Sums over the answers that gave counts, which may be fewer than all the answers.
         "tokens": {
-            "input": counted.then_some(totals.tokens.input),
-            "output": counted.then_some(totals.tokens.output),
-            "answers_with_counts": totals.tokens.counted,
+            "input": (t.input_counted > 0).then_some(t.input),
+            "output": (t.output_counted > 0).then_some(t.output),
+            "answers_with_input_counts": t.input_counted,
+            "answers_with_output_counts": t.output_counted,
+            "answers": s.succeeded,
         },
         "bytes": {"input": totals.input_bytes, "output": totals.output_bytes},
         "times": times(s),

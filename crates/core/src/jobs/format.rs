@@ -61,8 +61,10 @@ impl InputFormat {
     }
 }
 
-/// OpenAI batch `url`s a TGI endpoint answers on SageMaker's `/invocations`.
-pub const OPENAI_URLS: [&str; 2] = ["/v1/chat/completions", "/v1/completions"];
+/// The OpenAI batch `url` Ebb sends: TGI's Messages API takes chat-completions bodies on
+/// SageMaker's `/invocations` (`/v1/completions` bodies only from TGI 2.4.0, so they are not
+/// sent; <https://huggingface.co/docs/text-generation-inference/messages_api>).
+pub const OPENAI_URLS: [&str; 1] = ["/v1/chat/completions"];
 
 /// The longest id a line may carry.
 pub const MAX_ID_BYTES: usize = 512;
@@ -167,8 +169,8 @@ impl<'de> Visitor<'de> for ShapeSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LineShape, A::Error> {
         let mut shape = LineShape::default();
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let named = Some(key.as_ref()) == self.id_field;
             let (slot, keep_text) = match key.as_ref() {
-                k if Some(k) == self.id_field => (&mut shape.named_id, true),
                 "inputs" => (&mut shape.inputs, false),
                 "messages" => (&mut shape.messages, false),
                 "custom_id" => (&mut shape.custom_id, true),
@@ -177,12 +179,22 @@ impl<'de> Visitor<'de> for ShapeSeed<'_> {
                 "body" => (&mut shape.body, false),
                 "recordId" => (&mut shape.record_id, true),
                 "modelInput" => (&mut shape.model_input, false),
+                _ if named => {
+                    shape.named_id = Some(map.next_value_seed(PeekSeed { keep_text: true })?);
+                    continue;
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
                 }
             };
-            *slot = Some(map.next_value_seed(PeekSeed { keep_text })?);
+            let value = map.next_value_seed(PeekSeed {
+                keep_text: keep_text || named,
+            })?;
+            if named {
+                shape.named_id = Some(value.clone());
+            }
+            *slot = Some(value);
         }
         Ok(shape)
     }
@@ -273,7 +285,7 @@ impl LineShape {
             Some(Peeked::Str(u)) if OPENAI_URLS.contains(&u.as_str()) => {}
             Some(Peeked::Str(u)) => {
                 return Err(format!(
-                    "\"url\" is {u}; a TGI endpoint answers {} only",
+                    "\"url\" is {u}; Ebb sends {} lines only (TGI's Messages API)",
                     OPENAI_URLS.join(" and ")
                 ));
             }
@@ -302,10 +314,11 @@ pub fn line_id(rel: &str, line: u32) -> String {
 }
 
 /// The `InferenceId` sent for a request with id `id`: the id itself when SageMaker takes it,
-/// else as much of it as fits (spaces and unprintable characters as `_`) and 16 hex digits of
-/// its SHA-256, so that different ids stay different.
+/// else as much of it as fits (spaces and characters outside printable ASCII as `_`) and 16
+/// hex digits of its SHA-256, so that different ids stay different.
 pub fn inference_id(id: &str) -> String {
-    let printable = |c: char| !c.is_whitespace() && !c.is_control();
+    // `\p{Print}` minus spaces, in SageMaker's (Java) pattern, is ASCII 0x21 to 0x7E only.
+    let printable = |c: char| c.is_ascii_graphic();
     if id.chars().count() <= MAX_INFERENCE_ID && id.chars().all(printable) {
         return id.to_string();
     }
@@ -370,6 +383,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!((k.format, k.id.as_deref()), (InputFormat::Chat, Some("7")));
+        // A named id field that is also the format's own field still counts for the format.
+        let k = kind(openai, Some("custom_id")).unwrap();
+        assert_eq!(
+            (k.format, k.id.as_deref()),
+            (InputFormat::OpenAi, Some("req-1"))
+        );
         let k = kind(r#"{"inputs": "hi", "parameters": {}}"#, Some("id")).unwrap();
         assert_eq!((k.format, k.id, k.warning), (InputFormat::Tgi, None, None));
         assert!(kind(r#"{"prompt": "hi"}"#, None).unwrap().warning.is_some());
@@ -384,18 +403,18 @@ mod tests {
             ),
             (
                 r#"{"custom_id": "a", "method": "POST", "url": "/v1/embeddings", "body": {}}"#,
-                "/v1/embeddings; a TGI endpoint answers",
+                "/v1/embeddings; Ebb sends /v1/chat/completions lines only",
             ),
             (
-                r#"{"custom_id": "a", "method": "POST", "url": "/v1/completions", "body": "x"}"#,
+                r#"{"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": "x"}"#,
                 "\"body\" object",
             ),
             (
-                r#"{"url": "/v1/completions", "body": {}}"#,
+                r#"{"url": "/v1/chat/completions", "body": {}}"#,
                 "needs a \"custom_id\"",
             ),
             (
-                r#"{"custom_id": "", "method": "POST", "url": "/v1/completions", "body": {}}"#,
+                r#"{"custom_id": "", "method": "POST", "url": "/v1/chat/completions", "body": {}}"#,
                 "\"custom_id\" is empty",
             ),
             (
@@ -420,11 +439,19 @@ mod tests {
         assert_eq!(inference_id("a.jsonl:3"), "a.jsonl:3");
         let long = "x".repeat(100);
         let other = format!("{}y", "x".repeat(99));
-        for id in [long.as_str(), other.as_str(), "two words", "tab\there"] {
+        for id in [
+            long.as_str(),
+            other.as_str(),
+            "two words",
+            "tab\there",
+            "日本語-id-3",
+            "été.jsonl:1",
+        ] {
             let got = inference_id(id);
             assert!(got.len() <= MAX_INFERENCE_ID, "{got}");
-            assert!(!got.chars().any(char::is_whitespace), "{got}");
+            assert!(got.chars().all(|c| c.is_ascii_graphic()), "{got}");
         }
+        assert_ne!(inference_id("日本語-id-3"), inference_id("日本語-id-4"));
         assert_ne!(inference_id(&long), inference_id(&other));
         assert!(inference_id("two words").starts_with("two_words-"));
     }

@@ -273,13 +273,12 @@ impl JobSummary {
             JobState::Submitting => "submitting".into(),
             JobState::Collecting => "in progress".into(),
             JobState::Paused => "paused".into(),
-            JobState::Cancelled => {
-                let sent = self.total - self.cancelled;
-                format!(
-                    "cancelled: {} not sent or not collected, {sent} sent",
-                    self.cancelled
-                )
-            }
+            JobState::Cancelled => format!(
+                "cancelled: {} of {} answered; {} cancelled (not sent, or sent and not collected)",
+                self.succeeded + self.failed + self.expired,
+                self.total,
+                self.cancelled
+            ),
             JobState::Done if unsuccessful == 0 => "completed".into(),
             JobState::Done if self.succeeded == 0 && self.expired > self.failed => {
                 format!(

@@ -45,7 +45,8 @@ pub struct Try {
 }
 
 /// In a retry job's transaction: request `seq` of `job` just ended; when `job` is a retry, its
-/// parent's line takes this answer and the parent's previous answer becomes a try.
+/// parent's line takes this answer and the parent's previous answer becomes a try, unless the
+/// parent's line has an answer and this one is a failure (then this one is the try).
 pub(super) fn merge_into_parent(
     tx: &rusqlite::Transaction<'_>,
     (job, seq): (&str, i64),
@@ -62,6 +63,23 @@ pub(super) fn merge_into_parent(
     let Some((parent, parent_seq)) = link else {
         return Ok(());
     };
+    let succeeded = |job: &str, seq: i64| -> rusqlite::Result<bool> {
+        tx.query_row(
+            "SELECT state = 'succeeded' FROM requests WHERE job_id = ?1 AND seq = ?2",
+            params![job, seq],
+            |r| r.get(0),
+        )
+    };
+    // A failure never replaces an answer: it is kept as a try of its own.
+    if succeeded(&parent, parent_seq)? && !succeeded(job, seq)? {
+        tx.execute(
+            "INSERT INTO tries (job_id, seq, at, try_job, state, result, error)
+             SELECT ?1, ?2, ?3, job_id, state, result, error
+             FROM requests WHERE job_id = ?4 AND seq = ?5",
+            params![parent, parent_seq, crate::deploy::now_s(), job, seq],
+        )?;
+        return Ok(());
+    }
     tx.execute(
         "INSERT INTO tries (job_id, seq, at, try_job, state, result, error)
          SELECT job_id, seq, ?3, COALESCE(answered_by, job_id), state, result, error
@@ -72,7 +90,7 @@ pub(super) fn merge_into_parent(
         "UPDATE requests SET (state, result, answer, error, output_location, failure_location,
              completed_at, attempts, answered_by) =
            (SELECT c.state, c.result, c.answer, c.error, c.output_location, c.failure_location,
-                   c.completed_at, requests.attempts + c.attempts, c.job_id
+                   c.completed_at, requests.attempts, c.job_id
             FROM requests c WHERE c.job_id = ?3 AND c.seq = ?4)
          WHERE job_id = ?1 AND seq = ?2",
         params![parent, parent_seq, job, seq],
@@ -84,7 +102,8 @@ impl Store {
     /// Records `retry` (a new job whose `parent` is the first job) with the lines of job
     /// `source` in the states `which` names, pending, in input order; returns how many. The
     /// source is the first job or an earlier retry of it: either way the lines are the first
-    /// job's, and their answers go there.
+    /// job's, and their answers go there. Lines the first job has an answer for, and lines
+    /// another retry is still sending or collecting, are left out (no line is paid for twice).
     pub async fn create_retry(
         &self,
         retry: JobRow,
@@ -96,6 +115,7 @@ impl Store {
         self.with(move |conn| {
             let tx = conn.transaction()?;
             let parent = source;
+            let root = retry.parent.clone().unwrap_or_else(|| parent.clone());
             insert_job(&tx, &retry)?;
             tx.execute(
                 "INSERT INTO files (job_id, idx, path, rel, format)
@@ -113,9 +133,14 @@ impl Store {
                        state, custom_id, inference_id, parent_seq)
                      SELECT ?1, ROW_NUMBER() OVER (ORDER BY seq) - 1, file_idx, line, byte_offset,
                        len, filename, 'pending', custom_id, inference_id, COALESCE(parent_seq, seq)
-                     FROM requests WHERE job_id = ?2 AND state IN ({wanted})"
+                     FROM requests s WHERE job_id = ?2 AND state IN ({wanted})
+                       AND NOT EXISTS (SELECT 1 FROM requests p WHERE p.job_id = ?3
+                         AND p.seq = COALESCE(s.parent_seq, s.seq) AND p.state = 'succeeded')
+                       AND NOT EXISTS (SELECT 1 FROM requests c JOIN jobs cj ON cj.id = c.job_id
+                         WHERE cj.parent_id = ?3 AND c.parent_seq = COALESCE(s.parent_seq, s.seq)
+                           AND c.state IN ('pending', 'invoking', 'invoked'))"
                 ),
-                params![retry.id, parent],
+                params![retry.id, parent, root],
             )?;
             tx.commit()?;
             Ok(added as u32)
@@ -249,6 +274,16 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(third, 1);
+        // While the third is out, another retry of the same line is refused.
+        let twice = store
+            .create_retry(row("twice", Some("first")), "first", which)
+            .await
+            .unwrap();
+        assert_eq!(
+            twice, 0,
+            "a line another retry is sending is not sent twice"
+        );
+        store.delete_job("twice").await.unwrap();
         let ok = Outcome::Succeeded {
             seq: 0,
             result: "at last".into(),
@@ -260,6 +295,12 @@ mod tests {
         assert_eq!((first.succeeded, first.failed), (2, 0));
         let rows = store.results("first", None, None, (0, 10)).await.unwrap();
         assert_eq!(rows[1].result.as_deref(), Some("at last"));
+        // The line has its answer now: retrying the earlier retry again sends nothing.
+        let fourth = store
+            .create_retry(row("fourth", Some("first")), "second", which)
+            .await
+            .unwrap();
+        assert_eq!(fourth, 0, "a line with an answer is not paid for again");
         let tries = store.tries("first", 1).await.unwrap();
         let seen: Vec<(&str, RequestState, Option<&str>)> = tries
             .iter()

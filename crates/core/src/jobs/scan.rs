@@ -149,6 +149,14 @@ impl Scan {
         }
     }
 
+    /// Whether any request is a TGI generate body (a TGI file, or any file sent whole).
+    pub fn needs_generate(&self) -> bool {
+        let generate: Vec<u32> = (0..self.files.len() as u32)
+            .filter(|&i| self.per_file || self.files[i as usize].format == InputFormat::Tgi)
+            .collect();
+        self.requests.iter().any(|r| generate.contains(&r.file))
+    }
+
     /// Whether any request is a chat-completions body (see [`ScanSummary::needs_messages_api`]).
     pub fn needs_messages_api(&self) -> bool {
         let chat: Vec<u32> = (0..self.files.len() as u32)
@@ -238,6 +246,7 @@ pub fn scan(paths: &[PathBuf], options: ScanOptions) -> Scan {
             }
         }
     }
+    name_apart(&mut found);
     let mut ids = Ids {
         field: options.id_field.clone(),
         seen: HashMap::new(),
@@ -286,6 +295,20 @@ pub fn scan(paths: &[PathBuf], options: ScanOptions) -> Scan {
     }
     out.request_bytes = out.requests.iter().map(|r| r.len).sum();
     out
+}
+
+/// Files of different folders with the same relative name (`ebb submit A B`, each with
+/// `x.jsonl`) are named by their whole paths, so that their lines' ids and result files differ.
+fn name_apart(found: &mut [(PathBuf, String)]) {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (_, rel) in found.iter() {
+        *seen.entry(rel.clone()).or_default() += 1;
+    }
+    for (path, rel) in found.iter_mut() {
+        if seen.get(rel.as_str()).is_some_and(|n| *n > 1) {
+            *rel = path.display().to_string();
+        }
+    }
 }
 
 /// Collects `.jsonl` files under `dir` in name order; symlinked folders are followed once.
@@ -774,5 +797,23 @@ mod tests {
         assert!(buf.is_empty());
         assert_eq!(read_line_limited(&mut r, &mut buf, 4).unwrap(), (3, false));
         assert_eq!(buf, b"ok\n");
+    }
+
+    /// `ebb submit A B` with an `x.jsonl` in each: two files, told apart by their paths.
+    #[test]
+    fn files_of_the_same_name_in_two_folders_stay_apart() {
+        let a = folder(&[("x.jsonl", b"{\"inputs\": \"a\"}\n")]);
+        let b = folder(&[("x.jsonl", b"{\"inputs\": \"b\"}\n")]);
+        let s = scan(
+            &[a.path().to_path_buf(), b.path().to_path_buf()],
+            ScanOptions::default(),
+        );
+        let rels: Vec<&str> = s.files.iter().map(|f| f.rel.as_str()).collect();
+        assert_eq!(rels.len(), 2);
+        assert_ne!(rels[0], rels[1]);
+        assert!(
+            rels[0].ends_with("x.jsonl") && rels[0].starts_with('/'),
+            "{rels:?}"
+        );
     }
 }

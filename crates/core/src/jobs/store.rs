@@ -254,18 +254,22 @@ fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
 }
 
 /// Stores made by earlier versions get the columns added since (empty for their rows).
-fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
+fn add_columns(conn: &mut Connection) -> rusqlite::Result<()> {
+    // One writer at a time: the app and a CLI command opening an old store together would
+    // otherwise both add a column, and one of them fail.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for (table, column, kind) in ADDED_COLUMNS {
-        let has: bool = conn
+        let has: bool = tx
             .prepare(&format!(
                 "SELECT 1 FROM pragma_table_info('{table}') WHERE name = '{column}'"
             ))?
             .exists([])?;
         if !has {
-            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+            tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
         }
     }
-    conn.execute_batch(ADDED_INDEXES)
+    tx.execute_batch(ADDED_INDEXES)?;
+    tx.commit()
 }
 
 /// The job's own row (its files and requests are the caller's).
@@ -292,21 +296,40 @@ fn now_s() -> i64 {
     crate::deploy::now_s()
 }
 
-/// The most common error of `job`'s failed and expired lines, with how many have it.
+/// The most common error of `job`'s failed and expired lines, with how many have it. Errors
+/// that differ only in their numbers (a column, a size in bytes) count as one.
 fn top_error(conn: &Connection, job: &str) -> rusqlite::Result<Option<ErrorCount>> {
-    conn.query_row(
+    let mut q = conn.prepare(
         "SELECT error, COUNT(*) AS n FROM requests
          WHERE job_id = ?1 AND state IN ('failed', 'expired')
-         GROUP BY error ORDER BY n DESC, MIN(seq) LIMIT 1",
-        params![job],
-        |r| {
-            Ok(ErrorCount {
-                message: super::error_message(&r.get::<_, Option<String>>(0)?.unwrap_or_default()),
-                count: r.get::<_, i64>(1)? as u32,
-            })
-        },
-    )
-    .optional()
+         GROUP BY error ORDER BY n DESC, MIN(seq) LIMIT 1000",
+    )?;
+    let exact = q
+        .query_map(params![job], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                r.get::<_, i64>(1)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut groups: Vec<(String, String, u32)> = Vec::new();
+    for (error, n) in exact {
+        let message = super::error_message(&error);
+        let shape: String = message
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '#' } else { c })
+            .collect();
+        match groups.iter_mut().find(|g| g.0 == shape) {
+            Some(g) => g.2 += n as u32,
+            None => groups.push((shape, message, n as u32)),
+        }
+    }
+    // On a tie, the group seen first (the larger exact group, the earlier line) wins.
+    Ok(groups
+        .into_iter()
+        .rev()
+        .max_by_key(|g| g.2)
+        .map(|(_, message, count)| ErrorCount { message, count }))
 }
 
 /// Records request `seq`'s end, the first one only (a re-sent request can have two results),
@@ -339,7 +362,7 @@ impl Store {
             source,
         })?;
         let path = home.join("jobs.sqlite");
-        let conn = Connection::open(&path).map_err(|e| db_error(&path, e))?;
+        let mut conn = Connection::open(&path).map_err(|e| db_error(&path, e))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -350,7 +373,7 @@ impl Store {
         )
         .map_err(|e| db_error(&path, e))?;
         conn.execute_batch(SCHEMA).map_err(|e| db_error(&path, e))?;
-        add_columns(&conn).map_err(|e| db_error(&path, e))?;
+        add_columns(&mut conn).map_err(|e| db_error(&path, e))?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             path,

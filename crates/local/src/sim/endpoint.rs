@@ -64,7 +64,7 @@ impl Job {
         };
         let folder = self.output.key.rsplit_once('/').map_or("", |(f, _)| f);
         format!(
-            "{} {input} s3://{}/{folder}",
+            "{}\n{input}\ns3://{}/{folder}",
             self.inference_id, self.output.bucket
         )
     }
@@ -72,7 +72,8 @@ impl Job {
 
 /// [`Job::key`] from its parts (`output` as an `s3://` URI).
 pub fn request_key(inference_id: &str, output: &str) -> String {
-    format!("{inference_id} {output}")
+    // A line break cannot be in an InferenceId (SageMaker's pattern) or an S3 URI Ebb reads.
+    format!("{inference_id}\n{output}")
 }
 
 /// What the endpoint is doing now; part 2's CloudWatch metrics read this.
@@ -284,7 +285,7 @@ impl EndpointSim {
                 p.iter()
                     .filter(|(_, n)| **n > 1)
                     .map(|(key, n)| {
-                        let id = key.split_once(' ').map_or(key.as_str(), |k| k.0);
+                        let id = key.split_once('\n').map_or(key.as_str(), |k| k.0);
                         (id.to_string(), *n)
                     })
                     .collect()

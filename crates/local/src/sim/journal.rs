@@ -127,7 +127,10 @@ impl Journal {
             match serde_json::from_slice::<Entry>(line) {
                 Ok(Entry::Add(s)) => pending.push(s),
                 Ok(Entry::Done { id }) => {
-                    pending.retain(|s| super::endpoint::request_key(&s.id, &s.output) != id);
+                    // Journals of earlier versions marked a request done by its id alone.
+                    pending.retain(|s| {
+                        s.id != id && super::endpoint::request_key(&s.id, &s.output) != id
+                    });
                 }
                 Err(_) => {}
             }
