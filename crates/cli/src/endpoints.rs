@@ -61,6 +61,10 @@ pub struct DeployArgs {
     /// KMS key that encrypts the outputs in S3.
     #[arg(long)]
     kms_key_id: Option<String>,
+    /// Turn on TGI's Messages API (MESSAGES_API_ENABLED=true, TGI 1.4.0 or later): the
+    /// endpoint then takes OpenAI chat-completions bodies ({"messages": [...]}).
+    #[arg(long)]
+    messages_api: bool,
 }
 
 /// A whole number of at least 0, with a message that says so (the form checks the range).
@@ -120,6 +124,7 @@ impl DeployArgs {
         spec.success_topic = self.success_topic.or(spec.success_topic.take());
         spec.error_topic = self.error_topic.or(spec.error_topic.take());
         spec.kms_key_id = self.kms_key_id.or(spec.kms_key_id.take());
+        spec.messages_api |= self.messages_api;
     }
 }
 

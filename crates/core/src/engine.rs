@@ -385,6 +385,15 @@ impl Ebb {
         teardown::run(&clients, ctx, plan).await
     }
 
+    /// Whether `endpoint`'s current model takes OpenAI chat-completions bodies (TGI's Messages
+    /// API); see [`crate::deploy::messages_api::messages_api_enabled`] for the rule and errors.
+    pub async fn messages_api_enabled(&self, endpoint: &str) -> Result<bool, Error> {
+        let (target, _, clients) = self.connected().await?;
+        let region = clients.region();
+        let ctx = context(&target, region.as_deref(), "");
+        crate::deploy::messages_api::messages_api_enabled(&clients, ctx, endpoint).await
+    }
+
     /// The endpoint's status, time in it, and container log lines newer than `since_ms`.
     pub async fn endpoint_logs(
         &self,

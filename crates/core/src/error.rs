@@ -66,6 +66,16 @@ pub enum Error {
         "there is no endpoint `{0}` in this account and region: `ebb endpoints` lists the ones there are"
     )]
     EndpointNotFound(String),
+    /// The endpoint runs, but its endpoint config or model was deleted, so what it runs
+    /// cannot be read.
+    #[error(
+        "endpoint `{endpoint}` runs on {missing}, which no longer exists, so its model's settings cannot be read: deploy the endpoint again"
+    )]
+    EndpointModelGone {
+        endpoint: String,
+        /// `endpoint config NAME` or `model NAME`.
+        missing: String,
+    },
     /// Another process holds the job's lease (see `jobs::lease`).
     #[error(
         "job {job} is already running in {holder}; one process runs a job at a time: wait for that run to end, or stop it, then resume the job here"

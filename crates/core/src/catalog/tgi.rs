@@ -202,6 +202,23 @@ pub const REGISTRIES: &[(&str, &str)] = &[
     ("us-west-2", "763104351884"),
 ];
 
+/// A version string as `(major, minor, patch)`, missing parts 0; `None` when it is not one.
+pub fn release(version: &str) -> Option<(u32, u32, u32)> {
+    let mut parts = version.trim().split('.').map(|p| p.parse::<u32>().ok());
+    let major = parts.next()??;
+    let minor = parts.next().unwrap_or(Some(0))?;
+    let patch = parts.next().unwrap_or(Some(0))?;
+    Some((major, minor, patch))
+}
+
+/// The TGI release in a SageMaker TGI image URI (`...:2.0.1-tgi1.1.0-gpu-...` -> 1.1.0);
+/// `None` for an image whose tag names none (a custom image).
+pub fn release_of_image(uri: &str) -> Option<(u32, u32, u32)> {
+    let tag = uri.rsplit_once(':')?.1;
+    let rest = &tag[tag.find("tgi")? + 3..];
+    release(rest.split('-').next()?)
+}
+
 pub fn find(version: &str) -> Option<&'static TgiVersion> {
     VERSIONS.iter().find(|v| v.version == version)
 }
@@ -236,6 +253,23 @@ pub fn image_uri(version: &str, region: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn releases_are_read_from_versions_and_image_tags() {
+        assert_eq!(release("1.4"), Some((1, 4, 0)));
+        assert_eq!(release("2.0.1"), Some((2, 0, 1)));
+        assert_eq!(release("x"), None);
+        let seed = image_uri("1.1.0", "us-east-1").unwrap();
+        assert_eq!(release_of_image(&seed), Some((1, 1, 0)));
+        assert_eq!(
+            release_of_image(&image_uri("3.3.6", "eu-west-1").unwrap()),
+            Some((3, 3, 6))
+        );
+        assert_eq!(
+            release_of_image("1.dkr.ecr.us-east-1.amazonaws.com/mine:latest"),
+            None
+        );
+    }
 
     #[test]
     fn seed_image_matches_the_article() {

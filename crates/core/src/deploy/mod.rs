@@ -4,6 +4,7 @@ pub mod data;
 pub mod endpoints;
 pub mod invoke;
 pub mod logs;
+pub mod messages_api;
 pub mod run;
 pub mod spec;
 pub mod teardown;

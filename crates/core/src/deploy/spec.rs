@@ -44,6 +44,11 @@ pub struct DeploySpec {
     pub model_name: String,
     pub endpoint_config_name: String,
     pub endpoint_name: String,
+    /// TGI's Messages API: sets `MESSAGES_API_ENABLED=true` so that `/invocations` takes
+    /// OpenAI chat-completions bodies (TGI 1.4.0 to 2.3.x read it; 2.4.0 and later take them
+    /// anyway). Off when absent, so specs saved before it load.
+    #[serde(default)]
+    pub messages_api: bool,
 }
 
 /// A problem with one field of the deploy form.
@@ -103,6 +108,13 @@ pub struct DerivedNames {
 /// TGI's variable for the number of GPUs to shard the model over (the SageMaker LLM image sets
 /// TGI's `--num-shard` from it).
 pub const GPUS_VAR: &str = "SM_NUM_GPUS";
+
+/// The variable TGI 1.4.0 to 2.3.x read to answer OpenAI chat-completions bodies on
+/// `/invocations` (<https://huggingface.co/docs/text-generation-inference/messages_api>).
+pub const MESSAGES_API_VAR: &str = "MESSAGES_API_ENABLED";
+
+/// The first TGI release with the Messages API.
+const MESSAGES_API_SINCE: (u32, u32, u32) = (1, 4, 0);
 
 /// Longest SageMaker resource name (models, endpoint configs, endpoints).
 pub const MAX_NAME_LEN: usize = 63;
@@ -169,6 +181,7 @@ impl DeploySpec {
             model_name: String::new(),
             endpoint_config_name: String::new(),
             endpoint_name: String::new(),
+            messages_api: false,
             model_id,
         }
         .named(&name)
@@ -226,12 +239,33 @@ impl DeploySpec {
     pub fn container_environment(&self) -> BTreeMap<String, String> {
         let mut env = self.environment.clone();
         env.insert("HF_MODEL_ID".into(), self.model_id.clone());
+        if self.messages_api {
+            // TGI's router reads it with clap's boolean parser: only `true` turns it on.
+            env.insert(MESSAGES_API_VAR.into(), "true".into());
+        }
         if !env.contains_key(GPUS_VAR)
             && let Some(info) = instances::find(&self.instance_type)
         {
             env.insert(GPUS_VAR.into(), info.gpus.to_string());
         }
         env
+    }
+
+    /// The Messages API on a TGI release before it existed would be ignored: chat bodies
+    /// would all fail.
+    fn messages_api_problem(&self) -> Option<DeployProblem> {
+        let ImageChoice::Tgi { version } = &self.image else {
+            return None;
+        };
+        let release = tgi::release(version)?;
+        (self.messages_api && release < MESSAGES_API_SINCE).then(|| {
+            problem(
+                "messages_api",
+                format!(
+                    "TGI {version} has no Messages API: choose TGI 1.4.0 or later, or turn it off."
+                ),
+            )
+        })
     }
 
     pub fn image_uri(&self, region: &str) -> Result<String, String> {
@@ -344,6 +378,7 @@ impl DeploySpec {
             }
         }
         out.extend(self.gpu_problem());
+        out.extend(self.messages_api_problem());
         for key in self.environment.keys() {
             if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 out.push(problem(
@@ -393,6 +428,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_messages_api_switch_sets_tgis_variable_and_needs_tgi_1_4() {
+        let mut s = DeploySpec::seed("bucket", "p", "20261125-101500");
+        s.messages_api = true;
+        assert_eq!(s.container_environment()[MESSAGES_API_VAR], "true");
+        let role = Some("arn:aws:iam::111122223333:role/R");
+        let problems = s.problems("us-east-1", role);
+        assert!(
+            problems.iter().any(|p| p.field == "messages_api"
+                && p.message.contains("TGI 1.1.0 has no Messages API")),
+            "{problems:?}"
+        );
+        s.image = ImageChoice::Tgi {
+            version: "2.0.1".into(),
+        };
+        assert_eq!(s.problems("us-east-1", role), vec![]);
+        // A spec saved before the switch existed loads with it off.
+        let mut saved = serde_json::to_value(&s).unwrap();
+        saved.as_object_mut().unwrap().remove("messages_api");
+        let loaded: DeploySpec = serde_json::from_value(saved).unwrap();
+        assert!(!loaded.messages_api);
+    }
+
+    #[test]
     fn seed_preset_is_the_article() {
         let s = DeploySpec::seed(
             "sagemaker-us-east-1-111122223333",
@@ -407,6 +465,7 @@ mod tests {
         let env = s.container_environment();
         assert_eq!(env["HF_MODEL_ID"], "google/flan-t5-xxl");
         assert_eq!(env["SM_NUM_GPUS"], "4");
+        assert!(!s.messages_api && !env.contains_key(MESSAGES_API_VAR));
         assert_eq!(
             (s.instance_type.as_str(), s.instance_count),
             ("ml.g5.12xlarge", 1)

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::chat::{self, Route};
 use super::clock::Clock;
 use super::tgi;
 
@@ -25,8 +26,13 @@ pub enum Backend {
         token_latency: Duration,
         /// The TGI release and launcher limits its request validation follows.
         limits: tgi::Limits,
-        /// A start-up failure to simulate (the model "cannot load").
+        /// A start-up failure to simulate (the model "cannot load"), or the TGI router's own
+        /// (an unreadable `MESSAGES_API_ENABLED`).
         fail_startup: Option<String>,
+        /// Which bodies `/invocations` takes (see [`chat::route`]).
+        route: Route,
+        /// The model's `HF_MODEL_ID`, which chat answers name.
+        model_id: String,
     },
     Proxy {
         url: http::Uri,
@@ -88,10 +94,17 @@ impl Backend {
                         format!("{ENV_TOKEN_LATENCY_MS} must be a whole number of milliseconds, not `{v}`")
                     })?,
                 };
+                let limits = tgi::Limits::from_env(env, image);
+                let (route, router_failure) = match chat::route(env, limits.version) {
+                    Ok(route) => (route, None),
+                    Err(e) => (Route::Generate, Some(e)),
+                };
                 Ok(Backend::Builtin {
                     token_latency: Duration::from_millis(token_latency),
-                    limits: tgi::Limits::from_env(env, image),
-                    fail_startup: env.get(ENV_FAIL_STARTUP).cloned(),
+                    fail_startup: env.get(ENV_FAIL_STARTUP).cloned().or(router_failure),
+                    route,
+                    model_id: env.get("HF_MODEL_ID").cloned().unwrap_or_default(),
+                    limits,
                 })
             }
             "proxy" => {
@@ -148,9 +161,11 @@ impl Backend {
             Backend::Builtin {
                 token_latency,
                 limits,
+                route,
+                model_id,
                 ..
             } => {
-                let (text, tokens) = generate(&body, limits)?;
+                let (text, tokens) = answer(&body, limits, *route, model_id)?;
                 clock.sleep(*token_latency * tokens as u32).await;
                 Ok(Answer {
                     body: Bytes::from(text),
@@ -198,19 +213,96 @@ const WORDS: &[&str] = &[
     "was",
 ];
 
-/// The built-in generator, parsing and validating the request the way TGI does (see
-/// [`tgi::validate`]) and failing where TGI would. Returns the response JSON and how many
-/// tokens it "generated".
-fn generate(body: &[u8], limits: &tgi::Limits) -> Result<(String, u64), ModelError> {
-    let request: tgi::Request = serde_json::from_slice(body).map_err(|e| {
-        ModelError::validation(format!(
+/// The body SageMaker's TGI container could not read: axum's `Json` rejection, an HTTP 422 in
+/// plain text (TGI adds no JSON around it).
+fn unparsable(e: impl std::fmt::Display) -> ModelError {
+    ModelError {
+        status: 422,
+        body: Bytes::from(format!(
             "Failed to deserialize the JSON body into the target type: {e}"
-        ))
-    })?;
+        )),
+    }
+}
+
+/// Answers the body as the model's `/invocations` route takes it (see [`chat::route`]). A
+/// body no route reads fails as TGI's router fails it. Returns the response JSON and how many
+/// tokens it "generated".
+fn answer(
+    body: &[u8],
+    limits: &tgi::Limits,
+    route: Route,
+    model_id: &str,
+) -> Result<(String, u64), ModelError> {
+    match route {
+        Route::Generate => generate(body, limits),
+        Route::Chat => chat_answer(body, limits, model_id),
+        Route::Any => {
+            if serde_json::from_slice::<tgi::Request>(body).is_ok() {
+                generate(body, limits)
+            } else if serde_json::from_slice::<chat::ChatRequest>(body).is_ok() {
+                chat_answer(body, limits, model_id)
+            } else {
+                Err(unparsable(
+                    "data did not match any variant of untagged enum SagemakerRequest",
+                ))
+            }
+        }
+    }
+}
+
+/// The built-in generator, parsing and validating the request the way TGI does (see
+/// [`tgi::validate`]) and failing where TGI would.
+fn generate(body: &[u8], limits: &tgi::Limits) -> Result<(String, u64), ModelError> {
+    let request: tgi::Request = serde_json::from_slice(body).map_err(unparsable)?;
+    let words = run(&request, limits)?;
+    let mut text = words.join(" ");
+    if request.parameters.return_full_text == Some(true) {
+        text = format!("{} {text}", request.inputs);
+    }
+    let mut answer = json!({ "generated_text": text });
+    if request.parameters.details {
+        answer["details"] = details(&words, &request);
+    }
+    Ok((json!([answer]).to_string(), words.len() as u64))
+}
+
+/// A chat-completions body, answered as TGI's `chat_completions` answers it: the generate
+/// request it makes runs through the same checks and generator, and the usage counts the
+/// prompt's and the generated tokens as the generate answer's `details` do.
+fn chat_answer(
+    body: &[u8],
+    limits: &tgi::Limits,
+    model_id: &str,
+) -> Result<(String, u64), ModelError> {
+    chat::require_model(body, limits.version).map_err(unparsable)?;
+    let chat: chat::ChatRequest = serde_json::from_slice(body).map_err(unparsable)?;
+    let request = chat.to_generate(limits.version);
+    let words = run(&request, limits)?;
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let answer = chat::completion(&chat::Completion {
+        version: limits.version,
+        model: model_id,
+        text: words.join(" "),
+        prompt_tokens: input_tokens(&request.inputs),
+        completion_tokens: words.len(),
+        created,
+    });
+    Ok((answer.to_string(), words.len() as u64))
+}
+
+/// The simulator's stand-in for the tokenizer: one token per word.
+fn input_tokens(inputs: &str) -> usize {
+    inputs.split_whitespace().count()
+}
+
+/// Validates the request as TGI does and generates its words, deterministic per prompt and
+/// seed, as many as `max_new_tokens`.
+fn run(request: &tgi::Request, limits: &tgi::Limits) -> Result<Vec<&'static str>, ModelError> {
     let inputs = request.inputs.as_str();
-    let input_tokens = inputs.split_whitespace().count();
-    let valid = tgi::validate(&request, input_tokens, limits).map_err(ModelError::validation)?;
-    let max_new_tokens = u64::from(valid.max_new_tokens);
+    let valid =
+        tgi::validate(request, input_tokens(inputs), limits).map_err(ModelError::validation)?;
     let seed = Sha256::digest(
         format!(
             "{inputs}\u{0}{}",
@@ -221,21 +313,12 @@ fn generate(body: &[u8], limits: &tgi::Limits) -> Result<(String, u64), ModelErr
         )
         .as_bytes(),
     );
-    let words: Vec<&str> = (0..max_new_tokens as usize)
+    Ok((0..valid.max_new_tokens as usize)
         .map(|i| {
             let byte = seed[i % seed.len()] as usize;
             WORDS[(byte + i * 7) % WORDS.len()]
         })
-        .collect();
-    let mut text = words.join(" ");
-    if request.parameters.return_full_text == Some(true) {
-        text = format!("{inputs} {text}");
-    }
-    let mut answer = json!({ "generated_text": text });
-    if request.parameters.details {
-        answer["details"] = details(&words, &request);
-    }
-    Ok((json!([answer]).to_string(), max_new_tokens))
+        .collect())
 }
 
 /// TGI's `Details` for an answer that ran to `max_new_tokens` (`router/src/lib.rs`):
@@ -370,6 +453,91 @@ mod tests {
             assert_eq!(err.status, 422);
             assert!(err.message().contains(needle), "{}", err.message());
         }
+    }
+
+    const CHAT: &[u8] = br#"{"model":"tgi","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"What is the capital of France?"}],"max_tokens":12,"seed":7}"#;
+
+    fn builtin(pairs: &[(&str, &str)], tgi: &str) -> (tgi::Limits, Route, Option<String>) {
+        let image = format!("x:2.1.1-tgi{tgi}-gpu");
+        match Backend::for_model(&env(pairs), Some(&image)).unwrap() {
+            Backend::Builtin {
+                limits,
+                route,
+                fail_startup,
+                ..
+            } => (limits, route, fail_startup),
+            Backend::Proxy { .. } => unreachable!("no proxy configured"),
+        }
+    }
+
+    #[test]
+    fn the_messages_api_answers_chat_bodies_in_openais_shape() {
+        let on = [(chat::ENV_MESSAGES_API, "true")];
+        let (limits, route, _) = builtin(&on, "2.3.1");
+        assert_eq!(route, Route::Chat);
+        let (a, tokens) = answer(CHAT, &limits, route, "google/flan-t5-xxl").unwrap();
+        let (b, _) = answer(CHAT, &limits, route, "google/flan-t5-xxl").unwrap();
+        let (a, b): (Value, Value) = (
+            serde_json::from_str(&a).unwrap(),
+            serde_json::from_str(&b).unwrap(),
+        );
+        assert_eq!(tokens, 12);
+        assert_eq!(a["object"], "chat.completion");
+        assert_eq!(a["model"], "google/flan-t5-xxl");
+        let choice = &a["choices"][0];
+        assert_eq!(choice["message"]["role"], "assistant");
+        assert_eq!(choice["finish_reason"], "length");
+        let content = choice["message"]["content"].as_str().unwrap();
+        assert_eq!(content.split(' ').count(), 12);
+        assert_eq!(content, b["choices"][0]["message"]["content"], "seeded");
+        // The prompt "system: Be brief.\nuser: What is the capital of France?\nassistant:"
+        // is 11 words, the simulator's tokens.
+        assert_eq!(a["usage"]["prompt_tokens"], 11);
+        assert_eq!(a["usage"]["completion_tokens"], 12);
+        assert_eq!(a["usage"]["total_tokens"], 23);
+        // TGI's checks apply to the request it makes of the chat body.
+        let five_stops = br#"{"model":"tgi","messages":[{"role":"user","content":"hi"}],"stop":["a","b","c","d","e"]}"#;
+        let err = answer(five_stops, &limits, route, "m").unwrap_err();
+        assert_eq!(err.status, 422);
+        let v: Value = serde_json::from_slice(&err.body).unwrap();
+        assert_eq!(v["error_type"], "validation");
+        // With the switch on, TGI 1.4 to 2.3 route /invocations to chat only.
+        let generate_body = br#"{"inputs":"hi"}"#;
+        let err = answer(generate_body, &limits, route, "m").unwrap_err();
+        assert!(
+            err.message().contains("missing field `messages`"),
+            "{}",
+            err.message()
+        );
+        // Before 2.1 TGI called the object a text completion.
+        let (old, route, _) = builtin(&on, "1.4.5");
+        let (a, _) = answer(CHAT, &old, route, "m").unwrap();
+        assert!(a.contains(r#""object":"text_completion""#), "{a}");
+    }
+
+    #[test]
+    fn without_the_switch_a_chat_body_is_refused_as_tgi_refuses_it() {
+        let (limits, route, _) = builtin(&[], "2.3.1");
+        assert_eq!(route, Route::Generate);
+        let err = answer(CHAT, &limits, route, "m").unwrap_err();
+        assert_eq!(err.status, 422);
+        assert!(
+            err.message().starts_with(
+                "Failed to deserialize the JSON body into the target type: missing field `inputs`"
+            ),
+            "{}",
+            err.message()
+        );
+        // From TGI 2.4 /invocations takes either body, with or without the switch.
+        let (limits, route, _) = builtin(&[], "3.0.1");
+        assert!(answer(CHAT, &limits, route, "m").is_ok());
+        let (generated, _) = answer(br#"{"inputs":"hi"}"#, &limits, route, "m").unwrap();
+        assert!(generated.contains("generated_text"), "{generated}");
+        let err = answer(br#"{"text":"hi"}"#, &limits, route, "m").unwrap_err();
+        assert!(err.message().contains("untagged enum SagemakerRequest"));
+        // A value clap does not read as a boolean stops the router at start-up.
+        let (_, _, failure) = builtin(&[(chat::ENV_MESSAGES_API, "1")], "2.0.1");
+        assert!(failure.is_some_and(|f| f.contains("invalid value '1'")));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! all run on, and the heartbeat that publishes their metrics and drives alarms and scaling.
 
 pub mod backend;
+pub mod chat;
 pub mod clock;
 pub mod endpoint;
 pub mod heartbeat;

@@ -1,0 +1,127 @@
+//! Whether an endpoint's current model answers OpenAI chat-completions bodies (TGI's Messages
+//! API) on SageMaker's `/invocations`.
+
+use std::collections::HashMap;
+
+use aws_sdk_sagemaker::operation::describe_model::DescribeModelOutput;
+
+use super::spec::MESSAGES_API_VAR;
+use crate::aws_errors::{self, Context};
+use crate::catalog::tgi;
+use crate::cloud::Clients;
+use crate::error::Error;
+
+/// Whether `endpoint`'s current model takes chat-completions bodies on `/invocations`.
+///
+/// Reads the model the endpoint runs now: DescribeEndpoint's `EndpointConfigName`
+/// (<https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html>),
+/// that config's first `ProductionVariants[].ModelName`
+/// (<https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpointConfig.html>),
+/// and that model's `PrimaryContainer` (else `Containers[0]`) `Image` and `Environment`
+/// (<https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeModel.html>).
+/// The answer follows TGI (<https://huggingface.co/docs/text-generation-inference/messages_api>
+/// and `router/src/server.rs` of huggingface/text-generation-inference), see
+/// [`takes_chat`]: `MESSAGES_API_ENABLED=true` on TGI 1.4.0 to 2.3.x, always on 2.4.0 and
+/// later, never before 1.4.0.
+///
+/// # Errors
+/// [`Error::EndpointNotFound`] when the endpoint does not exist;
+/// [`Error::EndpointModelGone`] when its endpoint config or model was deleted; AWS errors
+/// of the three Describe calls otherwise.
+pub async fn messages_api_enabled(
+    clients: &Clients,
+    ctx: Context<'_>,
+    endpoint: &str,
+) -> Result<bool, Error> {
+    let model = current_model(clients, ctx, endpoint).await?;
+    let container = model
+        .primary_container()
+        .or_else(|| model.containers().first());
+    let image = container.and_then(|c| c.image());
+    let env = container.and_then(|c| c.environment());
+    Ok(takes_chat(image, env))
+}
+
+/// TGI's rule for `/invocations`: before 1.4.0 generate bodies only; 1.4.0 to 2.3.x chat
+/// bodies when `MESSAGES_API_ENABLED` is `true` (the only value clap's boolean parser reads
+/// as on); from 2.4.0 any body. An image whose tag names no TGI release (a custom image) is
+/// judged by the variable alone.
+pub fn takes_chat(image: Option<&str>, env: Option<&HashMap<String, String>>) -> bool {
+    let switched = env
+        .and_then(|e| e.get(MESSAGES_API_VAR))
+        .is_some_and(|v| v == "true");
+    match image.and_then(tgi::release_of_image) {
+        Some(release) if release < (1, 4, 0) => false,
+        Some(release) if release >= (2, 4, 0) => true,
+        _ => switched,
+    }
+}
+
+/// DescribeModel of the model `endpoint` runs now (its current config's first variant).
+async fn current_model(
+    clients: &Clients,
+    ctx: Context<'_>,
+    endpoint: &str,
+) -> Result<DescribeModelOutput, Error> {
+    let sm = &clients.sagemaker;
+    let gone = |missing: String| Error::EndpointModelGone {
+        endpoint: endpoint.to_string(),
+        missing,
+    };
+    let config_name = match sm.describe_endpoint().endpoint_name(endpoint).send().await {
+        Ok(d) => d.endpoint_config_name().unwrap_or_default().to_string(),
+        Err(e) if aws_errors::is_not_found(&e) => {
+            return Err(Error::EndpointNotFound(endpoint.to_string()));
+        }
+        Err(e) => return Err(aws_errors::failed(&e, ctx, "sagemaker:DescribeEndpoint")),
+    };
+    let config = sm
+        .describe_endpoint_config()
+        .endpoint_config_name(&config_name)
+        .send()
+        .await;
+    let model_name = match config {
+        Ok(c) => c
+            .production_variants()
+            .first()
+            .and_then(|v| v.model_name())
+            .unwrap_or_default()
+            .to_string(),
+        Err(e) if aws_errors::is_not_found(&e) => {
+            return Err(gone(format!("endpoint config {config_name}")));
+        }
+        Err(e) => {
+            return Err(aws_errors::failed(
+                &e,
+                ctx,
+                "sagemaker:DescribeEndpointConfig",
+            ));
+        }
+    };
+    match sm.describe_model().model_name(&model_name).send().await {
+        Ok(m) => Ok(m),
+        Err(e) if aws_errors::is_not_found(&e) => Err(gone(format!("model {model_name}"))),
+        Err(e) => Err(aws_errors::failed(&e, ctx, "sagemaker:DescribeModel")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_answer_follows_the_tgi_release_and_the_switch() {
+        let image = |v: &str| tgi::image_uri(v, "us-east-1").unwrap();
+        let on = HashMap::from([(MESSAGES_API_VAR.to_string(), "true".to_string())]);
+        let odd = HashMap::from([(MESSAGES_API_VAR.to_string(), "1".to_string())]);
+        assert!(!takes_chat(Some(&image("1.1.0")), Some(&on)));
+        assert!(takes_chat(Some(&image("1.4.0")), Some(&on)));
+        assert!(takes_chat(Some(&image("2.3.1")), Some(&on)));
+        assert!(!takes_chat(Some(&image("2.3.1")), None));
+        assert!(!takes_chat(Some(&image("2.0.1")), Some(&odd)));
+        assert!(takes_chat(Some(&image("2.4.0")), None));
+        let custom = "111122223333.dkr.ecr.us-east-1.amazonaws.com/mine:v1";
+        assert!(takes_chat(Some(custom), Some(&on)));
+        assert!(!takes_chat(Some(custom), None));
+    }
+}
