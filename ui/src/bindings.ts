@@ -545,7 +545,13 @@ environment: Partial<{ [key in string]: string }>; instance_type: string; instan
 /**
  * On by default (the article leaves it out; failures would then be invisible).
  */
-failure_path: string | null; max_concurrency: number; success_topic: string | null; error_topic: string | null; kms_key_id: string | null; model_name: string; endpoint_config_name: string; endpoint_name: string }
+failure_path: string | null; max_concurrency: number; success_topic: string | null; error_topic: string | null; kms_key_id: string | null; model_name: string; endpoint_config_name: string; endpoint_name: string; 
+/**
+ * TGI's Messages API: sets `MESSAGES_API_ENABLED=true` so that `/invocations` takes
+ * OpenAI chat-completions bodies (TGI 1.4.0 to 2.3.x read it; 2.4.0 and later take them
+ * anyway). Off when absent, so specs saved before it load.
+ */
+messages_api?: boolean }
 export type DeployStep = "create_model" | "create_endpoint_config" | "create_endpoint" | "wait_in_service"
 /**
  * The names a deploy derives from its endpoint name: the model takes the endpoint's own name,
