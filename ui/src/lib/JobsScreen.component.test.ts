@@ -236,7 +236,7 @@ describe("jobs screen", () => {
     );
     expect(estimateJob.mock.calls[1]?.[4]).toBe(2);
     expect(screen.getByTestId("estimate").textContent).toMatch(
-      /expected between 1\.33 h and 3\.00 h/,
+      /expected\s+between 80 min and 3\.0 h/,
     );
   });
 
