@@ -16,6 +16,7 @@ const seed: DeploySpec = {
   success_topic: null,
   error_topic: null,
   kms_key_id: null,
+  messages_api: false,
   model_name: "flan-t5-xxl-20261125-101500",
   endpoint_config_name: "flan-t5-xxl-20261125-101500-cfg",
   endpoint_name: "flan-t5-xxl-20261125-101500",
@@ -141,5 +142,17 @@ describe("DeployForm", () => {
     await fireEvent.click(submit);
     await waitFor(() => expect(onDone).toHaveBeenCalled());
     expect(deploy).toHaveBeenCalledWith(seed);
+  });
+
+  it("sends the Messages API switch when its box is ticked", async () => {
+    deploy.mockResolvedValue({ status: "error", error: { message: "x", deploy_problems: [] } });
+    render(DeployForm, { onDone: () => undefined });
+    const submit = await screen.findByTestId<HTMLButtonElement>("deploy-submit");
+    await waitFor(() => expect(submit.disabled).toBe(false));
+    expect(input("deploy-messages_api").checked).toBe(false);
+    await fireEvent.click(input("deploy-messages_api"));
+    await fireEvent.click(submit);
+    await waitFor(() => expect(deploy).toHaveBeenCalled());
+    expect(deploy).toHaveBeenCalledWith({ ...seed, messages_api: true });
   });
 });

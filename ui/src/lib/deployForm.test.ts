@@ -30,6 +30,7 @@ const seed: DeploySpec = {
   success_topic: null,
   error_topic: null,
   kms_key_id: null,
+  messages_api: false,
   model_name: "flan-t5-xxl-20261125-101500",
   endpoint_config_name: "flan-t5-xxl-20261125-101500-cfg",
   endpoint_name: "flan-t5-xxl-20261125-101500",
