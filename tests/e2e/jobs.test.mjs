@@ -1,12 +1,12 @@
 // End-to-end: a folder of chat-format lines ({"messages": [...]}) driven through the Jobs
 // screen of the real window: the scan names the format and says the model needs TGI's
-// Messages API, the job is priced, sent to an endpoint deployed with that API on, completes,
-// shows each line's file:line id, and writes its result files, errors.jsonl and manifest.json
-// beside the input. Needs EBB_APP (the built app, with `ebb` beside it), TAURI_DRIVER, a
-// DISPLAY (xvfb-run) and optional E2E_ARTIFACTS.
+// Messages API, the job is priced, sent to an endpoint deployed from the Deploy form with that
+// API switched on, completes, shows each line's file:line id, and writes its result files,
+// errors.jsonl and manifest.json beside the input. Needs EBB_APP (the built app, with `ebb`
+// beside it), TAURI_DRIVER, a DISPLAY (xvfb-run) and optional E2E_ARTIFACTS.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -73,14 +73,6 @@ async function click(browser, testid) {
 
 test("a chat-format folder through the Jobs screen, on an endpoint with the Messages API", async () => {
   const folder = chatFolder();
-  // TGI 2.3.1 with MESSAGES_API_ENABLED=true: the model answers chat-completions bodies.
-  const deployed = execFileSync(
-    ebb,
-    ["deploy", "--name", "e2e-chat", "--tgi-version", "2.3.1", "--messages-api"],
-    { env: appEnv() },
-  ).toString();
-  assert.match(deployed, /InService/);
-
   const browser = await openApp(driver.port, app);
   try {
     await waitText(
@@ -88,6 +80,24 @@ test("a chat-format folder through the Jobs screen, on an endpoint with the Mess
       '[data-testid="status-connection"]',
       /connected — account 000000000000/,
     );
+    // Deployed from the Deploy form with its Messages API switch on, on TGI 2.3.1 (the seed's
+    // TGI 1.1.0 has no Messages API): the model gets MESSAGES_API_ENABLED=true.
+    await browser.keys(["Control", "3"]);
+    await click(browser, "deploy-open");
+    const model = await browser.$("#deploy-model_id");
+    await model.waitUntil(async () => (await model.getValue()) === "google/flan-t5-xxl", {
+      timeout: 15_000,
+      timeoutMsg: "the seed preset never filled the form",
+    });
+    await (await browser.$("#deploy-endpoint_name")).setValue("e2e-chat");
+    await (await browser.$("#deploy-image")).selectByAttribute("value", "2.3.1");
+    const on = await browser.$("#deploy-messages_api");
+    assert.equal(await on.isSelected(), false, "the Messages API is off by default");
+    await on.click();
+    await click(browser, "deploy-submit");
+    await waitText(browser, '[data-testid="endpoints-notice"]', /InService/, 60_000);
+    await waitText(browser, '[data-testid="endpoint-e2e-chat"]', /InService/, 30_000);
+    await browser.saveScreenshot(join(artifacts, "jobs-chat-deploy.png"));
     await browser.keys(["Control", "4"]);
     await (await browser.$('[data-testid="jobs-screen"]')).waitForDisplayed({ timeout: 10_000 });
 
