@@ -173,6 +173,8 @@ test("a chat-format folder through the Jobs screen, on an endpoint with the Mess
     await click(browser, "find-request-go");
     const match = await waitText(browser, '[data-testid="request-match"]', /succeeded/);
     assert.match(match, /chat\.jsonl:2 in job \S+ → e2e-chat/);
+    assert.match(match, /Output\s+s3:\/\/\S+/);
+    assert.doesNotMatch(match, /Failure/, "a request that succeeded shows no failure location");
   } finally {
     await browser.saveScreenshot(join(artifacts, "jobs-chat-after.png"));
     await browser.deleteSession();

@@ -80,7 +80,7 @@ const found: RequestStatus = {
   attempts: 2,
   invoked_at: 1_700_000_000,
   completed_at: 1_700_000_060,
-  output_location: null,
+  output_location: "s3://bucket/async-out/req-42.out",
   failure_location: "s3://bucket/async-failures/req-42-error.out",
   result: null,
   error: "CUDA out of memory",
@@ -251,6 +251,8 @@ describe("jobs screen", () => {
     expect(screen.getByTestId("match-state").textContent).toContain("failed after 2 sends");
     expect(match.textContent).toContain("CUDA out of memory");
     expect(match.textContent).toContain("s3://bucket/async-failures/req-42-error.out");
+    // A failed request has no output: where it would have been is left out.
+    expect(match.textContent).not.toContain("s3://bucket/async-out/req-42.out");
   });
 
   it("says so when no request has the id", async () => {
