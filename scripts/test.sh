@@ -67,6 +67,7 @@ export EBB_APP="$ROOT/target/debug/ebb-app"
 export E2E_ARTIFACTS="$ROOT/target/e2e"
 xvfb-run -a -s "-screen 0 1280x800x24" node --test tests/e2e/settings.test.mjs
 xvfb-run -a -s "-screen 0 1280x800x24" node --test tests/e2e/home.test.mjs
+xvfb-run -a -s "-screen 0 1280x800x24" node --test tests/e2e/jobs.test.mjs
 say "screenshots: $E2E_ARTIFACTS"
 
 if [ "${EBB_TEST_DEB:-}" = 1 ]; then

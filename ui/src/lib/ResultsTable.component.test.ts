@@ -12,6 +12,8 @@ const jobResults = vi.fn(
     for (let i = offset; i < Math.min(TOTAL, offset + limit); i++)
       rows.push({
         seq: i,
+        id: `many.jsonl:${i + 1}`,
+        inference_id: `many.jsonl-${i + 1}`,
         file: "many.jsonl",
         line: i + 1,
         state: "succeeded",
@@ -51,6 +53,9 @@ describe("results table", () => {
     const table = screen.getByTestId("results-table");
     await waitFor(() => expect(table.getAttribute("data-total")).toBe(String(TOTAL)));
     await screen.findByText("answer 1");
+    // The line's id comes first, in its own column.
+    expect(screen.getByRole("row").textContent?.startsWith("Id")).toBe(true);
+    expect(screen.getAllByTestId("result-id")[0]?.textContent).toBe("many.jsonl:1");
     expect(screen.getAllByTestId("result-row").length).toBeLessThan(40);
     // Jump to the middle: only the pages around it are asked for.
     table.scrollTop = 28 * 50_000;

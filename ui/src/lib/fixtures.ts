@@ -20,5 +20,13 @@ export function demoJob(
     succeeded,
     failed: 0,
     retried: 0,
+    expired: 0,
+    cancelled: 0,
+    parent: null,
+    cancel: null,
+    top_error: null,
+    first_result_at: null,
+    last_result_at: null,
+    headline: state === "done" ? "completed" : "in progress",
   };
 }

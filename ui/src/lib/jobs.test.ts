@@ -1,6 +1,17 @@
 import { describe, expect, it } from "vitest";
 import type { JobSummary, ScanSummary } from "../bindings";
-import { doneFraction, duration, jobCost, pagesCovering, scanVerdict, visibleRange } from "./jobs";
+import {
+  doneFraction,
+  duration,
+  estimateBounds,
+  formatLine,
+  jobCost,
+  numberOrNull,
+  pagesCovering,
+  scanVerdict,
+  throughputSource,
+  visibleRange,
+} from "./jobs";
 
 const scan = (errors: number, requests: number): ScanSummary => ({
   files: 2,
@@ -9,6 +20,8 @@ const scan = (errors: number, requests: number): ScanSummary => ({
   errors,
   warnings: 1,
   problems: [],
+  formats: [],
+  needs_messages_api: false,
 });
 
 describe("scan verdict", () => {
@@ -46,8 +59,13 @@ describe("virtualized rows", () => {
 
 describe("formatting", () => {
   it("counts finished results and speaks durations plainly", () => {
-    expect(doneFraction({ total: 4, succeeded: 2, failed: 1 })).toBe(0.75);
-    expect(doneFraction({ total: 0, succeeded: 0, failed: 0 })).toBe(0);
+    expect(doneFraction({ total: 4, succeeded: 2, failed: 1, expired: 0, cancelled: 0 })).toBe(
+      0.75,
+    );
+    expect(doneFraction({ total: 8, succeeded: 2, failed: 1, expired: 2, cancelled: 1 })).toBe(
+      0.75,
+    );
+    expect(doneFraction({ total: 0, succeeded: 0, failed: 0, expired: 0, cancelled: 0 })).toBe(0);
     expect(duration(42)).toBe("42 s");
     expect(duration(600)).toBe("10 min");
     expect(duration(null)).toBe("—");
@@ -60,5 +78,27 @@ describe("jobCost", () => {
     expect(jobCost(job, 7.09, 1000 + 1800)).toBeCloseTo(3.545);
     expect(jobCost({ ...job, finished_at: 1000 + 3600 }, 7.09, 99_999)).toBeCloseTo(7.09);
     expect(jobCost(job, null, 5000)).toBeNull();
+  });
+});
+
+describe("batch wording", () => {
+  it("names formats and throughput sources as the CLI does", () => {
+    expect(formatLine({ file: "x.jsonl", format: "openai", requests: 1 })).toBe(
+      "x.jsonl: OpenAI batch lines, 1 request",
+    );
+    expect(throughputSource({ kind: "assumed" })).toMatch(/^ASSUMED/);
+    expect(throughputSource({ kind: "measured", job: "j1" })).toBe("measured by job j1");
+  });
+  it("bounds a measured estimate and not an assumed one", () => {
+    const e = { hours: 2, bound_factor: 2 } as Parameters<typeof estimateBounds>[0];
+    expect(estimateBounds(e)).toEqual([1, 4]);
+    expect(estimateBounds({ ...e, bound_factor: null })).toBeNull();
+  });
+  it("reads empty number inputs as null", () => {
+    expect(numberOrNull(null)).toBeNull();
+    expect(numberOrNull(undefined)).toBeNull();
+    expect(numberOrNull("")).toBeNull();
+    expect(numberOrNull("2.5")).toBe(2.5);
+    expect(numberOrNull(600)).toBe(600);
   });
 });

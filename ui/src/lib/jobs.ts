@@ -1,5 +1,14 @@
 // Pure helpers for the Jobs screen (unit-tested without a webview).
-import type { JobSettings, JobSummary, ScanSummary } from "../bindings";
+import type {
+  Estimate,
+  FileFormat,
+  InputFormat,
+  JobSettings,
+  JobSummary,
+  RequestState,
+  ScanSummary,
+  Throughput,
+} from "../bindings";
 
 /** A new job's settings until the user changes them (the engine's defaults). */
 export const DEFAULT_JOB_SETTINGS: JobSettings = {
@@ -17,9 +26,11 @@ export function bytes(n: number): string {
   return `${n} bytes`;
 }
 
-/** Share of requests with a final result, 0..1. */
-export function doneFraction(j: Pick<JobSummary, "total" | "succeeded" | "failed">): number {
-  return j.total === 0 ? 0 : (j.succeeded + j.failed) / j.total;
+/** Share of requests that have ended (succeeded, failed, expired or cancelled), 0..1. */
+export function doneFraction(
+  j: Pick<JobSummary, "total" | "succeeded" | "failed" | "expired" | "cancelled">,
+): number {
+  return j.total === 0 ? 0 : (j.succeeded + j.failed + j.expired + j.cancelled) / j.total;
 }
 
 /** One line about a scan, and whether (and how) it can be submitted. */
@@ -79,4 +90,57 @@ export function jobCost(job: JobSummary, usdPerHour: number | null, nowS: number
   if (usdPerHour === null) return null;
   const end = job.finished_at ?? nowS;
   return (Math.max(0, end - job.created_at) / 3600) * usdPerHour;
+}
+
+/** What each input format is called on screen. */
+export const FORMAT_NAMES: Record<InputFormat, string> = {
+  tgi: "TGI requests",
+  openai: "OpenAI batch lines",
+  bedrock: "Bedrock batch records",
+  chat: "chat messages",
+};
+
+/** One file's line in the scan summary: "a.jsonl: OpenAI batch lines, 3 requests". */
+export function formatLine(f: FileFormat): string {
+  return `${f.file}: ${FORMAT_NAMES[f.format]}, ${f.requests} request${f.requests === 1 ? "" : "s"}`;
+}
+
+/** The states a request can be in, as the results filter offers them. */
+export const STATE_NAMES: [RequestState, string][] = [
+  ["succeeded", "succeeded"],
+  ["failed", "failed"],
+  ["expired", "expired (no result in time)"],
+  ["cancelled", "cancelled"],
+  ["invoked", "waiting for a result"],
+  ["pending", "not sent"],
+];
+
+/** Where an estimate's throughput comes from, in words; ASSUMED in capitals, as the CLI says. */
+export function throughputSource(t: Throughput): string {
+  if (t.kind === "measured") return `measured by job ${t.job}`;
+  if (t.kind === "given") return "as given";
+  return "ASSUMED: no job of this endpoint has ended yet";
+}
+
+/** The run's expected time range in hours, when the throughput was measured. */
+export function estimateBounds(e: Estimate): [number, number] | null {
+  return e.bound_factor === null ? null : [e.hours / e.bound_factor, e.hours * e.bound_factor];
+}
+
+/** Seconds since the epoch as a local date and time; "—" when unknown. */
+export function when(s: number | null): string {
+  return s === null ? "—" : new Date(s * 1000).toLocaleString();
+}
+
+/**
+ * A number input's value, or null when it is empty: Svelte binds a number input as a number
+ * (null or undefined when empty), and a test or an old webview may hand over a string.
+ */
+export function numberOrNull(v: unknown): number | null {
+  if (typeof v === "number") return Number.isFinite(v) ? v : null;
+  if (typeof v === "string" && v.trim() !== "") {
+    const n = Number(v);
+    return Number.isFinite(n) ? n : null;
+  }
+  return null;
 }
