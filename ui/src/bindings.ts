@@ -881,8 +881,8 @@ top_error: ErrorCount | null;
 first_result_at: number | null; last_result_at: number | null; 
 /**
  * Where the job stands in a few words, the same in the app and the CLI: "in progress",
- * "completed", "partially completed: 3 of 10 failed (CUDA out of memory: 3)", "312 of 312
- * failed: CUDA out of memory", ...
+ * "completed", "partially completed: 3 of 10 failed: CUDA out of memory", "312 of 312
+ * failed, most with CUDA out of memory (300 lines)", ...
  */
 headline: string }
 /**
@@ -1282,6 +1282,10 @@ replaced_at: number }
  * What was written.
  */
 export type WrittenFiles = { 
+/**
+ * The job whose results these are (a retry's first job).
+ */
+job: string; 
 /**
  * One per input file, in the job's file order.
  */

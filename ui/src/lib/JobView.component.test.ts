@@ -38,7 +38,9 @@ const writeJobFiles = vi.fn((id: string) =>
   Promise.resolve({
     status: "ok",
     data: {
-      results: [`/data/${id}/chat.jsonl.out.jsonl`],
+      // A retry's files are its first job's.
+      job: id.replace("retry-", ""),
+      results: [`/data/${id}/chat.out.jsonl`],
       errors: `/data/${id}/errors.jsonl`,
       manifest: `/data/${id}/manifest.json`,
       lines: 19,
@@ -192,9 +194,17 @@ describe("job view", () => {
     await fireEvent.click(screen.getByTestId("write-files"));
     const written = (await screen.findByTestId("written-files")).textContent ?? "";
     expect(writeJobFiles).toHaveBeenCalledWith("job-1");
-    expect(written).toContain("/data/job-1/chat.jsonl.out.jsonl");
+    expect(written).toContain("/data/job-1/chat.out.jsonl");
+    expect(screen.queryByTestId("written-for-parent")).toBeNull();
     expect(written).toContain("/data/job-1/errors.jsonl (2 failed lines)");
     expect(written).toContain("/data/job-1/manifest.json");
+  });
+
+  it("says so when a retry's files are its first job's", async () => {
+    showJob(ended({ id: "retry-job-1", parent: "job-1" }));
+    await fireEvent.click(screen.getByTestId("write-files"));
+    const note = (await screen.findByTestId("written-for-parent")).textContent ?? "";
+    expect(note).toContain("a retry of job-1");
   });
 
   it("shows a picked request's ids and the tries a retry replaced", async () => {
