@@ -165,7 +165,8 @@ test("a chat-format folder through the Jobs screen, on an endpoint with the Mess
     assert.deepEqual([facts.counts.total, facts.counts.succeeded], [3, 3]);
     assert.equal(facts.files[0].format, "chat");
     // The chat answers' usage counts reach the manifest.
-    assert.equal(facts.tokens.answers_with_counts, 3);
+    assert.equal(facts.tokens.answers_with_output_counts, 3);
+    assert.equal(facts.tokens.answers, 3);
     await browser.saveScreenshot(join(artifacts, "jobs-chat-done.png"));
 
     // Any request can be found by its id.
