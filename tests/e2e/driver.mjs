@@ -1,6 +1,7 @@
 // What the end-to-end tests and the UI benchmark share: free ports, tauri-driver, the app window.
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { join } from "node:path";
 import { remote } from "webdriverio";
 
 export function freePort() {
@@ -56,4 +57,15 @@ export async function waitText(browser, selector, pattern, timeout = 15_000) {
     timeoutMsg: `${selector} never matched ${pattern}`,
   });
   return el.getText();
+}
+
+// The app's environment with only `home`: the user's own AWS set-up stays out, and the
+// window-state plugin creates the app's config dir in this home too.
+export function isolatedEnv(home) {
+  const env = { ...process.env, EBB_HOME: home };
+  for (const k of Object.keys(env)) if (k.startsWith("AWS_")) delete env[k];
+  env.AWS_CONFIG_FILE = join(home, "aws-config");
+  env.AWS_SHARED_CREDENTIALS_FILE = join(home, "aws-credentials");
+  env.XDG_CONFIG_HOME = join(home, "config");
+  return env;
 }

@@ -10,7 +10,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { openApp, startDriver, waitText } from "./driver.mjs";
+import { isolatedEnv, openApp, startDriver, waitText } from "./driver.mjs";
 
 const app = process.env.EBB_APP;
 const driverBin = process.env.TAURI_DRIVER ?? "tauri-driver";
@@ -23,16 +23,7 @@ const ebb = join(dirname(app), "ebb");
 let driver;
 let serve;
 
-// Only this home: the user's own AWS set-up stays out.
-function appEnv() {
-  const env = { ...process.env, EBB_HOME: home };
-  for (const k of Object.keys(env)) if (k.startsWith("AWS_")) delete env[k];
-  env.AWS_CONFIG_FILE = join(home, "aws-config");
-  env.AWS_SHARED_CREDENTIALS_FILE = join(home, "aws-credentials");
-  // The window-state plugin creates the app's config dir: in this home too.
-  env.XDG_CONFIG_HOME = join(home, "config");
-  return env;
-}
+const appEnv = () => isolatedEnv(home);
 
 const QUESTIONS = [
   "What is the capital of France?",

@@ -8,7 +8,7 @@ import { mkdtempSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileS
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort, openApp as openWindow, startDriver, waitForHttp, waitText } from "./driver.mjs";
+import { freePort, openApp as openWindow, startDriver, waitForHttp, waitText, isolatedEnv } from "./driver.mjs";
 
 const app = process.env.EBB_APP;
 const driverBin = process.env.TAURI_DRIVER ?? "tauri-driver";
@@ -26,19 +26,10 @@ let motoUrl;
 
 const openApp = () => openWindow(port, app);
 
-// The app reads $EBB_HOME/settings.json; a clean environment keeps the user's AWS setup out.
+// The app reads $EBB_HOME/settings.json; fake keys for moto_server, which the standard
+// credential chain reads from the environment.
 function appEnv() {
-  const env = { ...process.env, EBB_HOME: home };
-  for (const k of Object.keys(env)) if (k.startsWith("AWS_")) delete env[k];
-  env.AWS_CONFIG_FILE = join(home, "aws-config");
-  env.AWS_SHARED_CREDENTIALS_FILE = join(home, "aws-credentials");
-  // Fake keys for moto_server; the standard credential chain reads them from the environment.
-  env.AWS_ACCESS_KEY_ID = "testing";
-  env.AWS_SECRET_ACCESS_KEY = "testing";
-  // The window-state plugin keeps its file in the Ebb home but still creates the app's config
-  // dir; that stays in the test's home too.
-  env.XDG_CONFIG_HOME = join(home, "config");
-  return env;
+  return { ...isolatedEnv(home), AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing" };
 }
 
 before(async () => {

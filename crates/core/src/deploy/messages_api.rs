@@ -33,13 +33,7 @@ pub async fn messages_api_enabled(
     ctx: Context<'_>,
     endpoint: &str,
 ) -> Result<bool, Error> {
-    let model = current_model(clients, ctx, endpoint).await?;
-    let container = model
-        .primary_container()
-        .or_else(|| model.containers().first());
-    let image = container.and_then(|c| c.image());
-    let env = container.and_then(|c| c.environment());
-    Ok(takes_chat(image, env))
+    Ok(bodies_taken(clients, ctx, endpoint).await?.chat)
 }
 
 /// Whether a model of `image` with `env` takes TGI's generate bodies (`{"inputs"}`) on
