@@ -406,6 +406,8 @@ fn a_job_can_be_cancelled_for_good() {
     let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(summary["state"], "collecting", "{summary}");
     let job = summary["id"].as_str().unwrap();
+    let queued = ok(&ebb(h, &["status", "input_3.jsonl:1"]));
+    assert!(queued.contains("queued at the endpoint since"), "{queued}");
     // Sent requests cannot be taken back: by default their results are still collected.
     let kept: serde_json::Value =
         serde_json::from_str(&ok(&ebb(h, &["--json", "cancel", job]))).unwrap();
