@@ -171,19 +171,15 @@ pub fn print_summary(j: &JobSummary) {
     }
 }
 
-pub async fn submit(ebb: &Ebb, args: SubmitArgs, json: bool, in_process_cloud: bool) -> ExitCode {
-    let options = ScanOptions {
-        recursive: args.recursive,
-        per_file: args.per_file,
-        id_field: args.id_field.clone(),
-    };
-    let scan = match ebb.scan_jobs(args.paths, options).await {
-        Ok(s) => Arc::new(s),
-        Err(e) => return output::fail_error(&e),
-    };
-    let summary = scan.summary();
-    // A check lists every problem; a submit the first ones.
-    let shown = match (args.check, args.valid_only) {
+/// Prints the scan's problems (every one for a check, the first ones for a submit) on stderr,
+/// and its counts and formats on stdout.
+fn report_scan(
+    scan: &ebb_core::jobs::scan::Scan,
+    summary: &ebb_core::jobs::scan::ScanSummary,
+    (check, valid_only): (bool, bool),
+    json: bool,
+) {
+    let shown = match (check, valid_only) {
         (true, _) => usize::MAX,
         (false, true) => 20,
         (false, false) => 50,
@@ -206,8 +202,22 @@ pub async fn submit(ebb: &Ebb, args: SubmitArgs, json: bool, in_process_cloud: b
             summary.errors,
             summary.warnings
         );
-        crate::batch::print_formats(&summary);
+        crate::batch::print_formats(summary);
     }
+}
+
+pub async fn submit(ebb: &Ebb, args: SubmitArgs, json: bool, in_process_cloud: bool) -> ExitCode {
+    let options = ScanOptions {
+        recursive: args.recursive,
+        per_file: args.per_file,
+        id_field: args.id_field.clone(),
+    };
+    let scan = match ebb.scan_jobs(args.paths, options).await {
+        Ok(s) => Arc::new(s),
+        Err(e) => return output::fail_error(&e),
+    };
+    let summary = scan.summary();
+    report_scan(&scan, &summary, (args.check, args.valid_only), json);
     if args.check {
         return if summary.errors == 0 {
             ExitCode::SUCCESS
