@@ -69,3 +69,14 @@ export function isolatedEnv(home) {
   env.XDG_CONFIG_HOME = join(home, "config");
   return env;
 }
+
+// Starts `ebb local serve ARGS` with `env` and waits for its first line (the cloud is up);
+// the caller stops it.
+export async function startLocalServe(ebb, args, env) {
+  const serve = spawn(ebb, ["local", "serve", ...args], { env, stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise((resolve, reject) => {
+    serve.stdout.once("data", resolve);
+    serve.once("exit", () => reject(new Error("ebb local serve exited")));
+  });
+  return serve;
+}

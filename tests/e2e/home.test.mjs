@@ -3,11 +3,10 @@
 // built app, with `ebb` beside it), TAURI_DRIVER, a DISPLAY (xvfb-run) and optional E2E_ARTIFACTS.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { isolatedEnv, openApp, startDriver, waitText } from "./driver.mjs";
+import { isolatedEnv, openApp, startDriver, startLocalServe, waitText } from "./driver.mjs";
 
 const app = process.env.EBB_APP;
 const driverBin = process.env.TAURI_DRIVER ?? "tauri-driver";
@@ -25,14 +24,7 @@ const appEnv = () => isolatedEnv(home);
 before(async () => {
   // The local cloud 60 times faster (a simulated minute a second), so that the endpoint's
   // start-up, the job and the scaling alarms take seconds; the app uses it instead of its own.
-  serve = spawn(join(dirname(app), "ebb"), ["local", "serve", "--speed", "60"], {
-    env: appEnv(),
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  await new Promise((resolve, reject) => {
-    serve.stdout.once("data", resolve);
-    serve.once("exit", () => reject(new Error("ebb local serve exited")));
-  });
+  serve = await startLocalServe(join(dirname(app), "ebb"), ["--speed", "60"], appEnv());
   driver = await startDriver(driverBin, appEnv());
 });
 

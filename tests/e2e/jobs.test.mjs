@@ -6,11 +6,10 @@
 // beside it), TAURI_DRIVER, a DISPLAY (xvfb-run) and optional E2E_ARTIFACTS.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { isolatedEnv, openApp, startDriver, waitText } from "./driver.mjs";
+import { isolatedEnv, openApp, startDriver, startLocalServe, waitText } from "./driver.mjs";
 
 const app = process.env.EBB_APP;
 const driverBin = process.env.TAURI_DRIVER ?? "tauri-driver";
@@ -43,11 +42,7 @@ function chatFolder() {
 
 before(async () => {
   // The local cloud the app and the CLI share (the app uses it instead of its own).
-  serve = spawn(ebb, ["local", "serve"], { env: appEnv(), stdio: ["ignore", "pipe", "inherit"] });
-  await new Promise((resolve, reject) => {
-    serve.stdout.once("data", resolve);
-    serve.once("exit", () => reject(new Error("ebb local serve exited")));
-  });
+  serve = await startLocalServe(ebb, [], appEnv());
   driver = await startDriver(driverBin, appEnv());
 });
 
