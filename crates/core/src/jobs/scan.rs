@@ -70,6 +70,8 @@ pub struct ScannedFile {
     pub bytes: u64,
     /// The format of its lines (that of its first valid line; TGI for a file sent whole).
     pub format: InputFormat,
+    /// Its valid requests.
+    pub requests: u32,
 }
 
 /// One valid request: where its JSON text is, so that it can be read again when sent.
@@ -137,12 +139,11 @@ impl Scan {
             formats: self
                 .files
                 .iter()
-                .enumerate()
                 .take(200)
-                .map(|(i, f)| FileFormat {
+                .map(|f| FileFormat {
                     file: f.rel.clone(),
                     format: f.format,
-                    requests: self.requests.iter().filter(|r| r.file == i as u32).count() as u32,
+                    requests: f.requests,
                 })
                 .collect(),
             needs_messages_api: self.needs_messages_api(),
@@ -151,23 +152,19 @@ impl Scan {
 
     /// Whether any request is a TGI generate body (a TGI file, or any file sent whole).
     pub fn needs_generate(&self) -> bool {
-        let generate: Vec<u32> = (0..self.files.len() as u32)
-            .filter(|&i| self.per_file || self.files[i as usize].format == InputFormat::Tgi)
-            .collect();
-        self.requests.iter().any(|r| generate.contains(&r.file))
+        self.any_file_with_requests(|f| self.per_file || f.format == InputFormat::Tgi)
     }
 
     /// Whether any request is a chat-completions body (see [`ScanSummary::needs_messages_api`]).
     pub fn needs_messages_api(&self) -> bool {
-        let chat: Vec<u32> = (0..self.files.len() as u32)
-            .filter(|&i| {
-                matches!(
-                    self.files[i as usize].format,
-                    InputFormat::OpenAi | InputFormat::Chat
-                )
+        !self.per_file
+            && self.any_file_with_requests(|f| {
+                matches!(f.format, InputFormat::OpenAi | InputFormat::Chat)
             })
-            .collect();
-        !self.per_file && self.requests.iter().any(|r| chat.contains(&r.file))
+    }
+
+    fn any_file_with_requests(&self, wanted: impl Fn(&ScannedFile) -> bool) -> bool {
+        self.files.iter().any(|f| f.requests > 0 && wanted(f))
     }
 
     fn problem(&mut self, file: &str, line: u32, column: u32, severity: Severity, message: String) {
@@ -286,11 +283,13 @@ pub fn scan(paths: &[PathBuf], options: ScanOptions) -> Scan {
             }
             format = InputFormat::Tgi;
         }
+        let requests = (out.requests.len() - before) as u32;
         out.files.push(ScannedFile {
             path,
             rel,
             bytes,
             format,
+            requests,
         });
     }
     out.request_bytes = out.requests.iter().map(|r| r.len).sum();
