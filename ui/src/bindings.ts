@@ -513,9 +513,22 @@ kept_because: string | null }
 export type DeployCatalog = { tgi_versions: string[]; instances: InstanceOption[] }
 export type DeployOutcome = { endpoint_name: string; 
 /**
- * `InService`, `Failed`, or `Cancelled` (the endpoint keeps starting in AWS).
+ * SageMaker's status when the deploy stopped: `InService`, `Failed`, or the status it
+ * was still in when cancelled or out of time (`Creating`).
  */
-status: string; failure_reason: string | null; 
+status: string; 
+/**
+ * Where it ended for the user: ready, in service but failing, failed, …
+ */
+verdict: Verdict; failure_reason: string | null; 
+/**
+ * The known failure it met, with its fix.
+ */
+diagnosis: Diagnosis | null; 
+/**
+ * The request sent after InService, unless skipped.
+ */
+smoke_test: SmokeTest | null; 
 /**
  * What exists now, e.g. `model flan-t5-xxl-…`; teardown removes it.
  */
@@ -528,7 +541,19 @@ export type DeployProgress = { step: DeployStep; message: string;
 /**
  * Seconds since the deploy started.
  */
-elapsed_s: number }
+elapsed_s: number; 
+/**
+ * Seconds in the endpoint's current status (while waiting; else 0).
+ */
+in_state_s: number; 
+/**
+ * The container's log lines new since the last progress, oldest first.
+ */
+log_lines: string[]; 
+/**
+ * Why the container's log cannot be shown (told once; the deploy goes on).
+ */
+log_problem: string | null }
 /**
  * One deploy step or status change (sent while `deploy` is still running).
  */
@@ -551,8 +576,22 @@ failure_path: string | null; max_concurrency: number; success_topic: string | nu
  * OpenAI chat-completions bodies (TGI 1.4.0 to 2.3.x read it; 2.4.0 and later take them
  * anyway). Off when absent, so specs saved before it load.
  */
-messages_api?: boolean }
-export type DeployStep = "create_model" | "create_endpoint_config" | "create_endpoint" | "wait_in_service"
+messages_api?: boolean; 
+/**
+ * After InService, send one request through the async path and wait for its answer
+ * before calling the endpoint ready (on unless turned off; see [`super::smoke`]).
+ */
+smoke_test?: boolean; 
+/**
+ * How long to wait for InService, in seconds (60 to 14400; default 1800, as large
+ * models need).
+ */
+wait_limit_s?: number }
+export type DeployStep = "create_model" | "create_endpoint_config" | "create_endpoint" | "wait_in_service" | 
+/**
+ * One request through the async path after InService.
+ */
+"smoke_test"
 /**
  * The names a deploy derives from its endpoint name: the model takes the endpoint's own name,
  * the endpoint config `<name>-cfg`. SageMaker allows 63 characters for each
@@ -561,6 +600,58 @@ export type DeployStep = "create_model" | "create_endpoint_config" | "create_end
  * the name's SHA-256: stable for the same name, different for two names sharing the prefix.
  */
 export type DerivedNames = { model_name: string; endpoint_config_name: string }
+/**
+ * One known failure: what happened, in a sentence, and what to do about it.
+ */
+export type Diagnosis = { kind: DiagnosisKind; sentence: string; fix: string; 
+/**
+ * The line (error message, log line or failure body) it was told by.
+ */
+evidence: string }
+/**
+ * Which known failure a deploy met.
+ */
+export type DiagnosisKind = 
+/**
+ * The start-up health check was not passed in time while the weights still loaded.
+ */
+"startup_timeout" | 
+/**
+ * CUDA out of memory while TGI warmed the model up.
+ */
+"out_of_memory_at_warmup" | 
+/**
+ * CUDA out of memory on a request, the endpoint being InService.
+ */
+"out_of_memory_on_request" | 
+/**
+ * A gated or private model and no Hugging Face token (the Hub answered 401/403).
+ */
+"gated_model" | 
+/**
+ * No such model on the Hugging Face Hub.
+ */
+"model_not_found" | 
+/**
+ * The account's quota for the instance type is too low (`ResourceLimitExceeded`).
+ */
+"quota_exceeded" | 
+/**
+ * AWS has no capacity for the instance type now (`InsufficientInstanceCapacity`).
+ */
+"no_capacity" | 
+/**
+ * The container image does not exist (in this region).
+ */
+"image_not_found" | 
+/**
+ * Chat (Messages API) requests on a model without a chat template.
+ */
+"no_chat_template" | 
+/**
+ * The TGI shard died at start with a Python import error.
+ */
+"import_error"
 /**
  * One connection check finished (sent while `run_doctor` is still running).
  */
@@ -1192,6 +1283,38 @@ export type Severity =
  */
 "warning"
 /**
+ * What the smoke test sent and what came back.
+ */
+export type SmokeTest = { 
+/**
+ * The answer landed at the output location.
+ */
+passed: boolean; 
+/**
+ * The request's `s3://` input.
+ */
+input_location: string; output_location: string | null; failure_location: string | null; 
+/**
+ * The answer, when it came.
+ */
+output: string | null; 
+/**
+ * The failure object's body, when the request failed.
+ */
+failure: string | null; 
+/**
+ * Seconds waited for the answer.
+ */
+waited_s: number; 
+/**
+ * The most it would wait, in seconds.
+ */
+deadline_s: number; 
+/**
+ * Stopped by the user before an answer came.
+ */
+cancelled: boolean }
+/**
  * Where an effective value came from, so the UI can say why it is not what the form says.
  */
 export type Source = "flag" | "env" | "settings" | 
@@ -1278,6 +1401,34 @@ job: string; state: RequestState; result: string | null; error: string | null;
  * When it was replaced, seconds since the epoch.
  */
 replaced_at: number }
+/**
+ * Where a deploy or an update ended, for the user.
+ */
+export type Verdict = 
+/**
+ * InService and the smoke test's request was answered.
+ */
+"ready" | 
+/**
+ * InService; the smoke test was not asked for.
+ */
+"in_service_untested" | 
+/**
+ * InService, but the smoke test's request failed or was not answered in time.
+ */
+"in_service_failing" | 
+/**
+ * The endpoint failed (or an update failed and SageMaker rolled it back).
+ */
+"failed" | 
+/**
+ * The user stopped waiting; the endpoint keeps starting in AWS.
+ */
+"cancelled" | 
+/**
+ * Still starting when the wait's limit passed; it keeps starting in AWS.
+ */
+"still_starting"
 /**
  * What was written.
  */

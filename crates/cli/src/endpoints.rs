@@ -65,6 +65,13 @@ pub struct DeployArgs {
     /// endpoint then takes OpenAI chat-completions bodies ({"messages": [...]}).
     #[arg(long)]
     messages_api: bool,
+    /// Do not send a test request after InService (by default one request goes through the
+    /// async path and the deploy is ready only once it is answered).
+    #[arg(long)]
+    no_smoke_test: bool,
+    /// How long to wait for InService, in seconds (default 1800; large models need it).
+    #[arg(long, value_name = "S", allow_negative_numbers = true, value_parser = parse_count)]
+    wait_limit: Option<u32>,
 }
 
 /// A whole number of at least 0, with a message that says so (the form checks the range).
@@ -125,6 +132,8 @@ impl DeployArgs {
         spec.error_topic = self.error_topic.or(spec.error_topic.take());
         spec.kms_key_id = self.kms_key_id.or(spec.kms_key_id.take());
         spec.messages_api |= self.messages_api;
+        spec.smoke_test &= !self.no_smoke_test;
+        spec.wait_limit_s = self.wait_limit.unwrap_or(spec.wait_limit_s);
     }
 }
 
@@ -146,45 +155,16 @@ pub async fn deploy(ebb: &Ebb, args: DeployArgs, json: bool) -> ExitCode {
         Err(e) => return output::fail_error(&e),
     };
     args.apply(&mut spec);
+    let printer = crate::deploy_report::ProgressPrinter::new();
     let progress = move |p: &ebb_core::deploy::run::DeployProgress| {
         if !json {
-            println!("[{:>4}s] {}", p.elapsed_s, p.message);
+            printer.print(p);
         }
     };
     let cancel = cancel_on_ctrl_c();
     match ebb.deploy(&spec, &progress, &cancel).await {
         Err(e) => output::fail_error(&e),
-        Ok(outcome) if json => {
-            let code = output::print_json(&outcome);
-            if outcome.status == "InService" {
-                code
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Ok(outcome) => match outcome.status.as_str() {
-            "InService" => {
-                println!("endpoint {} is InService", outcome.endpoint_name);
-                ExitCode::SUCCESS
-            }
-            "Cancelled" => {
-                println!(
-                    "stopped waiting; {} keeps starting. Check with `ebb endpoints`, remove with `ebb teardown {}`",
-                    outcome.endpoint_name, outcome.endpoint_name
-                );
-                ExitCode::FAILURE
-            }
-            _ => output::fail(&format!(
-                "endpoint {} failed: {}. Left behind: {} — remove with `ebb teardown {} --yes`",
-                outcome.endpoint_name,
-                outcome
-                    .failure_reason
-                    .as_deref()
-                    .unwrap_or("no reason given"),
-                outcome.resources.join(", "),
-                outcome.endpoint_name
-            )),
-        },
+        Ok(outcome) => crate::deploy_report::finish(&outcome, json),
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod batch;
 mod bench;
+mod deploy_report;
 mod endpoints;
 mod jobs;
 mod local;

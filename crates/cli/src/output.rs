@@ -43,6 +43,7 @@ pub fn fail_error(e: &ebb_core::Error) -> ExitCode {
 fn option_for(field: &str) -> String {
     match field {
         "health_check_timeout_s" => "--health-check-timeout".into(),
+        "wait_limit_s" => "--wait-limit".into(),
         "environment" => "--env".into(),
         "endpoint_name" | "model_name" | "endpoint_config_name" => "--name".into(),
         "image" => "--image / --tgi-version".into(),

@@ -45,7 +45,8 @@ fn local_mode_deploy_invoke_teardown_leaves_nothing() {
     let deployed = ok(&ebb(h, &[], &["deploy", "--name", "seed-test"]));
     assert!(deployed.contains("creating model seed-test"), "{deployed}");
     assert!(
-        deployed.contains("endpoint seed-test is InService"),
+        deployed
+            .contains("endpoint seed-test is ready: InService, and a test request was answered"),
         "{deployed}"
     );
 
@@ -176,6 +177,17 @@ fn moto_sees_exactly_the_seed_preset() {
             "arn:aws:iam::123456789012:role/SmRole",
         ],
     ));
+    // The smoke test's request goes to the settings' bucket, as test requests do.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let sdk = moto_sdk(&moto.url).await;
+        aws_sdk_s3::Client::new(&sdk)
+            .create_bucket()
+            .bucket("sagemaker-us-east-1-123456789012")
+            .send()
+            .await
+            .unwrap();
+    });
     // moto refuses newer instance types; everything else is the preset.
     let out = ok(&ebb(
         h,
@@ -192,7 +204,6 @@ fn moto_sees_exactly_the_seed_preset() {
     ));
     assert!(out.contains("InService"), "{out}");
 
-    let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let sdk = moto_sdk(&moto.url).await;
         let sm = aws_sdk_sagemaker::Client::new(&sdk);
@@ -603,7 +614,12 @@ fn teardown_decides_about_data_when_confirmed_and_keeps_a_neighbours_test_inputs
     };
     for name in ["pair", "pair-2"] {
         let [out, fail] = own_paths(name);
-        ok(&ebb(h, &[], &["deploy", "--name", name, &out, &fail]));
+        // No smoke test: the data counted below is the test's own.
+        ok(&ebb(
+            h,
+            &[],
+            &["deploy", "--name", name, &out, &fail, "--no-smoke-test"],
+        ));
         ok(&ebb(
             h,
             &[],
@@ -628,6 +644,7 @@ fn teardown_decides_about_data_when_confirmed_and_keeps_a_neighbours_test_inputs
             "--name",
             "joiner",
             &format!("--output-path=s3://{bucket}/own/pair/out"),
+            "--no-smoke-test",
         ],
     ));
     teardown.stdin.take().unwrap().write_all(b"y\n").unwrap();

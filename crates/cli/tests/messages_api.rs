@@ -155,6 +155,8 @@ fn moto_reads_back_the_switch() {
     let env = moto.env();
     let role = "arn:aws:iam::123456789012:role/SmRole";
     ok(&ebb(h, &env, &["settings", "set", "role_arn", role]));
+    // The deploys' smoke tests send their requests through the settings' bucket.
+    moto.request("PUT", "/sagemaker-us-east-1-123456789012", "");
     for (name, extra) in [("moto-chat", Some("--messages-api")), ("moto-plain", None)] {
         // moto refuses newer instance types.
         let mut args = vec![

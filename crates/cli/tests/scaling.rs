@@ -268,9 +268,10 @@ fn ebb_autoscale_loadtest_and_metrics_run_the_seed_scenario_in_local_mode() {
     assert!(max("ApproximateBacklogSize") >= 200.0, "{m}");
     assert_eq!(max("HasBacklogWithoutCapacity"), 1.0);
     assert_eq!(sum("InvocationFailures"), 0.0);
-    // Every request completed (the last minute may not be published yet).
+    // Every request completed (the last minute may not be published yet): the load test's,
+    // the `ebb invoke`, and the deploy's smoke test.
     wait_until(
-        "InvocationsProcessed to count all 301",
+        "InvocationsProcessed to count all 302",
         std::time::Duration::from_secs(30),
         || {
             let m = ebb(h, &["metrics", "seed", "--since", "3h"]);
@@ -287,7 +288,7 @@ fn ebb_autoscale_loadtest_and_metrics_run_the_seed_scenario_in_local_mode() {
                         .filter_map(|v| v.as_f64())
                 })
                 .sum();
-            processed == 301.0
+            processed == 302.0
         },
     );
     // From the first scaling activity on, the count went 0 -> 1 -> 5 -> 0 -> 1.

@@ -1,6 +1,7 @@
 //! `Ebb`: the engine handle both shells hold.
 
 mod batch;
+mod deploy;
 mod jobs;
 mod overview;
 mod scaling;
@@ -16,7 +17,6 @@ use crate::cloud::{self, Clients, Overrides, ProvidedCloud, Target};
 use crate::deploy::endpoints::{self, EndpointSummary};
 use crate::deploy::invoke::{self, InvokeRequest, InvokeResult};
 use crate::deploy::logs::{self, EndpointLogs};
-use crate::deploy::run::{self, DeployOutcome, DeployProgress};
 use crate::deploy::spec::{self, DeploySpec};
 use crate::deploy::teardown::{self, Removed, TeardownPlan};
 use crate::doctor::{self, Check, DoctorReport};
@@ -226,32 +226,6 @@ impl Ebb {
         Ok(DeploySpec::seed(&bucket, &prefix, &spec::stamp_now()))
     }
 
-    /// Validates `spec`, then creates model, endpoint config and endpoint and waits for
-    /// InService (or Failed), reporting each step; `cancel` stops the wait.
-    pub async fn deploy(
-        &self,
-        spec: &DeploySpec,
-        progress: &(dyn Fn(&DeployProgress) + Send + Sync),
-        cancel: &std::sync::atomic::AtomicBool,
-    ) -> Result<DeployOutcome, Error> {
-        let (target, _, clients) = self.connected().await?;
-        let region = clients.region().unwrap_or_else(|| "us-east-1".into());
-        let problems = spec.problems(&region, target.role_arn.as_deref());
-        let (Ok(image), Some(role), true) = (
-            spec.image_uri(&region),
-            target.role_arn.as_deref(),
-            problems.is_empty(),
-        ) else {
-            return Err(Error::InvalidDeploy(problems));
-        };
-        let ctx = context(&target, Some(&region), "");
-        let waiting = run::Waiting {
-            poll: self.poll,
-            cancel,
-        };
-        run::deploy(&clients, ctx, spec, (&image, role), progress, waiting).await
-    }
-
     pub async fn endpoints(&self) -> Result<Vec<EndpointSummary>, Error> {
         let (target, _, clients) = self.connected().await?;
         let region = clients.region();
@@ -307,7 +281,7 @@ impl Ebb {
         .await?;
         match wait {
             None => Ok(submitted),
-            Some(limit) => invoke::wait(&clients, submitted, limit, self.poll).await,
+            Some(limit) => invoke::wait(&clients, ctx, submitted, limit, self.poll).await,
         }
     }
 

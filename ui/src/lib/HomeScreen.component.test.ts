@@ -114,7 +114,15 @@ const seed = { endpoint_name: "flan-t5-xxl-20250101-120000" } as DeploySpec;
 const deploy = vi.fn((s: DeploySpec) =>
   Promise.resolve({
     status: "ok",
-    data: { endpoint_name: s.endpoint_name, status: "InService", failure_reason: null },
+    data: {
+      endpoint_name: s.endpoint_name,
+      status: "InService",
+      verdict: "ready",
+      failure_reason: null,
+      diagnosis: null,
+      smoke_test: null,
+      resources: [],
+    },
   }),
 );
 const autoscale = vi.fn((s: ScalingSpec) =>

@@ -31,6 +31,8 @@ const seed: DeploySpec = {
   error_topic: null,
   kms_key_id: null,
   messages_api: false,
+  smoke_test: true,
+  wait_limit_s: 1800,
   model_name: "flan-t5-xxl-20261125-101500",
   endpoint_config_name: "flan-t5-xxl-20261125-101500-cfg",
   endpoint_name: "flan-t5-xxl-20261125-101500",

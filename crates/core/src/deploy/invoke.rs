@@ -103,16 +103,37 @@ pub async fn submit(
         return Err(Error::InvalidRequest("the prompt is empty".into()));
     }
     let body = serde_json::json!({ "inputs": request.prompt, "parameters": parameters });
+    send_body(
+        clients,
+        ctx,
+        (bucket, prefix),
+        &request.endpoint,
+        &body,
+        stamp,
+    )
+    .await
+}
+
+/// Uploads `body` under `<prefix>/input/` (the endpoint's test inputs, which teardown
+/// removes) and invokes `endpoint` asynchronously with it.
+pub(crate) async fn send_body(
+    clients: &Clients,
+    ctx: Context<'_>,
+    (bucket, prefix): (&str, &str),
+    endpoint: &str,
+    body: &serde_json::Value,
+    stamp: &str,
+) -> Result<InvokeResult, Error> {
     let key = format!(
         "{}/{}{stamp}.json",
         prefix.trim_matches('/'),
-        super::data::test_inputs(&request.endpoint)
+        super::data::test_inputs(endpoint)
     );
     let input_location = put_input(clients, ctx, bucket, &key, body.to_string()).await?;
     let r = clients
         .runtime
         .invoke_endpoint_async()
-        .endpoint_name(&request.endpoint)
+        .endpoint_name(endpoint)
         .input_location(&input_location)
         .content_type("application/json")
         .accept("application/json")
@@ -129,10 +150,20 @@ pub async fn submit(
     })
 }
 
-async fn fetch(clients: &Clients, uri: Option<&str>) -> Option<String> {
-    let (bucket, key) = split(uri?)?;
-    // Known by now: the upload that preceded asked for it.
-    let account = clients.account().await.ok()?;
+/// The object at `uri`, `None` while it does not exist (`NoSuchKey`).
+///
+/// # Errors
+/// Any other `s3:GetObject` error (access, throttling after retries, network), and a body
+/// that breaks off.
+pub(crate) async fn fetch(
+    clients: &Clients,
+    ctx: Context<'_>,
+    uri: Option<&str>,
+) -> Result<Option<String>, Error> {
+    let Some((bucket, key)) = uri.and_then(split) else {
+        return Ok(None);
+    };
+    let account = bucket_owner::account(clients, ctx).await?;
     let got = clients
         .s3
         .get_object()
@@ -140,26 +171,43 @@ async fn fetch(clients: &Clients, uri: Option<&str>) -> Option<String> {
         .set_expected_bucket_owner(bucket_owner::expected(&account))
         .key(key)
         .send()
+        .await;
+    let got = match got {
+        Ok(got) => got,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+        Err(e) => return Err(aws_errors::failed(&e, ctx, "s3:GetObject")),
+    };
+    let bytes = got
+        .body
+        .collect()
         .await
-        .ok()?;
-    let bytes = got.body.collect().await.ok()?.into_bytes();
-    Some(String::from_utf8_lossy(&bytes).into_owned())
+        .map_err(|e| Error::Aws {
+            summary: format!(
+                "the result at {} broke off while it was read: {e}",
+                uri.unwrap_or_default()
+            ),
+            advice: Some("Try again; S3 keeps the object.".into()),
+            detail: None,
+        })?
+        .into_bytes();
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// Polls the output and failure locations until one appears or `limit` passes.
 pub async fn wait(
     clients: &Clients,
+    ctx: Context<'_>,
     mut result: InvokeResult,
     limit: Duration,
     poll: Duration,
 ) -> Result<InvokeResult, Error> {
     let started = Instant::now();
     loop {
-        if let Some(out) = fetch(clients, result.output_location.as_deref()).await {
+        if let Some(out) = fetch(clients, ctx, result.output_location.as_deref()).await? {
             result.output = Some(out);
             return Ok(result);
         }
-        if let Some(failure) = fetch(clients, result.failure_location.as_deref()).await {
+        if let Some(failure) = fetch(clients, ctx, result.failure_location.as_deref()).await? {
             result.failure = Some(failure);
             return Ok(result);
         }

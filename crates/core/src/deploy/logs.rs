@@ -49,6 +49,29 @@ pub async fn fetch(
         .last_modified_time()
         .or(d.creation_time())
         .map_or(now, |t| t.secs());
+    let (lines, next) = read_lines(clients, ctx, endpoint, since_ms).await?;
+    Ok(EndpointLogs {
+        status: d
+            .endpoint_status()
+            .map_or("unknown".into(), |s| s.as_str().to_string()),
+        in_state_s: u32::try_from(now - changed).unwrap_or(0),
+        lines,
+        next_since_ms: next.to_string(),
+    })
+}
+
+/// The container log lines of `endpoint` from `since_ms` (milliseconds since the epoch) on,
+/// oldest first, at most [`MAX_LINES`], and the `since_ms` that reads only newer ones.
+/// A log group that does not exist yet (no container has logged) gives no lines.
+///
+/// # Errors
+/// `logs:FilterLogEvents` errors other than `ResourceNotFoundException`.
+pub async fn read_lines(
+    clients: &Clients,
+    ctx: Context<'_>,
+    endpoint: &str,
+    since_ms: i64,
+) -> Result<(Vec<LogLine>, i64), Error> {
     let mut lines = Vec::new();
     let mut next = since_ms;
     let mut token: Option<String> = None;
@@ -91,12 +114,7 @@ pub async fn fetch(
             _ => break,
         }
     }
-    Ok(EndpointLogs {
-        status: d
-            .endpoint_status()
-            .map_or("unknown".into(), |s| s.as_str().to_string()),
-        in_state_s: u32::try_from(now - changed).unwrap_or(0),
-        lines,
-        next_since_ms: next.to_string(),
-    })
+    // FilterLogEvents interleaves streams; a reader wants them in time order.
+    lines.sort_by_key(|l| l.timestamp_ms.parse::<i64>().unwrap_or(0));
+    Ok((lines, next))
 }

@@ -1,16 +1,21 @@
 //! Deploying: CreateModel -> CreateEndpointConfig -> CreateEndpoint, then waiting for InService
-//! with progress, cancellable; on failure the reason and what was left behind.
+//! with progress, cancellable; on failure the reason, its diagnosis and what was left behind.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use aws_sdk_sagemaker::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sagemaker::types::{
     AsyncInferenceClientConfig, AsyncInferenceConfig, AsyncInferenceNotificationConfig,
-    AsyncInferenceOutputConfig, ContainerDefinition, EndpointStatus, ProductionVariant, Tag,
+    AsyncInferenceOutputConfig, ContainerDefinition, ProductionVariant, Tag,
 };
 use serde::{Deserialize, Serialize};
 
+use super::diagnose::{self, Diagnosis, Evidence, Facts};
+use super::smoke::SmokeTest;
 use super::spec::DeploySpec;
+use super::verify::{Checked, Verdict};
+pub use super::wait::Waiting;
+use super::wait::{self, Look, Settled, Waited};
 use crate::aws_errors::{self, Context};
 use crate::bucket_owner;
 use crate::cloud::Clients;
@@ -28,6 +33,8 @@ pub enum DeployStep {
     CreateEndpointConfig,
     CreateEndpoint,
     WaitInService,
+    /// One request through the async path after InService.
+    SmokeTest,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,23 +44,36 @@ pub struct DeployProgress {
     pub message: String,
     /// Seconds since the deploy started.
     pub elapsed_s: u32,
+    /// Seconds in the endpoint's current status (while waiting; else 0).
+    pub in_state_s: u32,
+    /// The container's log lines new since the last progress, oldest first.
+    pub log_lines: Vec<String>,
+    /// Why the container's log cannot be shown (told once; the deploy goes on).
+    pub log_problem: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct DeployOutcome {
     pub endpoint_name: String,
-    /// `InService`, `Failed`, or `Cancelled` (the endpoint keeps starting in AWS).
+    /// SageMaker's status when the deploy stopped: `InService`, `Failed`, or the status it
+    /// was still in when cancelled or out of time (`Creating`).
     pub status: String,
+    /// Where it ended for the user: ready, in service but failing, failed, …
+    pub verdict: Verdict,
     pub failure_reason: Option<String>,
+    /// The known failure it met, with its fix.
+    pub diagnosis: Option<Diagnosis>,
+    /// The request sent after InService, unless skipped.
+    pub smoke_test: Option<SmokeTest>,
     /// What exists now, e.g. `model flan-t5-xxl-…`; teardown removes it.
     pub resources: Vec<String>,
 }
 
-/// How often the endpoint's status is read while waiting.
-pub struct Waiting<'a> {
-    pub poll: Duration,
-    pub cancel: &'a AtomicBool,
+/// The endpoint created and the wait for it settled.
+pub struct Deployed {
+    pub waited: Waited,
+    pub resources: Vec<String>,
 }
 
 fn tag() -> Tag {
@@ -63,12 +83,80 @@ fn tag() -> Tag {
         .build()
 }
 
-fn step_failed(step: &str, explained: aws_errors::Explained, resources: &[String]) -> Error {
+/// A create step's AWS error: the known failure's sentence and fix where it is one (a quota,
+/// a missing image), else the generic explanation; with what was created so far.
+fn step_failed<E>(
+    step: &str,
+    e: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+    ctx: Context<'_>,
+    (resources, facts): (&[String], Facts<'_>),
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let said = e
+        .as_service_error()
+        .and_then(|s| Some((s.code()?, s.message().unwrap_or_default())));
+    let diagnosed = said.and_then(|api_error| {
+        diagnose::diagnose(&Evidence {
+            api_error: Some(api_error),
+            facts,
+            ..Default::default()
+        })
+    });
+    let (summary, advice) = match diagnosed {
+        Some(d) => (d.sentence, Some(d.fix)),
+        None => {
+            let action = format!("sagemaker:{step}");
+            let x = aws_errors::explain(
+                e,
+                Context {
+                    action: &action,
+                    ..ctx
+                },
+            );
+            (x.summary, x.advice)
+        }
+    };
     Error::Deploy {
         step: step.to_string(),
-        summary: explained.summary,
-        advice: explained.advice,
+        summary,
+        advice,
         left_behind: resources.to_vec(),
+    }
+}
+
+/// The sentences' facts for `spec` deployed with `image` in `region`.
+pub fn facts<'a>(spec: &'a DeploySpec, image: &'a str, region: &'a str) -> Facts<'a> {
+    Facts {
+        model_id: &spec.model_id,
+        instance_type: &spec.instance_type,
+        region,
+        image,
+        health_check_timeout_s: spec.health_check_timeout_s,
+    }
+}
+
+/// The outcome of a deploy from its wait and check.
+pub fn outcome(spec: &DeploySpec, deployed: Deployed, checked: Checked) -> DeployOutcome {
+    let (status, failure_reason) = match deployed.waited.settled {
+        Settled::InService { failure_reason } => ("InService".to_string(), failure_reason),
+        Settled::Failed { failure_reason } => ("Failed".into(), Some(failure_reason)),
+        Settled::Cancelled { status } | Settled::TimedOut { status } => (status, None),
+    };
+    let failure_reason = failure_reason.or_else(|| {
+        (checked.verdict == Verdict::InServiceFailing)
+            .then(|| checked.smoke_test.as_ref().map(SmokeTest::summary))
+            .flatten()
+    });
+    DeployOutcome {
+        endpoint_name: spec.endpoint_name.clone(),
+        status,
+        verdict: checked.verdict,
+        failure_reason,
+        diagnosis: checked.diagnosis,
+        smoke_test: checked.smoke_test,
+        resources: deployed.resources,
     }
 }
 
@@ -95,20 +183,29 @@ async fn owned_buckets(
     Ok(())
 }
 
-pub async fn deploy(
-    clients: &Clients,
-    ctx: Context<'_>,
+/// Creates the model, endpoint config and endpoint of `spec`, then waits for the endpoint to
+/// settle (see [`wait::until_settled`]), reading its log from `since_ms`.
+///
+/// # Errors
+/// [`Error::Deploy`] naming the step that failed, its diagnosis where known, and what was left
+/// behind; bucket ownership errors before anything is created.
+pub async fn create_and_wait(
+    (clients, ctx): (&Clients, Context<'_>),
     spec: &DeploySpec,
-    (image, role): (&str, &str),
+    (image, role, region): (&str, &str, &str),
     progress: &(dyn Fn(&DeployProgress) + Send + Sync),
-    waiting: Waiting<'_>,
-) -> Result<DeployOutcome, Error> {
+    (waiting, since_ms): (Waiting<'_>, i64),
+) -> Result<Deployed, Error> {
     let started = Instant::now();
+    let facts = facts(spec, image, region);
     let report = |step, message: String| {
         progress(&DeployProgress {
             step,
             message,
             elapsed_s: started.elapsed().as_secs() as u32,
+            in_state_s: 0,
+            log_lines: Vec::new(),
+            log_problem: None,
         })
     };
     let sm = &clients.sagemaker;
@@ -130,19 +227,7 @@ pub async fn deploy(
         .tags(tag())
         .send()
         .await
-        .map_err(|e| {
-            step_failed(
-                "CreateModel",
-                aws_errors::explain(
-                    &e,
-                    Context {
-                        action: "sagemaker:CreateModel",
-                        ..ctx
-                    },
-                ),
-                &resources,
-            )
-        })?;
+        .map_err(|e| step_failed("CreateModel", &e, ctx, (&resources, facts)))?;
     resources.push(format!("model {}", spec.model_name));
 
     report(
@@ -187,19 +272,7 @@ pub async fn deploy(
         .tags(tag())
         .send()
         .await
-        .map_err(|e| {
-            step_failed(
-                "CreateEndpointConfig",
-                aws_errors::explain(
-                    &e,
-                    Context {
-                        action: "sagemaker:CreateEndpointConfig",
-                        ..ctx
-                    },
-                ),
-                &resources,
-            )
-        })?;
+        .map_err(|e| step_failed("CreateEndpointConfig", &e, ctx, (&resources, facts)))?;
     resources.push(format!("endpoint config {}", spec.endpoint_config_name));
 
     report(
@@ -212,65 +285,42 @@ pub async fn deploy(
         .tags(tag())
         .send()
         .await
-        .map_err(|e| {
-            step_failed(
-                "CreateEndpoint",
-                aws_errors::explain(
-                    &e,
-                    Context {
-                        action: "sagemaker:CreateEndpoint",
-                        ..ctx
-                    },
-                ),
-                &resources,
-            )
-        })?;
+        .map_err(|e| step_failed("CreateEndpoint", &e, ctx, (&resources, facts)))?;
     resources.push(format!("endpoint {}", spec.endpoint_name));
 
-    let outcome =
-        |status: &str, failure_reason: Option<String>, resources: Vec<String>| DeployOutcome {
-            endpoint_name: spec.endpoint_name.clone(),
-            status: status.to_string(),
-            failure_reason,
-            resources,
-        };
-    loop {
-        if waiting.cancel.load(Ordering::SeqCst) {
-            return Ok(outcome("Cancelled", None, resources));
-        }
-        let d = sm
-            .describe_endpoint()
-            .endpoint_name(&spec.endpoint_name)
-            .send()
-            .await
-            .map_err(|e| {
-                step_failed(
-                    "DescribeEndpoint",
-                    aws_errors::explain(
-                        &e,
-                        Context {
-                            action: "sagemaker:DescribeEndpoint",
-                            ..ctx
-                        },
-                    ),
-                    &resources,
-                )
-            })?;
-        match d.endpoint_status() {
-            Some(EndpointStatus::InService) => {
-                report(DeployStep::WaitInService, "InService".into());
-                return Ok(outcome("InService", None, resources));
-            }
-            Some(EndpointStatus::Failed) => {
-                let reason = d.failure_reason().unwrap_or("no reason given").to_string();
-                report(DeployStep::WaitInService, format!("Failed: {reason}"));
-                return Ok(outcome("Failed", Some(reason), resources));
-            }
-            status => {
-                let status = status.map_or("unknown".to_string(), |s| s.as_str().to_string());
-                report(DeployStep::WaitInService, status);
-            }
-        }
-        tokio::time::sleep(waiting.poll).await;
+    let look = |l: &Look<'_>| {
+        progress(&DeployProgress {
+            step: DeployStep::WaitInService,
+            message: l.status.to_string(),
+            elapsed_s: started.elapsed().as_secs() as u32,
+            in_state_s: l.in_state_s,
+            log_lines: l.new_lines.iter().map(|x| x.message.clone()).collect(),
+            log_problem: l.log_problem.map(str::to_string),
+        })
+    };
+    let waited = wait::until_settled(
+        (clients, ctx),
+        &spec.endpoint_name,
+        since_ms,
+        waiting,
+        &look,
+    )
+    .await
+    .map_err(|e| with_left_behind(e, &resources))?;
+    Ok(Deployed { waited, resources })
+}
+
+/// A wait error, with what the deploy created so far.
+fn with_left_behind(e: Error, resources: &[String]) -> Error {
+    match e {
+        Error::Aws {
+            summary, advice, ..
+        } => Error::Deploy {
+            step: "DescribeEndpoint".into(),
+            summary,
+            advice,
+            left_behind: resources.to_vec(),
+        },
+        other => other,
     }
 }

@@ -49,6 +49,22 @@ pub struct DeploySpec {
     /// anyway). Off when absent, so specs saved before it load.
     #[serde(default)]
     pub messages_api: bool,
+    /// After InService, send one request through the async path and wait for its answer
+    /// before calling the endpoint ready (on unless turned off; see [`super::smoke`]).
+    #[serde(default = "on")]
+    pub smoke_test: bool,
+    /// How long to wait for InService, in seconds (60 to 14400; default 1800, as large
+    /// models need).
+    #[serde(default = "default_wait_limit")]
+    pub wait_limit_s: u32,
+}
+
+fn on() -> bool {
+    true
+}
+
+fn default_wait_limit() -> u32 {
+    super::wait::DEFAULT_LIMIT_S
 }
 
 /// A problem with one field of the deploy form.
@@ -182,6 +198,8 @@ impl DeploySpec {
             endpoint_config_name: String::new(),
             endpoint_name: String::new(),
             messages_api: false,
+            smoke_test: true,
+            wait_limit_s: super::wait::DEFAULT_LIMIT_S,
             model_id,
         }
         .named(&name)
@@ -337,6 +355,22 @@ impl DeploySpec {
             out.push(problem(
                 "health_check_timeout_s",
                 "The start-up health check timeout must be 60 to 3600 seconds.",
+            ));
+        }
+        if !(60..=14_400).contains(&self.wait_limit_s) {
+            out.push(problem(
+                "wait_limit_s",
+                "Wait 60 to 14400 seconds (4 hours) for the endpoint to start.",
+            ));
+        } else if (60..=3600).contains(&self.health_check_timeout_s)
+            && self.wait_limit_s < self.health_check_timeout_s
+        {
+            out.push(problem(
+                "wait_limit_s",
+                format!(
+                    "Wait at least as long as the start-up health check timeout ({} s), or the deploy stops watching before SageMaker decides.",
+                    self.health_check_timeout_s
+                ),
             ));
         }
         if !(1..=1000).contains(&self.max_concurrency) {
