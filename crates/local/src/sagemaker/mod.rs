@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod capacity;
+mod start;
 mod state;
 mod update;
 
@@ -20,6 +21,7 @@ use crate::sim::backend::Backend;
 use crate::sim::clock::Clock;
 use crate::sim::endpoint::{EndpointSim, EndpointStats};
 use crate::sim::s3uri::S3Uri;
+use crate::sim::startup::FailureKind;
 use api::{ApiError, ApiResult, arn, check_name, now_epoch, optional_str, page, required_str};
 use state::{Endpoint, EndpointConfig, Model, State, Variant};
 
@@ -98,7 +100,29 @@ fn variant_from_config(state: &State, v: &Value) -> Result<Variant, ApiError> {
             .get("InitialInstanceCount")
             .and_then(Value::as_u64)
             .unwrap_or(1) as u32,
+        health_check_timeout_s: v
+            .get("ContainerStartupHealthCheckTimeoutInSeconds")
+            .and_then(Value::as_u64)
+            .unwrap_or(crate::sim::startup::DEFAULT_HEALTH_CHECK_TIMEOUT_S),
     })
+}
+
+/// CreateEndpoint's (and UpdateEndpoint's) refusal when a variant's model plays `quota`: the
+/// account's limit for the instance type is 0, and the request asks for every instance the
+/// config's variants start with.
+fn check_quota(state: &State, variants: &[Variant]) -> Result<(), ApiError> {
+    let quota_type = variants.iter().find_map(|v| {
+        let model = state.models.get(&v.model_name)?;
+        (FailureKind::of(&model.environment) == Some(FailureKind::Quota))
+            .then_some(v.instance_type.as_str())
+    });
+    let Some(instance_type) = quota_type else {
+        return Ok(());
+    };
+    let delta: u32 = variants.iter().map(|v| v.desired_instances).sum();
+    Err(ApiError::limit(format!(
+        "The account-level service limit '{instance_type} for endpoint usage' is 0 Instances, with current utilization of 0 Instances and a request delta of {delta} Instances. Please use AWS Service Quotas to request an increase for this quota. If AWS Service Quotas is not available, contact AWS support to request an increase for this quota."
+    )))
 }
 
 fn environment(container: &Value) -> BTreeMap<String, String> {
@@ -252,7 +276,14 @@ impl SageMaker {
             .ok_or_else(|| {
                 ApiError::validation("Either PrimaryContainer or Containers must be given.")
             })?;
-        required_str(&container, "Image")?;
+        let image = required_str(&container, "Image")?;
+        let env = environment(&container);
+        if FailureKind::of(&env) == Some(FailureKind::ImageNotFound) {
+            // What CreateModel answers for an image the region's ECR does not have.
+            return Err(ApiError::validation(format!(
+                "Requested image {image} not found."
+            )));
+        }
         let mut state = lock(&self.state)?;
         let model_arn = arn("model", name);
         if state.models.contains_key(name) {
@@ -266,7 +297,7 @@ impl SageMaker {
                 name: name.to_string(),
                 arn: model_arn.clone(),
                 created: now_epoch(),
-                environment: environment(&container),
+                environment: env,
                 container,
                 execution_role_arn: role.to_string(),
             },
@@ -475,6 +506,7 @@ impl SageMaker {
             .iter()
             .map(|v| variant_from_config(&state, v))
             .collect::<Result<Vec<_>, _>>()?;
+        check_quota(&state, &variants)?;
         let now = now_epoch();
         state.endpoints.insert(
             name.to_string(),
@@ -497,49 +529,12 @@ impl SageMaker {
         Ok(json!({ "EndpointArn": endpoint_arn }))
     }
 
-    /// Creating -> InService (or Failed): start-up delay, then the backend's health check.
+    /// Creating -> InService (or Failed): the container's start (see
+    /// [`SageMaker::start_container`]), then the endpoint serves or fails with its reason.
     async fn bring_up(self: Arc<Self>, name: String, delay: Duration) {
-        self.log_start(&name);
-        self.clock.sleep(delay).await;
-        let plan = {
-            let Ok(state) = self.state.lock() else { return };
-            let Some(endpoint) = state.endpoints.get(&name) else {
-                return;
-            };
-            let Some(variant) = endpoint.variants.first() else {
-                return;
-            };
-            let env = state
-                .models
-                .get(&variant.model_name)
-                .map(|m| m.environment.clone());
-            let concurrency = concurrency(endpoint.async_config.as_ref());
-            let instances: u32 = endpoint.variants.iter().map(|v| v.desired_instances).sum();
-            let names = (variant.model_name.clone(), variant.name.clone());
-            (env, concurrency, instances, names, variant.image.clone())
+        let Some(started) = self.start_container(&name, delay).await else {
+            return;
         };
-        let (env, concurrency, instances, (model_name, variant_name), image) = plan;
-        let started = match env {
-            None => Err(format!("The model {model_name} no longer exists.")),
-            Some(env) => match Backend::for_model(&env, Some(&image)) {
-                Err(e) => Err(format!("The model container could not be configured: {e}")),
-                Ok(backend) => backend.start().await.map(|()| backend).map_err(|e| {
-                    format!("The primary container for production variant did not pass the ping health check: {e}")
-                }),
-            },
-        };
-        match &started {
-            Ok(_) => {
-                self.log(&name, &variant_name, "Warming up model");
-                self.log(&name, &variant_name, "Connected");
-                self.log(
-                    &name,
-                    &variant_name,
-                    "Invocations and health checks are served on :8080",
-                );
-            }
-            Err(reason) => self.log(&name, &variant_name, format!("Error: {reason}")),
-        }
         let Ok(mut state) = self.state.lock() else {
             return;
         };
@@ -553,26 +548,14 @@ impl SageMaker {
                 for v in &mut endpoint.variants {
                     v.current_instances = v.desired_instances;
                 }
-                let journal = self.queue_file(&name);
-                let sim = EndpointSim::start(
-                    &name,
-                    (instances, concurrency),
-                    backend,
-                    self.store.clone(),
-                    self.clock.clone(),
-                    Some(&journal),
-                );
-                sim.log_failures(crate::sim::endpoint::FailureLog {
-                    logs: self.logs.clone(),
-                    group: crate::logs::endpoint_group(&name),
-                    stream: format!("{variant_name}/i-0ebb0000000000001/data-log"),
-                });
-                sim.record_duplicates(self.duplicates_file());
-                if let Ok(mut sims) = self.sims.lock()
-                    && let Some(old) = sims.insert(name.clone(), sim)
-                {
-                    old.stop();
-                }
+                let concurrency = concurrency(endpoint.async_config.as_ref());
+                let instances: u32 = endpoint.variants.iter().map(|v| v.desired_instances).sum();
+                let variant = endpoint
+                    .variants
+                    .first()
+                    .map(|v| v.name.clone())
+                    .unwrap_or_default();
+                self.serve(&name, &variant, backend, (instances, concurrency));
                 tracing::info!(endpoint = %name, "endpoint in service");
             }
             Err(reason) => {
@@ -583,6 +566,39 @@ impl SageMaker {
         }
         if let Err(e) = self.save(&state) {
             tracing::warn!("{}", e.message);
+        }
+    }
+
+    /// Starts the simulation that answers endpoint `name`'s invocations, its failed
+    /// invocations logged under `variant`'s first instance.
+    fn serve(
+        &self,
+        name: &str,
+        variant: &str,
+        backend: Backend,
+        (instances, concurrency): (u32, u32),
+    ) {
+        let journal = self.queue_file(name);
+        let sim = EndpointSim::start(
+            name,
+            (instances, concurrency),
+            backend,
+            self.store.clone(),
+            self.clock.clone(),
+            Some(&journal),
+        );
+        let container = format!("{variant}/i-0ebb0000000000001");
+        sim.log_failures(crate::sim::endpoint::FailureLog {
+            logs: self.logs.clone(),
+            group: crate::logs::endpoint_group(name),
+            stream: format!("{container}/data-log"),
+            container,
+        });
+        sim.record_duplicates(self.duplicates_file());
+        if let Ok(mut sims) = self.sims.lock()
+            && let Some(old) = sims.insert(name.to_string(), sim)
+        {
+            old.stop();
         }
     }
 

@@ -36,6 +36,13 @@ pub struct Variant {
     pub weight: f64,
     pub current_instances: u32,
     pub desired_instances: u32,
+    /// The config's ContainerStartupHealthCheckTimeoutInSeconds, or SageMaker's default.
+    #[serde(default = "default_health_check_timeout")]
+    pub health_check_timeout_s: u64,
+}
+
+fn default_health_check_timeout() -> u64 {
+    crate::sim::startup::DEFAULT_HEALTH_CHECK_TIMEOUT_S
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -6,10 +6,9 @@ use std::sync::{Arc, Weak};
 
 use serde_json::{Value, json};
 
-use super::api::{ApiError, ApiResult, check_name, now_epoch, optional_str, required_str};
+use super::api::{ApiError, ApiResult, check_name, now_epoch, required_str};
 use super::state::{Endpoint, State, Variant};
 use super::{IN_SERVICE, SageMaker, lock, not_found};
-use crate::sim::backend::Backend;
 
 /// Whether a variant is registered with Application Auto Scaling (which SageMaker consults
 /// before changing a variant's instance type).
@@ -175,6 +174,7 @@ impl SageMaker {
             .clone();
         let variants = new_variants(&state, &config.variants, &endpoint.variants, keep)?;
         check_autoscaled(targets.as_deref(), &endpoint, &variants)?;
+        super::check_quota(&state, &variants)?;
         let e = state
             .endpoints
             .get_mut(name)
@@ -192,17 +192,15 @@ impl SageMaker {
         Ok(json!({ "EndpointArn": endpoint_arn }))
     }
 
-    /// Starts the new fleet, then serves with it (InService); if it cannot start, the
-    /// endpoint goes back to `previous` with a FailureReason, as SageMaker rolls back.
+    /// Starts the new fleet (see [`SageMaker::start_container`]), then serves with it
+    /// (InService); if it cannot start, the endpoint goes back to `previous` with a
+    /// FailureReason, as SageMaker rolls back.
     async fn deploy_update(self: Arc<Self>, name: String, previous: Endpoint) {
-        self.log_start(&name);
-        self.clock.sleep(self.startup).await;
-        let Some((backend, concurrency, instances)) = self.fleet_plan(&name) else {
+        let Some(started) = self.start_container(&name, self.startup).await else {
             return;
         };
-        let started = match backend {
-            Ok(backend) => backend.start().await.map(|()| backend),
-            Err(e) => Err(e),
+        let Some((concurrency, instances)) = self.fleet_plan(&name) else {
+            return;
         };
         let Ok(mut state) = self.state.lock() else {
             return;
@@ -233,21 +231,13 @@ impl SageMaker {
         }
     }
 
-    /// The new fleet's model, per-instance concurrency and instance count.
-    fn fleet_plan(&self, name: &str) -> Option<(Result<Backend, String>, u32, u32)> {
+    /// The new fleet's per-instance concurrency and instance count.
+    fn fleet_plan(&self, name: &str) -> Option<(u32, u32)> {
         let state = self.state.lock().ok()?;
         let endpoint = state.endpoints.get(name)?;
-        let variant = endpoint.variants.first()?;
-        let backend = match state.models.get(&variant.model_name) {
-            None => Err(format!(
-                "The model {} no longer exists.",
-                variant.model_name
-            )),
-            Some(m) => Backend::for_model(&m.environment, optional_str(&m.container, "Image")),
-        };
         let concurrency = super::concurrency(endpoint.async_config.as_ref());
         let instances = endpoint.variants.iter().map(|v| v.desired_instances).sum();
-        Some((backend, concurrency, instances))
+        Some((concurrency, instances))
     }
 }
 

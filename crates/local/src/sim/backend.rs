@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::chat::{self, Route};
 use super::clock::Clock;
+use super::startup::FailureKind;
 use super::tgi;
 
 /// Model environment variables the local cloud understands (documented in the README).
@@ -17,6 +18,8 @@ pub const ENV_BACKEND: &str = "EBB_LOCAL_BACKEND";
 pub const ENV_PROXY_URL: &str = "EBB_LOCAL_PROXY_URL";
 pub const ENV_TOKEN_LATENCY_MS: &str = "EBB_LOCAL_TOKEN_LATENCY_MS";
 pub const ENV_FAIL_STARTUP: &str = "EBB_LOCAL_FAIL_STARTUP";
+/// A known failure to play, one of the kinds [`FailureKind`] lists (see [`super::startup`]).
+pub const ENV_FAILURE: &str = "EBB_LOCAL_FAILURE";
 
 const DEFAULT_TOKEN_LATENCY_MS: u64 = 20;
 
@@ -33,6 +36,8 @@ pub enum Backend {
         route: Route,
         /// The model's `HF_MODEL_ID`, which chat answers name.
         model_id: String,
+        /// A failure the model plays when invoked (`oom-request`, `no-chat-template`).
+        failure: Option<FailureKind>,
     },
     Proxy {
         url: http::Uri,
@@ -44,6 +49,8 @@ pub enum Backend {
 pub struct ModelError {
     pub status: u16,
     pub body: Bytes,
+    /// The line TGI's router logs for this error, if it logs one.
+    pub log: Option<String>,
 }
 
 impl ModelError {
@@ -53,6 +60,32 @@ impl ModelError {
             body: Bytes::from(
                 json!({ "error": message.into(), "error_type": "validation" }).to_string(),
             ),
+            log: None,
+        }
+    }
+
+    /// TGI's answer to a generation that runs out of GPU memory: `InferError::GenerationError`,
+    /// HTTP 424 (Failed Dependency) with `error_type` `generation`, which the router also logs
+    /// at ERROR (`router/src/server.rs`, `router/src/infer/mod.rs`).
+    fn generation_oom() -> ModelError {
+        let error = "Request failed during generation: Server error: CUDA out of memory. Tried to allocate 1.50 GiB. GPU 0 has a total capacity of 22.05 GiB of which 312.00 MiB is free.";
+        ModelError {
+            status: 424,
+            body: Bytes::from(json!({ "error": error, "error_type": "generation" }).to_string()),
+            log: Some(format!("ERROR text_generation_router::infer: {error}")),
+        }
+    }
+
+    /// TGI's answer to a chat body when the tokenizer has no chat template:
+    /// `InferError::TemplateError` (minijinja's "template not found"), HTTP 422.
+    fn no_chat_template() -> ModelError {
+        ModelError {
+            status: 422,
+            body: Bytes::from(
+                json!({ "error": "Template error: template not found", "error_type": "template_error" })
+                    .to_string(),
+            ),
+            log: None,
         }
     }
 
@@ -81,6 +114,7 @@ impl Backend {
         env: &BTreeMap<String, String>,
         image: Option<&str>,
     ) -> Result<Backend, String> {
+        let failure = FailureKind::from_env(env)?;
         let proxy = env.get(ENV_PROXY_URL).filter(|v| !v.trim().is_empty());
         let kind = env
             .get(ENV_BACKEND)
@@ -105,6 +139,7 @@ impl Backend {
                     route,
                     model_id: env.get("HF_MODEL_ID").cloned().unwrap_or_default(),
                     limits,
+                    failure,
                 })
             }
             "proxy" => {
@@ -163,9 +198,14 @@ impl Backend {
                 limits,
                 route,
                 model_id,
+                failure,
                 ..
             } => {
-                let (text, tokens) = answer(&body, limits, *route, model_id)?;
+                let template = *failure != Some(FailureKind::NoChatTemplate);
+                let (text, tokens) = answer(&body, limits, (*route, template), model_id)?;
+                if *failure == Some(FailureKind::OomRequest) {
+                    return Err(ModelError::generation_oom());
+                }
                 clock.sleep(*token_latency * tokens as u32).await;
                 Ok(Answer {
                     body: Bytes::from(text),
@@ -221,26 +261,28 @@ fn unparsable(e: impl std::fmt::Display) -> ModelError {
         body: Bytes::from(format!(
             "Failed to deserialize the JSON body into the target type: {e}"
         )),
+        log: None,
     }
 }
 
 /// Answers the body as the model's `/invocations` route takes it (see [`chat::route`]). A
 /// body no route reads fails as TGI's router fails it. Returns the response JSON and how many
 /// tokens it "generated".
+/// `template` is whether the tokenizer has a chat template.
 fn answer(
     body: &[u8],
     limits: &tgi::Limits,
-    route: Route,
+    (route, template): (Route, bool),
     model_id: &str,
 ) -> Result<(String, u64), ModelError> {
     match route {
         Route::Generate => generate(body, limits),
-        Route::Chat => chat_answer(body, limits, model_id),
+        Route::Chat => chat_answer(body, limits, model_id, template),
         Route::Any => {
             if serde_json::from_slice::<tgi::Request>(body).is_ok() {
                 generate(body, limits)
             } else if serde_json::from_slice::<chat::ChatRequest>(body).is_ok() {
-                chat_answer(body, limits, model_id)
+                chat_answer(body, limits, model_id, template)
             } else {
                 Err(unparsable(
                     "data did not match any variant of untagged enum SagemakerRequest",
@@ -268,14 +310,19 @@ fn generate(body: &[u8], limits: &tgi::Limits) -> Result<(String, u64), ModelErr
 
 /// A chat-completions body, answered as TGI's `chat_completions` answers it: the generate
 /// request it makes runs through the same checks and generator, and the usage counts the
-/// prompt's and the generated tokens as the generate answer's `details` do.
+/// prompt's and the generated tokens as the generate answer's `details` do. Without a chat
+/// `template` the body is read, then refused as TGI refuses it when applying the template.
 fn chat_answer(
     body: &[u8],
     limits: &tgi::Limits,
     model_id: &str,
+    template: bool,
 ) -> Result<(String, u64), ModelError> {
     chat::require_model(body, limits.version).map_err(unparsable)?;
     let chat: chat::ChatRequest = serde_json::from_slice(body).map_err(unparsable)?;
+    if !template {
+        return Err(ModelError::no_chat_template());
+    }
     let request = chat.to_generate(limits.version);
     let words = run(&request, limits)?;
     let created = std::time::SystemTime::now()
@@ -366,6 +413,7 @@ async fn proxy(
     let unreachable = |e: String| ModelError {
         status: 502,
         body: Bytes::from(json!({ "error": e, "error_type": "proxy" }).to_string()),
+        log: None,
     };
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut request = http::Request::post(url.clone()).header(
@@ -401,6 +449,7 @@ async fn proxy(
         Err(ModelError {
             status: status.as_u16(),
             body,
+            log: None,
         })
     }
 }
@@ -475,8 +524,8 @@ mod tests {
         let on = [(chat::ENV_MESSAGES_API, "true")];
         let (limits, route, _) = builtin(&on, "2.3.1");
         assert_eq!(route, Route::Chat);
-        let (a, tokens) = answer(CHAT, &limits, route, "google/flan-t5-xxl").unwrap();
-        let (b, _) = answer(CHAT, &limits, route, "google/flan-t5-xxl").unwrap();
+        let (a, tokens) = answer(CHAT, &limits, (route, true), "google/flan-t5-xxl").unwrap();
+        let (b, _) = answer(CHAT, &limits, (route, true), "google/flan-t5-xxl").unwrap();
         let (a, b): (Value, Value) = (
             serde_json::from_str(&a).unwrap(),
             serde_json::from_str(&b).unwrap(),
@@ -497,13 +546,13 @@ mod tests {
         assert_eq!(a["usage"]["total_tokens"], 23);
         // TGI's checks apply to the request it makes of the chat body.
         let five_stops = br#"{"model":"tgi","messages":[{"role":"user","content":"hi"}],"stop":["a","b","c","d","e"]}"#;
-        let err = answer(five_stops, &limits, route, "m").unwrap_err();
+        let err = answer(five_stops, &limits, (route, true), "m").unwrap_err();
         assert_eq!(err.status, 422);
         let v: Value = serde_json::from_slice(&err.body).unwrap();
         assert_eq!(v["error_type"], "validation");
         // With the switch on, TGI 1.4 to 2.3 route /invocations to chat only.
         let generate_body = br#"{"inputs":"hi"}"#;
-        let err = answer(generate_body, &limits, route, "m").unwrap_err();
+        let err = answer(generate_body, &limits, (route, true), "m").unwrap_err();
         assert!(
             err.message().contains("missing field `messages`"),
             "{}",
@@ -511,7 +560,7 @@ mod tests {
         );
         // Before 2.1 TGI called the object a text completion.
         let (old, route, _) = builtin(&on, "1.4.5");
-        let (a, _) = answer(CHAT, &old, route, "m").unwrap();
+        let (a, _) = answer(CHAT, &old, (route, true), "m").unwrap();
         assert!(a.contains(r#""object":"text_completion""#), "{a}");
     }
 
@@ -519,7 +568,7 @@ mod tests {
     fn without_the_switch_a_chat_body_is_refused_as_tgi_refuses_it() {
         let (limits, route, _) = builtin(&[], "2.3.1");
         assert_eq!(route, Route::Generate);
-        let err = answer(CHAT, &limits, route, "m").unwrap_err();
+        let err = answer(CHAT, &limits, (route, true), "m").unwrap_err();
         assert_eq!(err.status, 422);
         assert!(
             err.message().starts_with(
@@ -530,10 +579,10 @@ mod tests {
         );
         // From TGI 2.4 /invocations takes either body, with or without the switch.
         let (limits, route, _) = builtin(&[], "3.0.1");
-        assert!(answer(CHAT, &limits, route, "m").is_ok());
-        let (generated, _) = answer(br#"{"inputs":"hi"}"#, &limits, route, "m").unwrap();
+        assert!(answer(CHAT, &limits, (route, true), "m").is_ok());
+        let (generated, _) = answer(br#"{"inputs":"hi"}"#, &limits, (route, true), "m").unwrap();
         assert!(generated.contains("generated_text"), "{generated}");
-        let err = answer(br#"{"text":"hi"}"#, &limits, route, "m").unwrap_err();
+        let err = answer(br#"{"text":"hi"}"#, &limits, (route, true), "m").unwrap_err();
         assert!(err.message().contains("untagged enum SagemakerRequest"));
         // A value clap does not read as a boolean stops the router at start-up.
         let (_, _, failure) = builtin(&[(chat::ENV_MESSAGES_API, "1")], "2.0.1");

@@ -128,12 +128,16 @@ pub struct FailureLog {
     pub group: String,
     /// `<variant>/<instance>/data-log`.
     pub stream: String,
+    /// `<variant>/<instance>`, the container's own log, where TGI's router logs its errors.
+    pub container: String,
 }
 
 /// Why an invocation failed: what goes to the failure object, and one line for the log.
 struct Failure {
     body: Bytes,
     reason: String,
+    /// The line the container logs about it, if any.
+    container_log: Option<String>,
 }
 
 impl Failure {
@@ -141,6 +145,7 @@ impl Failure {
         Failure {
             body: Bytes::from(message.clone()),
             reason: message,
+            container_log: None,
         }
     }
 
@@ -153,6 +158,7 @@ impl Failure {
                 e.message()
             ),
             body: e.body,
+            container_log: e.log,
         }
     }
 }
@@ -472,6 +478,9 @@ impl EndpointSim {
         if let Ok(log) = self.failure_log.lock()
             && let Some(log) = log.as_ref()
         {
+            if let Some(line) = &failure.container_log {
+                log.logs.put(&log.group, &log.container, line.clone());
+            }
             log.logs.put(
                 &log.group,
                 &log.stream,

@@ -8,4 +8,5 @@ pub mod endpoint;
 pub mod heartbeat;
 pub mod journal;
 pub mod s3uri;
+pub mod startup;
 pub mod tgi;

@@ -1,0 +1,114 @@
+//! An endpoint's container start, shared by CreateEndpoint and UpdateEndpoint: TGI's start-up
+//! lines spread over the start-up delay on the local clock (see [`crate::sim::startup`]), the
+//! failure the model plays if any, then the model's own health check.
+
+use std::time::Duration;
+
+use super::SageMaker;
+use crate::sim::backend::Backend;
+use crate::sim::startup::{self, FailureKind, Outcome, StartPlan};
+
+impl SageMaker {
+    /// Plays the start of endpoint `name`'s (first variant's) container, writing its lines to
+    /// `/aws/sagemaker/Endpoints/<name>`. Returns the backend that serves once the container is
+    /// healthy, or the endpoint's FailureReason; `None` when the endpoint is gone meanwhile.
+    pub(super) async fn start_container(
+        &self,
+        name: &str,
+        delay: Duration,
+    ) -> Option<Result<Backend, String>> {
+        let (plan, image) = self.start_plan(name, delay)?;
+        let backend = image.and_then(|image| {
+            Backend::for_model(&plan.env, Some(&image))
+                .map_err(|e| format!("The model container could not be configured: {e}"))
+        });
+        let kind = FailureKind::of(&plan.env);
+        // Without an instance no container starts, so nothing is logged.
+        if kind != Some(FailureKind::NoCapacity) {
+            self.log_start(name);
+        }
+        let backend = match backend {
+            Ok(backend) => backend,
+            Err(reason) => {
+                self.clock.sleep(delay).await;
+                self.log(name, &plan.variant, format!("Error: {reason}"));
+                return Some(Err(reason));
+            }
+        };
+        let script = startup::script(&plan, kind);
+        for (wait, line) in script.steps {
+            self.clock.sleep(wait).await;
+            if !self.exists(name) {
+                return None;
+            }
+            self.log(name, &plan.variant, line);
+        }
+        self.clock.sleep(script.tail).await;
+        match script.outcome {
+            Outcome::Fail(reason) => Some(Err(reason)),
+            Outcome::Serve => Some(self.health_check(name, &plan.variant, backend).await),
+        }
+    }
+
+    /// The model's own health check (a proxy's server answers, `EBB_LOCAL_FAIL_STARTUP`),
+    /// logged as TGI logs a warm-up and its router's start.
+    async fn health_check(
+        &self,
+        name: &str,
+        variant: &str,
+        backend: Backend,
+    ) -> Result<Backend, String> {
+        match backend.start().await {
+            Ok(()) => {
+                self.log(name, variant, "Warming up model");
+                self.log(name, variant, "Connected");
+                self.log(
+                    name,
+                    variant,
+                    "Invocations and health checks are served on :8080",
+                );
+                Ok(backend)
+            }
+            Err(e) => {
+                let reason = format!(
+                    "The primary container for production variant did not pass the ping health check: {e}"
+                );
+                self.log(name, variant, format!("Error: {reason}"));
+                Err(reason)
+            }
+        }
+    }
+
+    /// The endpoint's first variant and its model's environment, with the model's image, or
+    /// why the model cannot start (it was deleted). `None` when the endpoint does not exist.
+    fn start_plan(
+        &self,
+        name: &str,
+        delay: Duration,
+    ) -> Option<(StartPlan, Result<String, String>)> {
+        let state = self.state.lock().ok()?;
+        let variant = state.endpoints.get(name)?.variants.first()?;
+        let model = state.models.get(&variant.model_name);
+        let plan = StartPlan {
+            endpoint: name.to_string(),
+            variant: variant.name.clone(),
+            env: model.map(|m| m.environment.clone()).unwrap_or_default(),
+            health_check_timeout: Duration::from_secs(variant.health_check_timeout_s),
+            startup: delay,
+        };
+        let image = match model {
+            Some(_) => Ok(variant.image.clone()),
+            None => Err(format!(
+                "The model {} no longer exists.",
+                variant.model_name
+            )),
+        };
+        Some((plan, image))
+    }
+
+    fn exists(&self, name: &str) -> bool {
+        self.state
+            .lock()
+            .is_ok_and(|s| s.endpoints.contains_key(name))
+    }
+}
