@@ -2,8 +2,10 @@
 //! loopback port, stopped when dropped.
 
 mod cbor_shim;
+mod recorded_http;
 
 pub use cbor_shim::CborShim;
+pub use recorded_http::{Recorded, RecordedHttp};
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;

@@ -3,6 +3,7 @@
 mod batch;
 mod jobs;
 mod overview;
+mod picker;
 mod scaling;
 
 use std::path::{Path, PathBuf};
