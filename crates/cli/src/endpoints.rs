@@ -65,6 +65,10 @@ pub struct DeployArgs {
     /// endpoint then takes OpenAI chat-completions bodies ({"messages": [...]}).
     #[arg(long)]
     messages_api: bool,
+    /// The model's parameter count for the fit check (e.g. 11B, 6.7B, 780M) when the Hugging
+    /// Face Hub cannot tell it (offline, local mode, gated model).
+    #[arg(long, value_name = "COUNT", value_parser = ebb_core::deploy::fit::parse_params)]
+    params: Option<u64>,
 }
 
 /// A whole number of at least 0, with a message that says so (the form checks the range).
@@ -145,7 +149,9 @@ pub async fn deploy(ebb: &Ebb, args: DeployArgs, json: bool) -> ExitCode {
         Ok(s) => s,
         Err(e) => return output::fail_error(&e),
     };
+    let params = args.params;
     args.apply(&mut spec);
+    crate::instances::print_fit(ebb, &spec, params, json).await;
     let progress = move |p: &ebb_core::deploy::run::DeployProgress| {
         if !json {
             println!("[{:>4}s] {}", p.elapsed_s, p.message);

@@ -3,6 +3,7 @@
 mod batch;
 mod bench;
 mod endpoints;
+mod instances;
 mod jobs;
 mod local;
 mod output;
@@ -70,6 +71,9 @@ enum Command {
     Deploy(Box<endpoints::DeployArgs>),
     /// Every endpoint in the region: status, instances, async, output path, cost estimate.
     Endpoints,
+    /// GPU instance types by family: GPUs, GPU memory, hourly price (from the AWS Price List
+    /// when it answers, else Ebb's bundled us-east-1 estimate) and whether Ebb's TGI image runs.
+    Instances,
     /// Send one TGI request (uploaded to S3, InvokeEndpointAsync) and optionally wait for it.
     Invoke {
         endpoint: String,
@@ -427,6 +431,8 @@ async fn run(cli: Cli) -> ExitCode {
             }
             code
         }
+        // Local mode prices from the bundled table: no local cloud is needed.
+        Command::Instances => instances::list(&ebb, cli.json).await,
         Command::Doctor => {
             let attached = match local::attach_if_local(&ebb).await {
                 Ok(a) => a,
