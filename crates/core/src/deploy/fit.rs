@@ -38,8 +38,9 @@ pub struct FitCheck {
     pub verdict: Verdict,
     /// e.g. `flan-t5-xxl (11B, 16-bit ≈ 22 GB) fits ml.g5.12xlarge (4 × 24 GB)`.
     pub sentence: String,
-    /// The parameter count used, when known (from the Hub or typed).
-    pub params: Option<u64>,
+    /// The parameter count used, when known (from the Hub or typed); a float so that the
+    /// desktop app's TypeScript reads it as a number.
+    pub params: Option<f64>,
     /// The weights' size, GB (10⁹ bytes), when known.
     pub weights_gb: Option<f64>,
 }
@@ -184,7 +185,7 @@ pub fn judge(
     FitCheck {
         verdict,
         sentence,
-        params: Some(size.params),
+        params: Some(size.params as f64),
         weights_gb: Some(weights_gb),
     }
 }
