@@ -220,12 +220,15 @@ mod tests {
         judge("org/m", size, &env(pairs), find(instance).unwrap()).verdict
     }
 
+    /// Parameters, the model's environment, instance type, expected verdict.
+    type Row<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, Verdict);
+
     #[test]
     fn models_against_instances() {
         use Verdict::*;
         let bf16 = [("DTYPE", "bfloat16")];
         let awq = [("HF_MODEL_QUANTIZE", "awq")];
-        let table: &[(&str, &[(&str, &str)], &str, Verdict)] = &[
+        let table: &[Row] = &[
             ("7B", &bf16, "ml.g5.xlarge", Tight),
             ("7B", &awq, "ml.g5.xlarge", Fits),
             ("11B", &[], "ml.g5.12xlarge", Fits),
