@@ -4,8 +4,8 @@
 //!
 //! Prices are SageMaker real-time/async inference, us-east-1, on demand, from AWS's SageMaker
 //! pricing page (<https://aws.amazon.com/sagemaker/pricing/>); the g6e, p4de, p5 and inf2 rows
-//! and the g4dn/g5/g6 sizes beyond the first few were added in November 2026 from its published
-//! figures without a live re-check. They are estimates for planning, not a bill: AWS changes
+//! and the g4dn/g5/g6 sizes beyond the first few were added in November 2026 as approximate
+//! figures of that page, not re-read from it then. They are estimates for planning, not a bill: AWS changes
 //! them and they differ per region, which is why the picker asks the Price List first
 //! ([`crate::pricing`]) and marks these as estimates.
 //!
