@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use specta_typescript::Typescript;
 use tauri_specta::{collect_commands, collect_events};
 
-use crate::{about, commands, home_commands, job_commands, scaling_commands};
+use crate::{about, commands, home_commands, job_commands, picker_commands, scaling_commands};
 
 pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
@@ -19,6 +19,8 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             commands::check_deploy,
             commands::deploy_names,
             commands::change_instance_type,
+            picker_commands::instance_picker,
+            picker_commands::fit_check,
             commands::deploy,
             commands::cancel_deploy,
             commands::list_endpoints,

@@ -2,8 +2,10 @@
 //! loopback port, stopped when dropped.
 
 mod cbor_shim;
+mod recorded_http;
 
 pub use cbor_shim::CborShim;
+pub use recorded_http::{Recorded, RecordedHttp};
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -190,6 +192,8 @@ pub fn isolated_env(home: &std::path::Path) -> Vec<(String, String)> {
             aws_files.join("credentials").display().to_string(),
         ),
         ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+        // The deploy's fit check must not reach the real Hugging Face Hub from a test.
+        ("HF_HUB_OFFLINE".into(), "1".into()),
     ]
 }
 

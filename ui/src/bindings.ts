@@ -68,6 +68,31 @@ async deployNames(endpointName: string) : Promise<DerivedNames> {
 async changeInstanceType(spec: DeploySpec, instanceType: string) : Promise<DeploySpec> {
     return await TAURI_INVOKE("change_instance_type", { spec, instanceType });
 },
+/**
+ * Every instance type by family, priced from the AWS Price List where it answers, else the
+ * bundled estimate (each says which).
+ */
+async instancePicker() : Promise<Result<InstanceOption[], CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("instance_picker") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Whether the form's model fits its instance. `params` is the count the user typed (`11B`,
+ * `6.7B`, `780M`); empty or absent asks the Hugging Face Hub. Errors only on a count that
+ * does not read as one.
+ */
+async fitCheck(spec: DeploySpec, params: string | null) : Promise<Result<FitCheck, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("fit_check", { spec, params }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
 async deploy(spec: DeploySpec) : Promise<Result<DeployOutcome, CommandError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("deploy", { spec }) };
@@ -752,6 +777,32 @@ export type FindingSeverity =
  */
 "warning"
 /**
+ * The size check's answer: the verdict and one sentence for people.
+ */
+export type FitCheck = { verdict: FitVerdict; 
+/**
+ * e.g. `flan-t5-xxl (11B, 16-bit ≈ 22 GB) fits ml.g5.12xlarge (4 × 24 GB)`.
+ */
+sentence: string; 
+/**
+ * The parameter count used, when known (from the Hub or typed); a float so that the
+ * desktop app's TypeScript reads it as a number.
+ */
+params: number | null; 
+/**
+ * The weights' size, GB (10⁹ bytes), when known.
+ */
+weights_gb: number | null }
+export type FitVerdict = "fits" | 
+/**
+ * Loads, with little memory left for the KV cache.
+ */
+"tight" | "does_not_fit" | 
+/**
+ * The parameter count or the instance's GPU memory is not known.
+ */
+"unknown"
+/**
  * The three steps, with what they work on.
  */
 export type Guide = { 
@@ -809,11 +860,31 @@ export type InputFormat =
  * An OpenAI chat-completions body, `{"messages": [...]}`.
  */
 "chat"
-export type InstanceOption = { name: string; gpus: number; gpu: string; 
 /**
- * Estimated USD per instance-hour (us-east-1, on demand).
+ * One instance type of the picker, in the bundled table's order (grouped by family).
  */
-usd_per_hour: number }
+export type InstanceOption = { name: string; 
+/**
+ * e.g. `g5`.
+ */
+family: string; 
+/**
+ * Accelerators per instance (GPUs; Inferentia chips on inf2).
+ */
+gpus: number; gpu: string; 
+/**
+ * Memory of one accelerator, GB.
+ */
+gpu_memory_gb: number; 
+/**
+ * USD per instance-hour: the Price List's for the region when it answered, else the
+ * bundled us-east-1 estimate (`price_source` says which).
+ */
+usd_per_hour: number; price_source: PriceSource; 
+/**
+ * Why Ebb's TGI image cannot run on this type; `None` where it can.
+ */
+unsupported: string | null }
 export type Inventory = { 
 /**
  * Scalable targets (resource ids).
@@ -1313,7 +1384,11 @@ deadline_s: number;
 /**
  * Stopped by the user before an answer came.
  */
-cancelled: boolean }
+cancelled: boolean; 
+/**
+ * Why the request could not be sent or its answer not read (S3 or SageMaker said no).
+ */
+error: string | null }
 /**
  * Where an effective value came from, so the UI can say why it is not what the form says.
  */

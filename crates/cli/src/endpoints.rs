@@ -72,6 +72,10 @@ pub struct DeployArgs {
     /// How long to wait for InService, in seconds (default 1800; large models need it).
     #[arg(long, value_name = "S", allow_negative_numbers = true, value_parser = parse_count)]
     wait_limit: Option<u32>,
+    /// The model's parameter count for the fit check (e.g. 11B, 6.7B, 780M) when the Hugging
+    /// Face Hub cannot tell it (offline, local mode, gated model).
+    #[arg(long, value_name = "COUNT", value_parser = ebb_core::deploy::fit::parse_params)]
+    params: Option<u64>,
 }
 
 /// A whole number of at least 0, with a message that says so (the form checks the range).
@@ -154,7 +158,9 @@ pub async fn deploy(ebb: &Ebb, args: DeployArgs, json: bool) -> ExitCode {
         Ok(s) => s,
         Err(e) => return output::fail_error(&e),
     };
+    let params = args.params;
     args.apply(&mut spec);
+    crate::instances::print_fit(ebb, &spec, params, json).await;
     let printer = crate::deploy_report::ProgressPrinter::new();
     let progress = move |p: &ebb_core::deploy::run::DeployProgress| {
         if !json {

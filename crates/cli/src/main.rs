@@ -4,6 +4,7 @@ mod batch;
 mod bench;
 mod deploy_report;
 mod endpoints;
+mod instances;
 mod jobs;
 mod local;
 mod output;
@@ -71,6 +72,9 @@ enum Command {
     Deploy(Box<endpoints::DeployArgs>),
     /// Every endpoint in the region: status, instances, async, output path, cost estimate.
     Endpoints,
+    /// GPU instance types by family: GPUs, GPU memory, hourly price (from the AWS Price List
+    /// when it answers, else Ebb's bundled us-east-1 estimate) and whether Ebb's TGI image runs.
+    Instances,
     /// Send one TGI request (uploaded to S3, InvokeEndpointAsync) and optionally wait for it.
     Invoke {
         endpoint: String,
@@ -428,6 +432,8 @@ async fn run(cli: Cli) -> ExitCode {
             }
             code
         }
+        // Local mode prices from the bundled table: no local cloud is needed.
+        Command::Instances => instances::list(&ebb, cli.json).await,
         Command::Doctor => {
             let attached = match local::attach_if_local(&ebb).await {
                 Ok(a) => a,

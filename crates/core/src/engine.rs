@@ -4,6 +4,7 @@ mod batch;
 mod deploy;
 mod jobs;
 mod overview;
+mod picker;
 mod scaling;
 
 use std::path::{Path, PathBuf};

@@ -33,12 +33,29 @@ function check(spec: DeploySpec): DeployProblem[] {
 
 const deploy = vi.fn();
 
+const g5 = {
+  name: "ml.g5.12xlarge",
+  family: "g5",
+  gpus: 4,
+  gpu: "A10G",
+  gpu_memory_gb: 24,
+  usd_per_hour: 7.09,
+  price_source: "estimate",
+  unsupported: null,
+};
+
 vi.mock("../bindings", () => ({
   commands: {
     deployCatalog: () =>
       Promise.resolve({
         tgi_versions: ["3.3.6", "1.1.0"],
-        instances: [{ name: "ml.g5.12xlarge", gpus: 4, gpu: "A10G", usd_per_hour: 7.09 }],
+        instances: [g5],
+      }),
+    instancePicker: () => Promise.resolve({ status: "ok", data: [g5] }),
+    fitCheck: () =>
+      Promise.resolve({
+        status: "ok",
+        data: { verdict: "fits", sentence: "fits", params: 1e10, weights_gb: 20 },
       }),
     seedPreset: () => Promise.resolve({ status: "ok", data: structuredClone(seed) }),
     checkDeploy: (spec: DeploySpec) => Promise.resolve(check(spec)),

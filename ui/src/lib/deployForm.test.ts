@@ -1,11 +1,13 @@
 import { describe, expect, it } from "vitest";
 import type { DeploySpec, InstanceOption } from "../bindings";
 import {
+  byFamily,
   costEstimate,
   envRows,
   envWarning,
   generatedText,
   gpuDefault,
+  instanceLabel,
   parametersProblem,
   problemsByField,
   rowsToEnv,
@@ -13,9 +15,20 @@ import {
   statusTone,
 } from "./deployForm";
 
-const instances: InstanceOption[] = [
-  { name: "ml.g5.12xlarge", gpus: 4, gpu: "A10G", usd_per_hour: 7.09 },
-];
+function option(name: string, gpus: number, gpu: string, usd: number): InstanceOption {
+  return {
+    name,
+    family: name.split(".")[1] ?? "",
+    gpus,
+    gpu,
+    gpu_memory_gb: 24,
+    usd_per_hour: usd,
+    price_source: "estimate",
+    unsupported: null,
+  };
+}
+
+const instances: InstanceOption[] = [option("ml.g5.12xlarge", 4, "A10G", 7.09)];
 
 const seed: DeploySpec = {
   model_id: "google/flan-t5-xxl",
@@ -69,6 +82,25 @@ describe("deploy form", () => {
     );
     expect(gpuDefault(seed, instances)).toBe("4");
     expect(costEstimate({ ...seed, instance_type: "ml.x.y" }, instances)).toMatch(/no price/);
+    const live = [
+      { ...option("ml.g5.12xlarge", 4, "A10G", 7.5), price_source: "price_list" as const },
+    ];
+    expect(costEstimate(seed, live)).toBe("~$15.00/h while 2 instances run (Price List)");
+  });
+
+  it("labels picker entries and groups them by family in catalog order", () => {
+    const g5 = option("ml.g5.12xlarge", 4, "A10G", 7.09);
+    expect(instanceLabel(g5)).toBe("ml.g5.12xlarge — 4 × A10G, 24 GB each, $7.09/h (estimate)");
+    const inf2 = {
+      ...option("ml.inf2.xlarge", 1, "Inferentia2", 0.99),
+      unsupported: "needs Neuron",
+    };
+    expect(instanceLabel(inf2)).toMatch(/— unsupported: needs Neuron$/);
+    const groups = byFamily([option("ml.g5.xlarge", 1, "A10G", 1.41), g5, inf2]);
+    expect(groups.map((g) => [g.family, g.types.length])).toEqual([
+      ["g5", 2],
+      ["inf2", 1],
+    ]);
   });
 });
 

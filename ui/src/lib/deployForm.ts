@@ -28,19 +28,48 @@ export function envWarning(rows: EnvRow[]): string | undefined {
     : undefined;
 }
 
-export function instanceLabel(i: InstanceOption): string {
-  const gpus = `${i.gpus}× ${i.gpu}`;
-  return `${i.name} — ${gpus}, ~$${i.usd_per_hour.toFixed(2)}/h (estimate)`;
+/** Where a price comes from, as the form says it. */
+export function priceSourceLabel(i: Pick<InstanceOption, "price_source">): string {
+  return i.price_source === "price_list" ? "Price List" : "estimate";
 }
 
-/** The estimated hourly cost of the form's instances, when the type is known. */
+/** One picker entry: `ml.g5.12xlarge — 4 × A10G, 24 GB each, $7.09/h (estimate)`. */
+export function instanceLabel(i: InstanceOption): string {
+  const label = `${i.name} — ${i.gpus} × ${i.gpu}, ${i.gpu_memory_gb} GB each, $${i.usd_per_hour.toFixed(2)}/h (${priceSourceLabel(i)})`;
+  return i.unsupported ? `${label} — unsupported: ${i.unsupported}` : label;
+}
+
+/** The picker's groups: instance types by family, in the catalog's order. */
+export function byFamily(
+  instances: InstanceOption[],
+): { family: string; types: InstanceOption[] }[] {
+  const groups: { family: string; types: InstanceOption[] }[] = [];
+  for (const i of instances) {
+    const group = groups.at(-1);
+    if (group?.family === i.family) group.types.push(i);
+    else groups.push({ family: i.family, types: [i] });
+  }
+  return groups;
+}
+
+/** The hourly cost of the form's instances, when the type is known, with its price's source. */
 export function costEstimate(spec: DeploySpec, instances: InstanceOption[]): string {
   const info = instances.find((i) => i.name === spec.instance_type);
   if (!info) return "no price estimate for this instance type";
   const total = info.usd_per_hour * spec.instance_count;
   const running =
     spec.instance_count === 1 ? "1 instance runs" : `${spec.instance_count} instances run`;
-  return `~$${total.toFixed(2)}/h while ${running} (estimate)`;
+  return `~$${total.toFixed(2)}/h while ${running} (${priceSourceLabel(info)})`;
+}
+
+/** The variables the fit check reads (dtype, quantisation, GPUs, the Hub token). */
+const FIT_VARS = ["DTYPE", "HF_MODEL_QUANTIZE", "QUANTIZE", "SM_NUM_GPUS", "HF_TOKEN"];
+
+/** What the fit check depends on, as one string: it is asked again only when this changes. */
+export function fitKey(spec: DeploySpec, rows: EnvRow[], params: string): string {
+  const env = rowsToEnv(rows);
+  const vars = FIT_VARS.map((k) => env[k] ?? "");
+  return JSON.stringify([spec.model_id.trim(), spec.instance_type, params.trim(), ...vars]);
 }
 
 /** The SM_NUM_GPUS the engine will use when the form leaves it empty. */

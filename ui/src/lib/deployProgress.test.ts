@@ -80,6 +80,7 @@ describe("deploy progress", () => {
         waited_s: 3,
         deadline_s: 600,
         cancelled: false,
+        error: null,
       },
     });
     expect(ready).toEqual({

@@ -3,6 +3,8 @@
 pub mod data;
 pub mod diagnose;
 pub mod endpoints;
+pub mod fit;
+pub mod hub;
 pub mod invoke;
 pub mod logs;
 pub mod messages_api;

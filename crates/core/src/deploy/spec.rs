@@ -436,7 +436,7 @@ fn s3_uri_problem(uri: &str) -> Option<String> {
 /// A Hugging Face Hub repository id as TGI's `HF_MODEL_ID` takes it: `name` or
 /// `organisation/name`, each part letters, digits, `-`, `_` and `.`, 96 characters at most
 /// (the Hub's rule for repository names).
-fn is_hub_model_id(id: &str) -> bool {
+pub(crate) fn is_hub_model_id(id: &str) -> bool {
     let part_ok = |p: &str| {
         !p.is_empty()
             && !p.starts_with(['-', '.'])
