@@ -7,6 +7,7 @@ mod jobs;
 mod local;
 mod output;
 mod scaling;
+mod update;
 
 use std::process::ExitCode;
 
@@ -70,6 +71,11 @@ enum Command {
     Deploy(Box<endpoints::DeployArgs>),
     /// Every endpoint in the region: status, instances, async, output path, cost estimate.
     Endpoints,
+    /// Change a running endpoint in place (instance type, count, concurrency, TGI version,
+    /// environment): a new model and config, swapped in blue/green by SageMaker's
+    /// UpdateEndpoint; the scaled instance count and any autoscaling are kept; the old config
+    /// and model are removed once the new one is InService.
+    Update(Box<update::UpdateArgs>),
     /// Send one TGI request (uploaded to S3, InvokeEndpointAsync) and optionally wait for it.
     Invoke {
         endpoint: String,
@@ -372,6 +378,7 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::Deploy(_)
         | Command::Endpoints
+        | Command::Update(_)
         | Command::Invoke { .. }
         | Command::Logs { .. }
         | Command::Autoscale(_)
@@ -390,6 +397,7 @@ async fn run(cli: Cli) -> ExitCode {
             let code = match cli.command {
                 Command::Deploy(args) => endpoints::deploy(&ebb, *args, json).await,
                 Command::Endpoints => endpoints::list(&ebb, json).await,
+                Command::Update(args) => update::update(&ebb, *args, json).await,
                 Command::Invoke {
                     endpoint,
                     prompt,

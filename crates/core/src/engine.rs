@@ -4,6 +4,7 @@ mod batch;
 mod jobs;
 mod overview;
 mod scaling;
+mod update;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

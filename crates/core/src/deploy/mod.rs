@@ -8,6 +8,7 @@ pub mod messages_api;
 pub mod run;
 pub mod spec;
 pub mod teardown;
+pub mod update;
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
 pub(crate) fn now_s() -> i64 {
