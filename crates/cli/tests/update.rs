@@ -37,6 +37,10 @@ fn wait_until(what: &str, limit: std::time::Duration, mut check: impl FnMut() ->
     }
 }
 
+/// A scaling policy as read: name, type, ARN, target value, tracked metric.
+#[derive(Debug, Clone, PartialEq)]
+struct Policy(String, String, String, Option<f64>, Option<String>);
+
 /// What SageMaker and Application Auto Scaling say about an endpoint.
 struct Seen {
     config: String,
@@ -47,7 +51,7 @@ struct Seen {
     image: String,
     env: std::collections::HashMap<String, String>,
     /// (name, type, ARN, target value, metric name) per policy.
-    policies: Vec<(String, String, String, Option<f64>, Option<String>)>,
+    policies: Vec<Policy>,
     bounds: Option<(i32, i32)>,
 }
 
@@ -105,7 +109,7 @@ fn seen(rt: &tokio::runtime::Runtime, cloud: &LocalServe, endpoint: &str) -> See
                 .iter()
                 .map(|p| {
                     let tracking = p.target_tracking_scaling_policy_configuration();
-                    (
+                    Policy(
                         p.policy_name().to_string(),
                         p.policy_type().as_str().to_string(),
                         p.policy_arn().to_string(),
@@ -165,10 +169,7 @@ fn wake_alarm_actions(
     })
 }
 
-fn policy<'a>(
-    s: &'a Seen,
-    name: &str,
-) -> &'a (String, String, String, Option<f64>, Option<String>) {
+fn policy<'a>(s: &'a Seen, name: &str) -> &'a Policy {
     s.policies
         .iter()
         .find(|p| p.0 == name)
@@ -209,7 +210,10 @@ fn an_instance_type_change_keeps_the_scaled_count_and_the_scaling() {
     assert_eq!(new.4.as_deref(), Some("ApproximateBacklogSizePerInstance"));
     // The wake-up policy is back, and its alarm acts on it (not on the deleted one).
     let wake = policy(&after, WAKE);
-    assert_eq!(wake_alarm_actions(&rt, &cloud, "big"), [wake.2.clone()]);
+    assert_eq!(
+        wake_alarm_actions(&rt, &cloud, "big"),
+        std::slice::from_ref(&wake.2)
+    );
     let old_config = settings["old_endpoint_config"].as_str().unwrap();
     let old_model = settings["old_model"].as_str().unwrap();
     assert_eq!(exists(&rt, &cloud, old_config, old_model), (false, false));
@@ -304,7 +308,12 @@ fn a_rolled_back_update_keeps_the_old_config_and_the_scaling() {
     let after = seen(&rt, &cloud, "roll");
     assert_eq!(after.status, "InService");
     assert_eq!(after.config, before.config);
-    assert!(after.failure_reason.as_deref().is_some_and(|r| r.contains("the weights do not fit")));
+    assert!(
+        after
+            .failure_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("the weights do not fit"))
+    );
     assert_eq!(after.instance_type, "ml.g5.12xlarge");
     assert_eq!(after.bounds, before.bounds);
     let names = |s: &Seen| -> Vec<(String, Option<f64>)> {
