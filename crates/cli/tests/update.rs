@@ -192,6 +192,19 @@ fn an_instance_type_change_keeps_the_scaled_count_and_the_scaling() {
     );
     let before = seen(&rt, &cloud, "big");
     assert_eq!(before.instance_type, "ml.g5.12xlarge");
+    // Autoscaling would take a woken endpoint back to 0 within moments (its metrics say idle),
+    // so the count alone cannot tell: a second scale-in to 0 would.
+    let scale_ins = || {
+        let shown = json(h, &["autoscale", "big", "--show"]);
+        shown["activities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["description"] == "Setting desired instance count to 0.")
+            .count()
+    };
+    let scaled_in = scale_ins();
+    assert!(scaled_in >= 1);
     let settings = json(h, &["update", "big", "--instance-type", "ml.g5.24xlarge"]);
     assert_eq!(settings["status"], "InService", "{settings}");
     assert_eq!(settings["scaling_paused"], true, "{settings}");
@@ -202,6 +215,11 @@ fn an_instance_type_change_keeps_the_scaled_count_and_the_scaling() {
     assert_eq!(after.config, settings["new_endpoint_config"], "{settings}");
     assert_eq!(after.instance_type, "ml.g5.24xlarge");
     assert_eq!(after.desired, 0, "the endpoint at 0 was woken");
+    assert_eq!(
+        scale_ins(),
+        scaled_in,
+        "the endpoint at 0 was woken, then scaled in"
+    );
     assert_eq!(after.env["SM_NUM_GPUS"], "4");
     assert_eq!(after.bounds, before.bounds);
     assert_eq!(after.bounds, Some((0, 5)));

@@ -327,6 +327,17 @@ const CHECKED_FIELDS: &[&str] = &[
     "endpoint_config_name",
 ];
 
+/// Whether a problem with `field` is the update's to report: the image and the model id only
+/// when the request changes them (a running model whose image or `HF_MODEL_ID` a new deploy
+/// would refuse, such as an S3 path, still takes other changes).
+fn checked(field: &str, request: &UpdateRequest) -> bool {
+    match field {
+        "image" => request.tgi_version.is_some(),
+        "model_id" => request.set_env.contains_key("HF_MODEL_ID"),
+        other => CHECKED_FIELDS.contains(&other),
+    }
+}
+
 /// A model name unique to this update: `<endpoint>-<stamp>` cut to fit (as a deploy names a
 /// new endpoint), and the config named after it as a deploy does ([`spec::derived_names`]).
 pub fn new_names(endpoint: &str, stamp: &str) -> spec::DerivedNames {
@@ -514,7 +525,7 @@ pub async fn plan(
     let problems: Vec<_> = spec
         .problems(region, Some(&role))
         .into_iter()
-        .filter(|p| CHECKED_FIELDS.contains(&p.field.as_str()))
+        .filter(|p| checked(&p.field, request))
         .collect();
     let image = match spec.image_uri(region) {
         Ok(image) if problems.is_empty() => image,
@@ -849,6 +860,7 @@ pub async fn finish(
     report: &Reporter<'_>,
 ) -> Result<UpdateOutcome, Error> {
     let mut outcome = outcome_of(plan, &started);
+    let mut lost = None;
     if let Some(kept) = &started.paused {
         report.say(
             UpdateStep::RestoreScaling,
@@ -859,27 +871,43 @@ pub async fn finish(
                 outcome.scaling = lines;
                 outcome.scaling_restored = true;
             }
-            Err(e) => {
-                return Err(Error::InvalidRequest(scaling_lost(
-                    endpoint_of(plan),
-                    kept,
-                    &e,
-                )));
-            }
+            Err(e) => lost = Some(scaling_lost(endpoint_of(plan), kept, &e)),
         }
     }
-    match waited {
+    let removal = match waited {
         Waited::Updated => {
             outcome.status = "InService".into();
-            remove_old(clients, ctx, plan, &mut outcome, report).await?;
+            remove_old(clients, ctx, plan, &mut outcome, report).await
         }
         Waited::Failed(reason) => {
             outcome.status = "Failed".into();
             outcome.failure_reason = Some(reason);
-            outcome.removed = remove_new(clients, ctx, plan, false, report).await?;
+            remove_new(clients, ctx, plan, false, report)
+                .await
+                .map(|removed| outcome.removed = removed)
         }
-        Waited::Cancelled => outcome.status = "Cancelled".into(),
+        Waited::Cancelled => {
+            outcome.status = "Cancelled".into();
+            Ok(())
+        }
+    };
+    // Scaling that could not go back outweighs the rest: it is what the user must act on.
+    if let Some(lost) = lost {
+        let also = removal
+            .err()
+            .map(|e| format!("; also: {e}"))
+            .unwrap_or_default();
+        return Err(Error::InvalidRequest(format!(
+            "the update ended ({}{}), but {lost}{also}",
+            outcome.status,
+            outcome
+                .failure_reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        )));
     }
+    removal?;
     outcome.instance_count = current(clients, ctx, endpoint_of(plan))
         .await
         .ok()
@@ -1108,6 +1136,20 @@ mod tests {
             &mut s,
         );
         assert!(!s.messages_api);
+    }
+
+    #[test]
+    fn the_running_image_and_model_id_are_rechecked_only_when_changed() {
+        let none = UpdateRequest::default();
+        assert!(!checked("image", &none) && !checked("model_id", &none));
+        assert!(checked("instance_type", &none) && checked("environment", &none));
+        // The role and the S3 paths are the running endpoint's, not the update's.
+        assert!(!checked("role_arn", &none) && !checked("output_path", &none));
+        let tgi = UpdateRequest {
+            tgi_version: Some("2.0.1".into()),
+            ..UpdateRequest::default()
+        };
+        assert!(checked("image", &tgi));
     }
 
     #[test]
