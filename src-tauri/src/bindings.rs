@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use specta_typescript::Typescript;
 use tauri_specta::{collect_commands, collect_events};
 
-use crate::{about, commands, home_commands, job_commands, picker_commands, scaling_commands};
+use crate::{
+    about, commands, home_commands, job_commands, picker_commands, scaling_commands,
+    update_commands,
+};
 
 pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
@@ -53,6 +56,9 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             scaling_commands::start_load_test,
             scaling_commands::cancel_load_test,
             scaling_commands::idle_endpoints,
+            update_commands::endpoint_settings,
+            update_commands::update_endpoint,
+            update_commands::cancel_update,
             home_commands::overview,
             about::about,
             about::licence_notices,
@@ -64,7 +70,8 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             job_commands::JobProgressEvent,
             job_commands::JobErrorEvent,
             scaling_commands::LoadTestProgressEvent,
-            scaling_commands::LoadTestErrorEvent
+            scaling_commands::LoadTestErrorEvent,
+            update_commands::UpdateProgressEvent
         ])
 }
 

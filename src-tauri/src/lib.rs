@@ -7,6 +7,7 @@ mod home_commands;
 mod job_commands;
 mod picker_commands;
 mod scaling_commands;
+mod update_commands;
 mod window_layout;
 
 use ebb_core::{Ebb, Overrides};
@@ -21,6 +22,8 @@ pub struct AppState {
     deploy_cancel: std::sync::atomic::AtomicBool,
     /// Set by `cancel_load_test`; `load_running` keeps it to one load test at a time.
     load_cancel: std::sync::atomic::AtomicBool,
+    /// Set by `cancel_update`: stops waiting for the running endpoint update.
+    update_cancel: std::sync::atomic::AtomicBool,
     load_running: std::sync::atomic::AtomicBool,
 }
 
@@ -90,6 +93,7 @@ pub fn run() {
                 local: std::sync::Mutex::new(local),
                 deploy_cancel: std::sync::atomic::AtomicBool::new(false),
                 load_cancel: std::sync::atomic::AtomicBool::new(false),
+                update_cancel: std::sync::atomic::AtomicBool::new(false),
                 load_running: std::sync::atomic::AtomicBool::new(false),
             });
             // Jobs a previous run left sending or collecting carry on by themselves.

@@ -397,6 +397,35 @@ async idleEndpoints() : Promise<Result<IdleEndpoint[], CommandError>> {
 }
 },
 /**
+ * The endpoint's current instance type, count, concurrency, TGI version and environment.
+ */
+async endpointSettings(endpoint: string) : Promise<Result<EndpointSettings, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("endpoint_settings", { endpoint }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Changes the endpoint in place and waits for the outcome.
+ */
+async updateEndpoint(endpoint: string, request: UpdateRequest) : Promise<Result<UpdateOutcome, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("update_endpoint", { endpoint, request }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Stops waiting for the running update (SageMaker goes on with it); not while autoscaling is
+ * away for an instance-type change, which has to go back first.
+ */
+async cancelUpdate() : Promise<void> {
+    await TAURI_INVOKE("cancel_update");
+},
+/**
  * Running endpoints, unfinished jobs and (in local mode) where each step of the guide
  * stands, read from the cloud and the job store now.
  */
@@ -441,14 +470,16 @@ doctorProgress: DoctorProgress,
 jobErrorEvent: JobErrorEvent,
 jobProgressEvent: JobProgressEvent,
 loadTestErrorEvent: LoadTestErrorEvent,
-loadTestProgressEvent: LoadTestProgressEvent
+loadTestProgressEvent: LoadTestProgressEvent,
+updateProgressEvent: UpdateProgressEvent
 }>({
 deployProgressEvent: "deploy-progress-event",
 doctorProgress: "doctor-progress",
 jobErrorEvent: "job-error-event",
 jobProgressEvent: "job-progress-event",
 loadTestErrorEvent: "load-test-error-event",
-loadTestProgressEvent: "load-test-progress-event"
+loadTestProgressEvent: "load-test-progress-event",
+updateProgressEvent: "update-progress-event"
 })
 
 /** user-defined constants **/
@@ -708,6 +739,30 @@ instances: Series;
  * Ebb's own jobs on this endpoint: requests completed per period.
  */
 jobs_completed: Series }
+/**
+ * An endpoint's current settings, for prefilling the change form.
+ */
+export type EndpointSettings = { endpoint: string; status: string; endpoint_config: string; model: string; variant: string; instance_type: string; 
+/**
+ * The variant's desired instance count now (autoscaling may have changed it).
+ */
+instance_count: number; 
+/**
+ * Asynchronous endpoints only.
+ */
+max_concurrency: number | null; 
+/**
+ * The TGI version of the image, when it is one of SageMaker's TGI images.
+ */
+tgi_version: string | null; image: string; 
+/**
+ * The container environment, HF_MODEL_ID included.
+ */
+environment: Partial<{ [key in string]: string }>; 
+/**
+ * Whether the variant is registered with Application Auto Scaling.
+ */
+autoscaled: boolean }
 export type EndpointSummary = { name: string; status: string; failure_reason: string | null; config_name: string; instance_type: string | null; current_instances: number; desired_instances: number; is_async: boolean; output_path: string | null; failure_path: string | null; 
 /**
  * Seconds since the endpoint was created.
@@ -1476,6 +1531,86 @@ job: string; state: RequestState; result: string | null; error: string | null;
  * When it was replaced, seconds since the epoch.
  */
 replaced_at: number }
+export type UpdateOutcome = { endpoint: string; 
+/**
+ * `InService` (updated) or `Failed` (SageMaker rolled back to the old config).
+ */
+status: string; failure_reason: string | null; 
+/**
+ * What was asked and differs from before, one line each.
+ */
+changes: string[]; old_endpoint_config: string; old_model: string; new_endpoint_config: string; new_model: string; 
+/**
+ * The variant's desired instance count after the update.
+ */
+instance_count: number | null; 
+/**
+ * Whether the autoscaling was taken away for an instance-type change.
+ */
+scaling_paused: boolean; 
+/**
+ * Whether it was put back (always, unless `scaling_paused` is false).
+ */
+scaling_restored: boolean; 
+/**
+ * The scaling put back, one line each.
+ */
+scaling: string[]; 
+/**
+ * Old resources after success, new ones after a rollback.
+ */
+removed: Removed[]; 
+/**
+ * Old resources left in place, with why (not made by Ebb).
+ */
+kept: string[]; 
+/**
+ * The request sent once the new fleet was InService (none when the endpoint runs 0
+ * instances: a request would wake it).
+ */
+smoke_test?: SmokeTest | null; 
+/**
+ * The known failure the update or its smoke test met, with its fix.
+ */
+diagnosis?: Diagnosis | null }
+export type UpdateProgress = { step: UpdateStep; message: string; 
+/**
+ * Seconds since the update started.
+ */
+elapsed_s: number }
+/**
+ * One step or status change of the running update (sent while `update_endpoint` runs).
+ */
+export type UpdateProgressEvent = { endpoint: string; progress: UpdateProgress }
+/**
+ * What to change; every field left out stays as it is.
+ */
+export type UpdateRequest = { 
+/**
+ * e.g. `ml.g5.24xlarge`.
+ */
+instance_type: string | null; 
+/**
+ * Instances after the update (1 to 100); left out, the running count is kept.
+ */
+instance_count: number | null; 
+/**
+ * Concurrent invocations per instance (1 to 1000), asynchronous endpoints only.
+ */
+max_concurrency: number | null; 
+/**
+ * A TGI version SageMaker publishes an image for, e.g. `2.0.1`.
+ */
+tgi_version: string | null; 
+/**
+ * Container environment variables to set (added or replaced).
+ */
+set_env?: Partial<{ [key in string]: string }>; 
+/**
+ * Container environment variables to remove.
+ */
+unset_env?: string[] }
+export type UpdateStep = "create_model" | "create_endpoint_config" | "pause_scaling" | "update_endpoint" | "wait_in_service" | "restore_scaling" | "remove_old" | "remove_new"
 /**
  * Where a deploy or an update ended, for the user.
  */

@@ -114,7 +114,7 @@ pub fn finish(outcome: &DeployOutcome, json: bool) -> ExitCode {
     code
 }
 
-fn print_diagnosis(diagnosis: Option<&Diagnosis>) {
+pub fn print_diagnosis(diagnosis: Option<&Diagnosis>) {
     if let Some(d) = diagnosis {
         eprintln!("  why: {}", d.sentence);
         eprintln!("  fix: {}", d.fix);

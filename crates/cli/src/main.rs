@@ -9,6 +9,7 @@ mod jobs;
 mod local;
 mod output;
 mod scaling;
+mod update;
 
 use std::process::ExitCode;
 
@@ -75,6 +76,11 @@ enum Command {
     /// GPU instance types by family: GPUs, GPU memory, hourly price (from the AWS Price List
     /// when it answers, else Ebb's bundled us-east-1 estimate) and whether Ebb's TGI image runs.
     Instances,
+    /// Change a running endpoint in place (instance type, count, concurrency, TGI version,
+    /// environment): a new model and config, swapped in blue/green by SageMaker's
+    /// UpdateEndpoint; the scaled instance count and any autoscaling are kept; the old config
+    /// and model are removed once the new one is InService.
+    Update(Box<update::UpdateArgs>),
     /// Send one TGI request (uploaded to S3, InvokeEndpointAsync) and optionally wait for it.
     Invoke {
         endpoint: String,
@@ -377,6 +383,7 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::Deploy(_)
         | Command::Endpoints
+        | Command::Update(_)
         | Command::Invoke { .. }
         | Command::Logs { .. }
         | Command::Autoscale(_)
@@ -395,6 +402,7 @@ async fn run(cli: Cli) -> ExitCode {
             let code = match cli.command {
                 Command::Deploy(args) => endpoints::deploy(&ebb, *args, json).await,
                 Command::Endpoints => endpoints::list(&ebb, json).await,
+                Command::Update(args) => update::update(&ebb, *args, json).await,
                 Command::Invoke {
                     endpoint,
                     prompt,

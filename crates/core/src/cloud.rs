@@ -224,6 +224,15 @@ pub struct Clients {
     account: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
+/// SageMaker's and Application Auto Scaling's control planes allow a few calls a second per
+/// account (<https://docs.aws.amazon.com/sagemaker/latest/dg/regions-quotas.html>): a deploy
+/// or an update run beside others meets `ThrottlingException` at once. Five attempts with the
+/// SDK's exponential backoff (about 15 s in all) ride that out; errors that are not
+/// transient are not retried at all.
+fn control_plane_retries() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard().with_max_attempts(5)
+}
+
 impl Clients {
     /// Loads credentials and region through the standard aws-config chain (profiles, SSO, env),
     /// or uses the keys of a provided cloud.
@@ -268,14 +277,22 @@ impl Clients {
         Clients {
             sts: aws_sdk_sts::Client::new(&own("AWS_ENDPOINT_URL_STS")),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
-            sagemaker: aws_sdk_sagemaker::Client::new(&own("AWS_ENDPOINT_URL_SAGEMAKER")),
+            sagemaker: aws_sdk_sagemaker::Client::from_conf(
+                aws_sdk_sagemaker::config::Builder::from(&own("AWS_ENDPOINT_URL_SAGEMAKER"))
+                    .retry_config(control_plane_retries())
+                    .build(),
+            ),
             runtime: aws_sdk_sagemakerruntime::Client::new(&own(
                 "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
             )),
             logs: aws_sdk_cloudwatchlogs::Client::new(&own("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS")),
-            autoscaling: aws_sdk_applicationautoscaling::Client::new(&own(
-                "AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING",
-            )),
+            autoscaling: aws_sdk_applicationautoscaling::Client::from_conf(
+                aws_sdk_applicationautoscaling::config::Builder::from(&own(
+                    "AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING",
+                ))
+                .retry_config(control_plane_retries())
+                .build(),
+            ),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&own("AWS_ENDPOINT_URL_CLOUDWATCH")),
             // The Price List API answers in us-east-1 (for every region's prices).
             pricing: aws_sdk_pricing::Client::from_conf(

@@ -6,6 +6,7 @@ mod jobs;
 mod overview;
 mod picker;
 mod scaling;
+mod update;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

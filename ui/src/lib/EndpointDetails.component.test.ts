@@ -64,7 +64,9 @@ vi.mock("../bindings", () => ({
       }),
     teardownPlan: (e: string, d: boolean) => teardownPlan(e, d),
     teardown: (id: string) => teardown(id),
+    endpointSettings: () => new Promise(() => undefined),
   },
+  events: { updateProgressEvent: { listen: () => Promise.resolve(() => undefined) } },
 }));
 
 const { default: EndpointDetails } = await import("./EndpointDetails.svelte");

@@ -12,6 +12,7 @@ pub mod run;
 pub mod smoke;
 pub mod spec;
 pub mod teardown;
+pub mod update;
 pub mod verify;
 pub mod wait;
 

@@ -5,6 +5,7 @@ pub mod alarms;
 pub mod apply;
 pub mod guard;
 pub mod inventory;
+pub mod keep;
 pub mod spec;
 pub mod status;
 
