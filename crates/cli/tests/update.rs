@@ -268,7 +268,11 @@ fn an_environment_and_tgi_change_leaves_scaling_alone() {
         out.contains("environment MAX_TOTAL_TOKENS=2048 (new)"),
         "{out}"
     );
-    assert!(out.contains("is InService"), "{out}");
+    // The new fleet answered a request through the async path before the update was done.
+    assert!(
+        out.contains("endpoint env is ready: InService, and a test request was answered"),
+        "{out}"
+    );
     let after = seen(&rt, &cloud, "env");
     assert_ne!(after.config, before.config);
     let region = cloud.info["region"].as_str().unwrap();
