@@ -71,6 +71,7 @@ export E2E_ARTIFACTS="$ROOT/target/e2e"
 xvfb-run -a -s "-screen 0 1280x800x24" node --test tests/e2e/settings.test.mjs
 xvfb-run -a -s "-screen 0 1280x800x24" node --test tests/e2e/home.test.mjs
 xvfb-run -a -s "-screen 0 1280x800x24" node --test tests/e2e/jobs.test.mjs
+xvfb-run -a -s "-screen 0 1280x800x24" node --test tests/e2e/deploy.test.mjs
 say "screenshots: $E2E_ARTIFACTS"
 
 if [ "${EBB_TEST_DEB:-}" = 1 ]; then

@@ -350,3 +350,48 @@ fn a_rolled_back_update_keeps_the_old_config_and_the_scaling() {
     assert_eq!(exists(&rt, &cloud, old_config, old_model), (true, true));
     drop(cloud);
 }
+
+/// An update is checked as a deploy is: a new fleet that dies at warm-up is rolled back and
+/// diagnosed; one that starts but fails every request is in service but failing.
+#[test]
+fn a_failing_update_is_diagnosed_as_a_deploy_is() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let _cloud = cloud(h);
+    ok(&ebb(h, &["deploy", "--name", "diag-up"]));
+    let warmup = ebb(
+        h,
+        &["update", "diag-up", "--env", "EBB_LOCAL_FAILURE=oom-warmup"],
+    );
+    let said = text(&warmup.stderr);
+    assert!(!warmup.status.success(), "{said}");
+    assert!(said.contains("rolled it back"), "{said}");
+    assert!(
+        said.contains("why: The model does not fit in ml.g5.12xlarge's GPU memory"),
+        "{said}"
+    );
+    assert!(
+        said.contains("fix: Choose an instance with more GPU memory"),
+        "{said}"
+    );
+
+    let request = ebb(
+        h,
+        &[
+            "update",
+            "diag-up",
+            "--env",
+            "EBB_LOCAL_FAILURE=oom-request",
+        ],
+    );
+    let said = text(&request.stderr);
+    assert!(!request.status.success(), "{said}");
+    assert!(
+        said.contains("error: endpoint diag-up is in service but failing: the test request failed"),
+        "{said}"
+    );
+    assert!(
+        said.contains("ran out of GPU memory answering a request"),
+        "{said}"
+    );
+}
