@@ -16,9 +16,12 @@ if (!app || jobs.length === 0 || jobs.some((j) => !j.id || !(j.rows > 0))) {
 
 // Runs in the page: open the job, scroll it as a reader would, jump around, search.
 async function measure(jobId, rows, search) {
-  const raf = () => new Promise((r) => requestAnimationFrame(() => r(performance.now())));
+  const raf = () =>
+    new Promise((r) => requestAnimationFrame(() => r(performance.now())));
   const table = () => document.querySelector('[data-testid="results-table"]');
-  const shown = () => [...document.querySelectorAll('[data-testid="result-row"]')];
+  const shown = () => [
+    ...document.querySelectorAll('[data-testid="result-row"]'),
+  ];
   // The rows at the scroll position are in the page, each with its data (not the "…" of a
   // page still loading).
   const inView = () => {
@@ -38,21 +41,26 @@ async function measure(jobId, rows, search) {
     return rows.length >= wanted && rows.every((r) => !r.disabled);
   };
   const filled = (total) =>
-    table()?.getAttribute("data-total") === String(total) && total > 0 && rowsReady();
+    table()?.getAttribute("data-total") === String(total) &&
+    total > 0 &&
+    rowsReady();
   async function until(ok, limitMs = 30_000) {
     const t0 = performance.now();
     while (!ok()) {
-      if (performance.now() - t0 > limitMs) throw new Error("timed out waiting for the table");
+      if (performance.now() - t0 > limitMs)
+        throw new Error("timed out waiting for the table");
       await raf();
     }
     return performance.now() - t0;
   }
   const pct = (xs, p) =>
-    [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
+    [...xs].sort((a, b) => a - b)[
+      Math.min(xs.length - 1, Math.floor(xs.length * p))
+    ];
 
-  const link = [...document.querySelectorAll('[data-testid="jobs-table"] button')].find(
-    (b) => b.textContent.trim() === jobId,
-  );
+  const link = [
+    ...document.querySelectorAll('[data-testid="jobs-table"] button'),
+  ].find((b) => b.textContent.trim() === jobId);
   if (!link) throw new Error(`job ${jobId} is not in the jobs table`);
   const t0 = performance.now();
   link.click();
@@ -89,7 +97,10 @@ async function measure(jobId, rows, search) {
 
   // Search by file name: the table narrows to that file's rows.
   const box = document.querySelector('input[type="search"]');
-  const setValue = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value").set;
+  const setValue = Object.getOwnPropertyDescriptor(
+    HTMLInputElement.prototype,
+    "value",
+  ).set;
   const s0 = performance.now();
   setValue.call(box, search);
   box.dispatchEvent(new Event("input", { bubbles: true }));
@@ -120,7 +131,10 @@ async function measure(jobId, rows, search) {
   };
 }
 
-const driver = await startDriver(process.env.TAURI_DRIVER ?? "tauri-driver", process.env);
+const driver = await startDriver(
+  process.env.TAURI_DRIVER ?? "tauri-driver",
+  process.env,
+);
 let browser;
 try {
   browser = await openApp(driver.port, app);
@@ -133,7 +147,14 @@ try {
   );
   const out = [];
   for (const j of jobs) {
-    out.push(await browser.execute(measure, j.id, j.rows, process.env.BENCH_SEARCH ?? "part_042"));
+    out.push(
+      await browser.execute(
+        measure,
+        j.id,
+        j.rows,
+        process.env.BENCH_SEARCH ?? "part_042",
+      ),
+    );
   }
   console.log(JSON.stringify(out));
 } finally {

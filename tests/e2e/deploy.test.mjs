@@ -9,7 +9,14 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { isolatedEnv, openApp, startDriver, startLocalServe, waitText } from "./driver.mjs";
+import {
+  click,
+  isolatedEnv,
+  openApp,
+  startDriver,
+  startLocalServe,
+  waitText,
+} from "./driver.mjs";
 
 const app = process.env.EBB_APP;
 const driverBin = process.env.TAURI_DRIVER ?? "tauri-driver";
@@ -34,12 +41,6 @@ after(() => {
   serve?.kill("SIGTERM");
 });
 
-async function click(browser, testid) {
-  const el = await browser.$(`[data-testid="${testid}"]`);
-  await el.waitForClickable({ timeout: 15_000, timeoutMsg: `${testid} never became clickable` });
-  await el.click();
-}
-
 /** textContent (WebDriver's visible text leaves out closed <details>). */
 async function textOf(browser, selector) {
   const el = await browser.$(selector);
@@ -52,10 +53,13 @@ async function deployForm(browser, name, env) {
   await browser.keys(["Control", "3"]);
   await click(browser, "deploy-open");
   const model = await browser.$("#deploy-model_id");
-  await model.waitUntil(async () => (await model.getValue()) === "google/flan-t5-xxl", {
-    timeout: 15_000,
-    timeoutMsg: "the seed preset never filled the form",
-  });
+  await model.waitUntil(
+    async () => (await model.getValue()) === "google/flan-t5-xxl",
+    {
+      timeout: 15_000,
+      timeoutMsg: "the seed preset never filled the form",
+    },
+  );
   await (await browser.$("#deploy-endpoint_name")).setValue(name);
   for (const [key, value] of env) {
     const add = await browser.$("button=Add variable");
@@ -70,18 +74,30 @@ async function deployForm(browser, name, env) {
 test("the picker, a gated model's failure told with its fix, then ready with a token", async () => {
   const browser = await openApp(driver.port, app);
   try {
-    await waitText(browser, '[data-testid="status-connection"]', /connected — account 000000000000/);
-    await deployForm(browser, "e2e-gated", [["EBB_LOCAL_FAILURE", "gated-model"]]);
+    await waitText(
+      browser,
+      '[data-testid="status-connection"]',
+      /connected — account 000000000000/,
+    );
+    await deployForm(browser, "e2e-gated", [
+      ["EBB_LOCAL_FAILURE", "gated-model"],
+    ]);
 
     // The picker: families, GPUs with their memory, and the hourly price.
     const picker = await textOf(browser, '[data-testid="instance-picker"]');
-    for (const family of ["g5", "g6e", "p5"]) assert.match(picker, new RegExp(`\\b${family}\\b`));
+    for (const family of ["g5", "g6e", "p5"])
+      assert.match(picker, new RegExp(`\\b${family}\\b`));
     assert.match(picker, /ml\.g5\.12xlarge/);
     assert.match(picker, /24 GB/);
     assert.match(picker, /\$\d+\.\d+/);
 
     await click(browser, "deploy-submit");
-    await waitText(browser, '[data-testid="deploy-outcome"]', /^e2e-gated failed: /, 60_000);
+    await waitText(
+      browser,
+      '[data-testid="deploy-outcome"]',
+      /^e2e-gated failed: /,
+      60_000,
+    );
     const diagnosis = await textOf(browser, '[data-testid="deploy-diagnosis"]');
     assert.match(diagnosis, /google\/flan-t5-xxl is gated or private/);
     assert.match(diagnosis, /HF_TOKEN/);

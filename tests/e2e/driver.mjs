@@ -33,10 +33,14 @@ export async function waitForHttp(url, deadlineMs) {
 export async function startDriver(driverBin, env) {
   const port = await freePort();
   const nativePort = await freePort();
-  const proc = spawn(driverBin, ["--port", String(port), "--native-port", String(nativePort)], {
-    env,
-    stdio: ["ignore", "inherit", "inherit"],
-  });
+  const proc = spawn(
+    driverBin,
+    ["--port", String(port), "--native-port", String(nativePort)],
+    {
+      env,
+      stdio: ["ignore", "inherit", "inherit"],
+    },
+  );
   await waitForHttp(`http://127.0.0.1:${port}/status`, 30_000);
   return { port, stop: () => proc.kill("SIGTERM") };
 }
@@ -49,6 +53,16 @@ export const openApp = (port, app) =>
     logLevel: "warn",
     capabilities: { "tauri:options": { application: app } },
   });
+
+/** Clicks the element with `data-testid`, once it can be clicked. */
+export async function click(browser, testid) {
+  const el = await browser.$(`[data-testid="${testid}"]`);
+  await el.waitForClickable({
+    timeout: 15_000,
+    timeoutMsg: `${testid} never became clickable`,
+  });
+  await el.click();
+}
 
 export async function waitText(browser, selector, pattern, timeout = 15_000) {
   const el = await browser.$(selector);
@@ -73,7 +87,10 @@ export function isolatedEnv(home) {
 // Starts `ebb local serve ARGS` with `env` and waits for its first line (the cloud is up);
 // the caller stops it.
 export async function startLocalServe(ebb, args, env) {
-  const serve = spawn(ebb, ["local", "serve", ...args], { env, stdio: ["ignore", "pipe", "inherit"] });
+  const serve = spawn(ebb, ["local", "serve", ...args], {
+    env,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   await new Promise((resolve, reject) => {
     serve.stdout.once("data", resolve);
     serve.once("exit", () => reject(new Error("ebb local serve exited")));

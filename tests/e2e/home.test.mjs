@@ -6,7 +6,14 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { isolatedEnv, openApp, startDriver, startLocalServe, waitText } from "./driver.mjs";
+import {
+  click,
+  isolatedEnv,
+  openApp,
+  startDriver,
+  startLocalServe,
+  waitText,
+} from "./driver.mjs";
 
 const app = process.env.EBB_APP;
 const driverBin = process.env.TAURI_DRIVER ?? "tauri-driver";
@@ -24,7 +31,11 @@ const appEnv = () => isolatedEnv(home);
 before(async () => {
   // The local cloud 60 times faster (a simulated minute a second), so that the endpoint's
   // start-up, the job and the scaling alarms take seconds; the app uses it instead of its own.
-  serve = await startLocalServe(join(dirname(app), "ebb"), ["--speed", "60"], appEnv());
+  serve = await startLocalServe(
+    join(dirname(app), "ebb"),
+    ["--speed", "60"],
+    appEnv(),
+  );
   driver = await startDriver(driverBin, appEnv());
 });
 
@@ -38,35 +49,45 @@ const step = (key) => `[data-testid="step-${key}"]`;
 /** Waits until step `key` is in `state` (the page's own mark), then returns its text. */
 async function stepIn(browser, key, state, timeout) {
   const el = await browser.$(step(key));
-  await el.waitUntil(async () => (await el.getAttribute("data-state")) === state, {
-    timeout,
-    timeoutMsg: `step ${key} never became ${state}: ${await el.getText().catch(() => "?")}`,
-  });
+  await el.waitUntil(
+    async () => (await el.getAttribute("data-state")) === state,
+    {
+      timeout,
+      timeoutMsg: `step ${key} never became ${state}: ${await el.getText().catch(() => "?")}`,
+    },
+  );
   return el.getText();
-}
-
-async function click(browser, testid) {
-  const el = await browser.$(`[data-testid="${testid}"]`);
-  await el.waitForClickable({ timeout: 15_000, timeoutMsg: `${testid} never became clickable` });
-  await el.click();
 }
 
 test("Home on a fresh local cloud: the three steps clicked in order, each marked done", async () => {
   const browser = await openApp(driver.port, app);
   try {
     // The window opens on Home, connected to its local cloud, with everything still to do.
-    await (await browser.$('[data-testid="home-screen"]')).waitForDisplayed({ timeout: 15_000 });
+    await (
+      await browser.$('[data-testid="home-screen"]')
+    ).waitForDisplayed({ timeout: 15_000 });
     await waitText(
       browser,
       '[data-testid="status-connection"]',
       /connected — account 000000000000/,
     );
-    await waitText(browser, '[data-testid="home-connection"]', /Local cloud: connected/);
-    for (const key of ["deploy", "submit", "autoscale"]) await stepIn(browser, key, "todo", 15_000);
-    await waitText(browser, '[data-testid="home-no-endpoint"]', /No endpoint yet/);
+    await waitText(
+      browser,
+      '[data-testid="home-connection"]',
+      /Local cloud: connected/,
+    );
+    for (const key of ["deploy", "submit", "autoscale"])
+      await stepIn(browser, key, "todo", 15_000);
+    await waitText(
+      browser,
+      '[data-testid="home-no-endpoint"]',
+      /No endpoint yet/,
+    );
     await waitText(browser, '[data-testid="home-no-job"]', /No job yet/);
     assert.equal(
-      await (await browser.$(`${step("submit")} button[type="submit"]`)).isExisting(),
+      await (
+        await browser.$(`${step("submit")} button[type="submit"]`)
+      ).isExisting(),
       false,
     );
     await browser.saveScreenshot(join(artifacts, "home-empty.png"));
@@ -75,9 +96,15 @@ test("Home on a fresh local cloud: the three steps clicked in order, each marked
     await click(browser, "step-deploy-run");
     const deployed = await stepIn(browser, "deploy", "done", 60_000);
     assert.match(deployed, /✓/);
-    const endpoint = deployed.match(/(flan-t5-xxl-\d{8}-\d{6}) is InService with 1 instance/)?.[1];
+    const endpoint = deployed.match(
+      /(flan-t5-xxl-\d{8}-\d{6}) is InService with 1 instance/,
+    )?.[1];
     assert.ok(endpoint, `no InService endpoint on step 1: ${deployed}`);
-    await waitText(browser, '[data-testid="home-running"]', new RegExp(`${endpoint}`));
+    await waitText(
+      browser,
+      '[data-testid="home-running"]',
+      new RegExp(`${endpoint}`),
+    );
 
     // 2. The demo folder, to that endpoint: the article's 19 requests, every one answered.
     await click(browser, "step-submit-run");
@@ -87,19 +114,34 @@ test("Home on a fresh local cloud: the three steps clicked in order, each marked
 
     // 3. Autoscaling with scale from zero and a short load test; the charts open on it.
     await click(browser, "step-autoscale-run");
-    await (await browser.$('[data-testid="scaling-screen"]')).waitForDisplayed({ timeout: 20_000 });
+    await (
+      await browser.$('[data-testid="scaling-screen"]')
+    ).waitForDisplayed({ timeout: 20_000 });
     const picker = await browser.$('[data-testid="scaling-endpoint"]');
     await picker.waitUntil(async () => (await picker.getValue()) === endpoint, {
       timeout: 15_000,
       timeoutMsg: "Scaling & metrics did not open on step 1's endpoint",
     });
-    await waitText(browser, '[data-testid="scaling-in-place"]', /scaling between 0 and 5/, 20_000);
-    await waitText(browser, '[data-testid="load-progress"]', /of 100 sent/, 20_000);
+    await waitText(
+      browser,
+      '[data-testid="scaling-in-place"]',
+      /scaling between 0 and 5/,
+      20_000,
+    );
+    await waitText(
+      browser,
+      '[data-testid="load-progress"]',
+      /of 100 sent/,
+      20_000,
+    );
 
     // Back on Home (Ctrl+1): step 3 is done, and the endpoint's scaling shows as it happens.
     await browser.keys(["Control", "1"]);
     const scaled = await stepIn(browser, "autoscale", "done", 20_000);
-    assert.match(scaled, /scales between 0 and 5 instances on its queue and wakes from zero/);
+    assert.match(
+      scaled,
+      /scales between 0 and 5 instances on its queue and wakes from zero/,
+    );
     await waitText(
       browser,
       step("autoscale"),
@@ -107,20 +149,35 @@ test("Home on a fresh local cloud: the three steps clicked in order, each marked
       60_000,
     );
     assert.match(await (await browser.$(step("deploy"))).getText(), /✓/);
-    assert.match(await (await browser.$(step("submit"))).getText(), /19 succeeded, 0 failed/);
+    assert.match(
+      await (await browser.$(step("submit"))).getText(),
+      /19 succeeded, 0 failed/,
+    );
     await browser.saveScreenshot(join(artifacts, "home.png"));
 
     // Each step links to where it happened: the job's view holds the 19 results.
     await click(browser, "step-submit-open");
-    await waitText(browser, '[data-testid="job-counts"]', /done · 19 requests: 19 succeeded/);
+    await waitText(
+      browser,
+      '[data-testid="job-counts"]',
+      /done · 19 requests: 19 succeeded/,
+    );
     const table = await browser.$('[data-testid="results-table"]');
-    await table.waitUntil(async () => (await table.getAttribute("data-total")) === "19", {
-      timeout: 15_000,
-      timeoutMsg: "the job's results table never held 19 rows",
-    });
+    await table.waitUntil(
+      async () => (await table.getAttribute("data-total")) === "19",
+      {
+        timeout: 15_000,
+        timeoutMsg: "the job's results table never held 19 rows",
+      },
+    );
     await browser.keys(["Control", "1"]);
     await click(browser, "step-deploy-open");
-    await waitText(browser, '[data-testid="log-state"]', /InService|Updating/, 20_000);
+    await waitText(
+      browser,
+      '[data-testid="log-state"]',
+      /InService|Updating/,
+      20_000,
+    );
   } finally {
     await browser.saveScreenshot(join(artifacts, "home-after.png"));
     await browser.deleteSession();

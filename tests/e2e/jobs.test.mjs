@@ -9,7 +9,14 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { isolatedEnv, openApp, startDriver, startLocalServe, waitText } from "./driver.mjs";
+import {
+  click,
+  isolatedEnv,
+  openApp,
+  startDriver,
+  startLocalServe,
+  waitText,
+} from "./driver.mjs";
 
 const app = process.env.EBB_APP;
 const driverBin = process.env.TAURI_DRIVER ?? "tauri-driver";
@@ -51,12 +58,6 @@ after(() => {
   serve?.kill("SIGTERM");
 });
 
-async function click(browser, testid) {
-  const el = await browser.$(`[data-testid="${testid}"]`);
-  await el.waitForClickable({ timeout: 15_000, timeoutMsg: `${testid} never became clickable` });
-  await el.click();
-}
-
 test("a chat-format folder through the Jobs screen, on an endpoint with the Messages API", async () => {
   const folder = chatFolder();
   const browser = await openApp(driver.port, app);
@@ -71,40 +72,72 @@ test("a chat-format folder through the Jobs screen, on an endpoint with the Mess
     await browser.keys(["Control", "3"]);
     await click(browser, "deploy-open");
     const model = await browser.$("#deploy-model_id");
-    await model.waitUntil(async () => (await model.getValue()) === "google/flan-t5-xxl", {
-      timeout: 15_000,
-      timeoutMsg: "the seed preset never filled the form",
-    });
+    await model.waitUntil(
+      async () => (await model.getValue()) === "google/flan-t5-xxl",
+      {
+        timeout: 15_000,
+        timeoutMsg: "the seed preset never filled the form",
+      },
+    );
     await (await browser.$("#deploy-endpoint_name")).setValue("e2e-chat");
-    await (await browser.$("#deploy-image")).selectByAttribute("value", "2.3.1");
+    await (
+      await browser.$("#deploy-image")
+    ).selectByAttribute("value", "2.3.1");
     const on = await browser.$("#deploy-messages_api");
-    assert.equal(await on.isSelected(), false, "the Messages API is off by default");
+    assert.equal(
+      await on.isSelected(),
+      false,
+      "the Messages API is off by default",
+    );
     await on.click();
     await click(browser, "deploy-submit");
-    await waitText(browser, '[data-testid="endpoints-notice"]', /InService/, 60_000);
-    await waitText(browser, '[data-testid="endpoint-e2e-chat"]', /InService/, 30_000);
+    await waitText(
+      browser,
+      '[data-testid="endpoints-notice"]',
+      /InService/,
+      60_000,
+    );
+    await waitText(
+      browser,
+      '[data-testid="endpoint-e2e-chat"]',
+      /InService/,
+      30_000,
+    );
     await browser.saveScreenshot(join(artifacts, "jobs-chat-deploy.png"));
     await browser.keys(["Control", "4"]);
-    await (await browser.$('[data-testid="jobs-screen"]')).waitForDisplayed({ timeout: 10_000 });
+    await (
+      await browser.$('[data-testid="jobs-screen"]')
+    ).waitForDisplayed({ timeout: 10_000 });
 
     // The scan tells the format and what the endpoint's model needs.
     await (await browser.$('[data-testid="job-paths"]')).setValue(folder);
     await click(browser, "job-scan");
-    const summary = await waitText(browser, '[data-testid="scan-summary"]', /1 file, 3 requests/);
+    const summary = await waitText(
+      browser,
+      '[data-testid="scan-summary"]',
+      /1 file, 3 requests/,
+    );
     assert.match(summary, /0 errors, 0 warnings/);
     await waitText(
       browser,
       '[data-testid="scan-formats"]',
       /chat\.jsonl: chat messages, 3 requests/,
     );
-    await waitText(browser, '[data-testid="messages-api-note"]', /needs TGI's Messages API/);
+    await waitText(
+      browser,
+      '[data-testid="messages-api-note"]',
+      /needs TGI's Messages API/,
+    );
 
     // A price first: no job of this endpoint has ended, so the throughput is an assumption.
     const endpoint = await browser.$('[data-testid="job-endpoint"]');
-    await endpoint.waitUntil(async () => (await endpoint.getValue()) === "e2e-chat", {
-      timeout: 15_000,
-      timeoutMsg: "the endpoint with the Messages API was not offered",
-    });
+    await endpoint.waitUntil(
+      async () => (await endpoint.getValue()) === "e2e-chat",
+      {
+        timeout: 15_000,
+        timeoutMsg: "the endpoint with the Messages API was not offered",
+      },
+    );
     await click(browser, "price-it");
     await waitText(browser, '[data-testid="estimate-throughput"]', /ASSUMED/);
     await waitText(browser, '[data-testid="estimate"]', /instance-hours/);
@@ -112,13 +145,25 @@ test("a chat-format folder through the Jobs screen, on an endpoint with the Mess
 
     // Sent, answered, completed.
     await click(browser, "job-submit");
-    await waitText(browser, '[data-testid="job-headline"]', /^completed$/, 90_000);
-    await waitText(browser, '[data-testid="job-counts"]', /3 requests: 3 succeeded, 0 failed/);
+    await waitText(
+      browser,
+      '[data-testid="job-headline"]',
+      /^completed$/,
+      90_000,
+    );
+    await waitText(
+      browser,
+      '[data-testid="job-counts"]',
+      /3 requests: 3 succeeded, 0 failed/,
+    );
     const table = await browser.$('[data-testid="results-table"]');
-    await table.waitUntil(async () => (await table.getAttribute("data-total")) === "3", {
-      timeout: 15_000,
-      timeoutMsg: "the results table never held 3 rows",
-    });
+    await table.waitUntil(
+      async () => (await table.getAttribute("data-total")) === "3",
+      {
+        timeout: 15_000,
+        timeoutMsg: "the results table never held 3 rows",
+      },
+    );
     // The Id column: each line's file:line, in input order.
     // (textContent: WebDriver's visible text leaves out ellipsized cells.)
     const ids = [];
@@ -128,7 +173,11 @@ test("a chat-format folder through the Jobs screen, on an endpoint with the Mess
 
     // The three kinds of files, beside the input.
     await click(browser, "write-files");
-    const written = await waitText(browser, '[data-testid="written-files"]', /manifest\.json/);
+    const written = await waitText(
+      browser,
+      '[data-testid="written-files"]',
+      /manifest\.json/,
+    );
     const results = join(folder, "chat.out.jsonl");
     const errors = join(folder, "errors.jsonl");
     const manifest = join(folder, "manifest.json");
@@ -144,7 +193,8 @@ test("a chat-format folder through the Jobs screen, on an endpoint with the Mess
       ["chat.jsonl:1", "chat.jsonl:2", "chat.jsonl:3"],
     );
     // Answered through the Messages API: OpenAI's chat.completion objects.
-    for (const line of out) assert.equal(line.output?.object, "chat.completion", results);
+    for (const line of out)
+      assert.equal(line.output?.object, "chat.completion", results);
     assert.equal(readFileSync(errors, "utf8").trim(), "");
     const facts = JSON.parse(readFileSync(manifest, "utf8"));
     assert.equal(facts.headline, "completed");
@@ -156,12 +206,22 @@ test("a chat-format folder through the Jobs screen, on an endpoint with the Mess
     await browser.saveScreenshot(join(artifacts, "jobs-chat-done.png"));
 
     // Any request can be found by its id.
-    await (await browser.$('[data-testid="find-request"]')).setValue("chat.jsonl:2");
+    await (
+      await browser.$('[data-testid="find-request"]')
+    ).setValue("chat.jsonl:2");
     await click(browser, "find-request-go");
-    const match = await waitText(browser, '[data-testid="request-match"]', /succeeded/);
+    const match = await waitText(
+      browser,
+      '[data-testid="request-match"]',
+      /succeeded/,
+    );
     assert.match(match, /chat\.jsonl:2 in job \S+ → e2e-chat/);
     assert.match(match, /Output\s+s3:\/\/\S+/);
-    assert.doesNotMatch(match, /Failure/, "a request that succeeded shows no failure location");
+    assert.doesNotMatch(
+      match,
+      /Failure/,
+      "a request that succeeded shows no failure location",
+    );
   } finally {
     await browser.saveScreenshot(join(artifacts, "jobs-chat-after.png"));
     await browser.deleteSession();

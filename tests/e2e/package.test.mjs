@@ -4,7 +4,13 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openApp, startDriver, waitText } from "./driver.mjs";
@@ -14,7 +20,9 @@ const root = process.env.EBB_DEB_ROOT;
 assert.ok(deb && root, "set EBB_DEB and EBB_DEB_ROOT");
 const artifacts = process.env.E2E_ARTIFACTS ?? join(tmpdir(), "ebb-e2e");
 mkdirSync(artifacts, { recursive: true });
-const version = JSON.parse(readFileSync(new URL("../../tauri.conf.json", import.meta.url))).version;
+const version = JSON.parse(
+  readFileSync(new URL("../../tauri.conf.json", import.meta.url)),
+).version;
 const home = mkdtempSync(join(tmpdir(), "ebb-deb-home-"));
 let driver;
 
@@ -32,7 +40,8 @@ before(async () => {
 after(() => driver?.stop());
 
 test("the package says what it is and what it needs", () => {
-  const field = (f) => execFileSync("dpkg-deb", ["-f", deb, f]).toString().trim();
+  const field = (f) =>
+    execFileSync("dpkg-deb", ["-f", deb, f]).toString().trim();
   assert.equal(field("Version"), version);
   assert.match(field("Depends"), /libwebkit2gtk-4\.1-0/);
   assert.match(field("Description"), /SageMaker/);
@@ -40,7 +49,9 @@ test("the package says what it is and what it needs", () => {
 
 test("it installs the app, the CLI, a desktop entry, icons and the licence notices", () => {
   assert.ok(existsSync(join(root, "usr/bin/ebb-app")), "the desktop app");
-  const cli = execFileSync(join(root, "usr/bin/ebb"), ["--version"], { env: env() }).toString();
+  const cli = execFileSync(join(root, "usr/bin/ebb"), ["--version"], {
+    env: env(),
+  }).toString();
   assert.equal(cli.trim(), `ebb ${version}`);
   const apps = join(root, "usr/share/applications");
   const desktop = readdirSync(apps).find((f) => f.endsWith(".desktop"));
@@ -52,11 +63,16 @@ test("it installs the app, the CLI, a desktop entry, icons and the licence notic
   assert.match(entry, /^Categories=.*Development/m);
   for (const size of ["32x32", "128x128", "256x256@2"]) {
     assert.ok(
-      existsSync(join(root, `usr/share/icons/hicolor/${size}/apps/ebb-app.png`)),
+      existsSync(
+        join(root, `usr/share/icons/hicolor/${size}/apps/ebb-app.png`),
+      ),
       `a ${size} icon`,
     );
   }
-  const notices = readFileSync(join(root, "usr/share/doc/ebb/THIRD-PARTY-NOTICES.txt"), "utf8");
+  const notices = readFileSync(
+    join(root, "usr/share/doc/ebb/THIRD-PARTY-NOTICES.txt"),
+    "utf8",
+  );
   assert.match(notices, /^tauri \d/m);
   assert.match(notices, /^aws-sdk-s3 \d/m);
   assert.match(notices, /Permission is hereby granted/);
@@ -66,11 +82,24 @@ test("the installed app opens its window, in local mode, with About and its noti
   const browser = await openApp(driver.port, join(root, "usr/bin/ebb-app"));
   try {
     assert.equal(await browser.getTitle(), "Ebb");
-    await waitText(browser, '[data-testid="status-connection"]', /connected/, 60_000);
+    await waitText(
+      browser,
+      '[data-testid="status-connection"]',
+      /connected/,
+      60_000,
+    );
     await browser.keys("F1");
-    const about = await waitText(browser, '[data-testid="about-version"]', new RegExp(version));
+    const about = await waitText(
+      browser,
+      '[data-testid="about-version"]',
+      new RegExp(version),
+    );
     assert.match(about, /build [0-9a-f]{7}/);
-    const count = await waitText(browser, '[data-testid="notices-count"]', /bundles \d+ open-source/);
+    const count = await waitText(
+      browser,
+      '[data-testid="notices-count"]',
+      /bundles \d+ open-source/,
+    );
     assert.ok(Number(count.match(/bundles (\d+)/)[1]) > 100, count);
     await browser.saveScreenshot(join(artifacts, "package-about.png"));
   } finally {

@@ -52,6 +52,12 @@ fn row(o: &InstanceOption) -> String {
 /// or cannot be judged, a `warning:` line when it is tight or does not fit. It warns and does
 /// not stop the deploy: the check is an estimate. With `json`, only warnings, on stderr.
 pub async fn print_fit(ebb: &Ebb, spec: &DeploySpec, params: Option<u64>, json: bool) {
+    // Options the deploy refuses get that refusal alone, not a guess at the fit first (the
+    // role and the region's image are the engine's to check, against the real target).
+    let role = "arn:aws:iam::000000000000:role/checked-by-the-engine";
+    if !spec.problems("us-east-1", Some(role)).is_empty() {
+        return;
+    }
     let check = ebb.fit_check(spec, params).await;
     let line = match check.verdict {
         FitVerdict::Fits => format!("fit: {}", check.sentence),

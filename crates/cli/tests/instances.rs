@@ -98,9 +98,9 @@ fn deploy_warns_before_creating_when_the_model_does_not_fit() {
 #[test]
 fn local_mode_asks_no_hub_and_takes_a_typed_count() {
     let home = tempfile::tempdir().unwrap();
-    // An instance count of 0 is refused before anything is created; the fit line comes first.
-    let refused = ["--local", "deploy", "--instance-count", "0"];
-    let text = stdout(&ebb(home.path(), &[("HF_HUB_OFFLINE", "0")], &refused));
+    // The fit line comes before anything is created.
+    let untyped = ["--local", "deploy", "--name", "untyped", "--no-smoke-test"];
+    let text = stdout(&ebb(home.path(), &[("HF_HUB_OFFLINE", "0")], &untyped));
     assert!(
         text.contains("fit: size of flan-t5-xxl unknown: local mode works offline")
             && text.contains("--params 11B"),
@@ -109,8 +109,9 @@ fn local_mode_asks_no_hub_and_takes_a_typed_count() {
     let typed = [
         "--local",
         "deploy",
-        "--instance-count",
-        "0",
+        "--name",
+        "typed",
+        "--no-smoke-test",
         "--params",
         "11B",
     ];

@@ -137,6 +137,21 @@ pub fn facts<'a>(spec: &'a DeploySpec, image: &'a str, region: &'a str) -> Facts
     }
 }
 
+/// Why an InService endpoint is failing: its test request, or what its container logged.
+pub fn failing_reason(checked: &Checked) -> Option<String> {
+    if checked.verdict != Verdict::InServiceFailing {
+        return None;
+    }
+    match (&checked.smoke_test, &checked.diagnosis) {
+        (Some(t), Some(d)) if t.passed => Some(format!(
+            "the test request was answered, but the container logged: {}",
+            d.evidence
+        )),
+        (Some(t), _) => Some(t.summary()),
+        (None, d) => d.as_ref().map(|d| d.evidence.clone()),
+    }
+}
+
 /// The outcome of a deploy from its wait and check.
 pub fn outcome(spec: &DeploySpec, deployed: Deployed, checked: Checked) -> DeployOutcome {
     let (status, failure_reason) = match deployed.waited.settled {
@@ -144,11 +159,7 @@ pub fn outcome(spec: &DeploySpec, deployed: Deployed, checked: Checked) -> Deplo
         Settled::Failed { failure_reason } => ("Failed".into(), Some(failure_reason)),
         Settled::Cancelled { status } | Settled::TimedOut { status } => (status, None),
     };
-    let failure_reason = failure_reason.or_else(|| {
-        (checked.verdict == Verdict::InServiceFailing)
-            .then(|| checked.smoke_test.as_ref().map(SmokeTest::summary))
-            .flatten()
-    });
+    let failure_reason = failure_reason.or_else(|| failing_reason(&checked));
     DeployOutcome {
         endpoint_name: spec.endpoint_name.clone(),
         status,
@@ -322,5 +333,53 @@ fn with_left_behind(e: Error, resources: &[String]) -> Error {
             left_behind: resources.to_vec(),
         },
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::diagnose::DiagnosisKind;
+
+    fn answered(passed: bool) -> SmokeTest {
+        SmokeTest {
+            passed,
+            input_location: "s3://b/in.json".into(),
+            output_location: Some("s3://b/out".into()),
+            failure_location: Some("s3://b/fail".into()),
+            output: passed.then(|| "[]".into()),
+            failure: (!passed).then(|| "CUDA out of memory".into()),
+            waited_s: 3,
+            deadline_s: 600,
+            cancelled: false,
+            error: None,
+        }
+    }
+
+    fn import_error() -> Diagnosis {
+        Diagnosis {
+            kind: DiagnosisKind::ImportError,
+            sentence: "The TGI shard died at start".into(),
+            fix: "another TGI version".into(),
+            evidence: "ModuleNotFoundError: No module named 'flash_attn_2_cuda'".into(),
+        }
+    }
+
+    #[test]
+    fn a_failing_endpoint_says_whether_the_request_or_the_log_told() {
+        let checked = |verdict, passed, diagnosis| Checked {
+            verdict,
+            smoke_test: Some(answered(passed)),
+            diagnosis,
+        };
+        assert_eq!(
+            failing_reason(&checked(Verdict::InServiceFailing, true, Some(import_error()))),
+            Some("the test request was answered, but the container logged: ModuleNotFoundError: No module named 'flash_attn_2_cuda'".into())
+        );
+        assert_eq!(
+            failing_reason(&checked(Verdict::InServiceFailing, false, None)),
+            Some("the test request failed: CUDA out of memory".into())
+        );
+        assert_eq!(failing_reason(&checked(Verdict::Ready, true, None)), None);
     }
 }

@@ -54,7 +54,9 @@ pub struct UpdateRequest {
 impl UpdateOutcome {
     /// Updated, and its smoke test (when one ran) was answered.
     pub fn usable(&self) -> bool {
-        self.status == "InService" && self.smoke_test.as_ref().is_none_or(|t| t.passed)
+        self.status == "InService"
+            && self.smoke_test.as_ref().is_none_or(|t| t.passed)
+            && self.diagnosis.is_none()
     }
 }
 

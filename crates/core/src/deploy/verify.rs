@@ -72,7 +72,7 @@ pub async fn check(
     waited: &Waited,
     c: Check<'_>,
 ) -> Checked {
-    let (verdict, smoke_test) = match (&waited.settled, c.smoke) {
+    let (mut verdict, smoke_test) = match (&waited.settled, c.smoke) {
         (
             Settled::InService {
                 failure_reason: None,
@@ -103,8 +103,10 @@ pub async fn check(
         (Settled::Cancelled { .. }, _) => (Verdict::Cancelled, None),
         (Settled::TimedOut { .. }, _) => (Verdict::StillStarting, None),
     };
+    // Ready only once the log since creation shows none of the known failures either (a
+    // request answered by one shard says nothing of another that crashed).
     let diagnosis = match verdict {
-        Verdict::Failed | Verdict::InServiceFailing => {
+        Verdict::Failed | Verdict::InServiceFailing | Verdict::Ready => {
             let logs = fresh_logs(
                 (clients, ctx),
                 (c.endpoint, c.since_ms, c.poll),
@@ -121,6 +123,9 @@ pub async fn check(
         }
         _ => None,
     };
+    if verdict == Verdict::Ready && diagnosis.is_some() {
+        verdict = Verdict::InServiceFailing;
+    }
     Checked {
         verdict,
         smoke_test,

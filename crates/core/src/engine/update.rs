@@ -8,7 +8,7 @@ use super::{Ebb, context};
 use crate::aws_errors::Context;
 use crate::cloud::Clients;
 use crate::deploy::run::{self, Waiting};
-use crate::deploy::smoke::{self, SmokeTest};
+use crate::deploy::smoke;
 use crate::deploy::spec::MESSAGES_API_VAR;
 use crate::deploy::update::{
     self, EndpointSettings, Reporter, UpdateOutcome, UpdateProgress, UpdateRequest,
@@ -118,7 +118,7 @@ impl Ebb {
         };
         let checked = verify::check((clients, ctx), &waited, check).await;
         if checked.verdict == Verdict::InServiceFailing {
-            outcome.failure_reason = checked.smoke_test.as_ref().map(SmokeTest::summary);
+            outcome.failure_reason = run::failing_reason(&checked);
         }
         outcome.smoke_test = checked.smoke_test;
         outcome.diagnosis = checked.diagnosis;

@@ -74,22 +74,7 @@ pub async fn read(
     else {
         return Ok(None);
     };
-    let policies: Vec<ScalingPolicy> = aas
-        .describe_scaling_policies()
-        .service_namespace(ServiceNamespace::Sagemaker)
-        .resource_id(resource_id)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| {
-            aws_errors::failed(&e, ctx, "application-autoscaling:DescribeScalingPolicies")
-        })?;
-    let policies: Vec<ScalingPolicy> = policies
-        .into_iter()
-        .filter(|p| p.resource_id() == resource_id)
-        .collect();
+    let policies: Vec<ScalingPolicy> = super::policies_of(clients, ctx, resource_id).await?;
     let step_alarms: Vec<String> = policies
         .iter()
         .filter(|p| p.policy_type() == &PolicyType::StepScaling)

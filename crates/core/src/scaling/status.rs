@@ -309,18 +309,7 @@ pub async fn read(
         .scalable_targets()
         .first()
         .map(|t| (t.min_capacity(), t.max_capacity()));
-    let policies: Vec<ScalingPolicy> = aas
-        .describe_scaling_policies()
-        .service_namespace(ServiceNamespace::Sagemaker)
-        .resource_id(&resource)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| {
-            aws_errors::failed(&e, ctx, "application-autoscaling:DescribeScalingPolicies")
-        })?;
+    let policies: Vec<ScalingPolicy> = super::policies_of(clients, ctx, &resource).await?;
     let alarm_names: Vec<String> = policies
         .iter()
         .flat_map(|p| p.alarms())
