@@ -1610,7 +1610,15 @@ set_env?: Partial<{ [key in string]: string }>;
  * Container environment variables to remove.
  */
 unset_env?: string[] }
-export type UpdateStep = "create_model" | "create_endpoint_config" | "pause_scaling" | "update_endpoint" | "wait_in_service" | "restore_scaling" | "remove_old" | "remove_new"
+export type UpdateStep = "create_model" | "create_endpoint_config" | "pause_scaling" | "update_endpoint" | "wait_in_service" | 
+/**
+ * One request through the async path to the new fleet.
+ */
+"smoke_test" | 
+/**
+ * Back to the old config after the new fleet failed its test request.
+ */
+"revert" | "restore_scaling" | "remove_old" | "remove_new"
 /**
  * Where a deploy or an update ended, for the user.
  */

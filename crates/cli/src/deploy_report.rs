@@ -101,13 +101,18 @@ pub fn finish(outcome: &DeployOutcome, json: bool) -> ExitCode {
             print_diagnosis(outcome.diagnosis.as_ref());
             print_left_behind(outcome, "a failed endpoint runs no instances");
         }
+        Verdict::Cancelled if outcome.status == "InService" => {
+            println!(
+                "stopped waiting for the test request's answer; {name} is InService (and bills by the hour). Try it with `ebb invoke {name} --prompt … --wait`; remove it with `ebb teardown {name} --yes`"
+            );
+        }
         Verdict::Cancelled | Verdict::StillStarting => {
             let why = match outcome.verdict {
                 Verdict::Cancelled => "stopped waiting".to_string(),
                 _ => format!("still {} when the wait ended", outcome.status),
             };
             println!(
-                "{why}; {name} keeps starting in the cloud. Follow it with `ebb logs {name}` and `ebb endpoints`; remove it with `ebb teardown {name}`"
+                "{why}; {name} keeps starting in the cloud. Follow it with `ebb logs {name}` and `ebb endpoints`; remove it with `ebb teardown {name} --yes`"
             );
         }
     }

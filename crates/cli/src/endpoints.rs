@@ -137,7 +137,13 @@ impl DeployArgs {
         spec.kms_key_id = self.kms_key_id.or(spec.kms_key_id.take());
         spec.messages_api |= self.messages_api;
         spec.smoke_test &= !self.no_smoke_test;
-        spec.wait_limit_s = self.wait_limit.unwrap_or(spec.wait_limit_s);
+        // Without --wait-limit the wait outlasts the start-up health check by ten minutes, so
+        // raising the one (as a diagnosis advises) needs no second flag.
+        spec.wait_limit_s = self.wait_limit.unwrap_or_else(|| {
+            spec.wait_limit_s
+                .max(spec.health_check_timeout_s.saturating_add(600))
+                .min(14_400)
+        });
     }
 }
 

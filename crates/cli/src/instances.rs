@@ -62,6 +62,7 @@ pub async fn print_fit(ebb: &Ebb, spec: &DeploySpec, params: Option<u64>, json: 
     let line = match check.verdict {
         FitVerdict::Fits => format!("fit: {}", check.sentence),
         FitVerdict::Tight | FitVerdict::DoesNotFit => format!("warning: {}", check.sentence),
+        FitVerdict::Unknown if params.is_some() => format!("fit: {}", check.sentence),
         FitVerdict::Unknown => format!(
             "fit: {}; give the parameter count (e.g. --params 11B) to check it",
             check.sentence

@@ -55,9 +55,25 @@ impl UpdateArgs {
 }
 
 pub async fn update(ebb: &Ebb, args: UpdateArgs, json: bool) -> ExitCode {
+    // A status repeats every few seconds while SageMaker updates: printed when it changes,
+    // and every 30 s with the time it has lasted.
+    let last = std::sync::Mutex::new((String::new(), 0u32, 0u32));
     let progress = move |p: &UpdateProgress| {
-        if !json {
+        let Ok(mut last) = last.lock() else { return };
+        if json {
+            return;
+        }
+        if last.0 != p.message {
             println!("[{:>4}s] {}", p.elapsed_s, p.message);
+            *last = (p.message.clone(), p.elapsed_s, p.elapsed_s);
+        } else if p.elapsed_s >= last.2 + 30 {
+            println!(
+                "[{:>4}s] {} for {} s",
+                p.elapsed_s,
+                p.message,
+                p.elapsed_s - last.1
+            );
+            last.2 = p.elapsed_s;
         }
     };
     let cancel = cancel_on_ctrl_c();
@@ -147,7 +163,7 @@ fn summary(o: &UpdateOutcome) -> ExitCode {
             removed();
             crate::deploy_report::print_diagnosis(o.diagnosis.as_ref());
             output::fail(&format!(
-                "the update of {} failed and SageMaker rolled it back to {}: {}",
+                "the update of {} failed and the endpoint is back on {}: {}",
                 o.endpoint,
                 o.old_endpoint_config,
                 o.failure_reason.as_deref().unwrap_or("no reason given")

@@ -215,3 +215,35 @@ fn an_endpoint_in_service_that_fails_every_request_is_not_called_ready() {
         "{skipped}"
     );
 }
+
+#[test]
+fn what_a_deploy_refused_at_create_endpoint_left_is_removed_by_teardown() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let _cloud = serve(h);
+    let refused = ebb(
+        h,
+        &[
+            "deploy",
+            "--name",
+            "no-quota",
+            "--env",
+            "EBB_LOCAL_FAILURE=quota",
+        ],
+    );
+    let said = text(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(
+        said.contains("Left behind: model no-quota, endpoint config no-quota-cfg"),
+        "{said}"
+    );
+    let removed = ok(&ebb(h, &["teardown", "no-quota", "--yes"]));
+    assert!(
+        removed.contains("endpoint config no-quota-cfg: deleted"),
+        "{removed}"
+    );
+    assert!(removed.contains("model no-quota: deleted"), "{removed}");
+    // Nothing of it is left for a second teardown to find.
+    let again = ok(&ebb(h, &["teardown", "no-quota", "--yes"]));
+    assert!(!again.contains(": deleted"), "{again}");
+}

@@ -365,7 +365,7 @@ fn a_failing_update_is_diagnosed_as_a_deploy_is() {
     );
     let said = text(&warmup.stderr);
     assert!(!warmup.status.success(), "{said}");
-    assert!(said.contains("rolled it back"), "{said}");
+    assert!(said.contains("the endpoint is back on diag-up-cfg"), "{said}");
     assert!(
         said.contains("why: The model does not fit in ml.g5.12xlarge's GPU memory"),
         "{said}"
@@ -375,23 +375,36 @@ fn a_failing_update_is_diagnosed_as_a_deploy_is() {
         "{said}"
     );
 
+    // A new fleet that starts but fails its test request is replaced by the old config again
+    // before anything old is removed.
     let request = ebb(
         h,
         &[
+            "--json",
             "update",
             "diag-up",
             "--env",
             "EBB_LOCAL_FAILURE=oom-request",
         ],
     );
-    let said = text(&request.stderr);
-    assert!(!request.status.success(), "{said}");
-    assert!(
-        said.contains("error: endpoint diag-up is in service but failing: the test request failed"),
-        "{said}"
+    assert!(!request.status.success(), "{}", text(&request.stderr));
+    let outcome: Value = serde_json::from_slice(&request.stdout).unwrap();
+    assert_eq!(outcome["status"], "Failed", "{outcome}");
+    assert_eq!(
+        outcome["diagnosis"]["kind"], "out_of_memory_on_request",
+        "{outcome}"
     );
     assert!(
-        said.contains("ran out of GPU memory answering a request"),
-        "{said}"
+        outcome["failure_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("it went back to diag-up-cfg")),
+        "{outcome}"
     );
+    let endpoints = json(h, &["endpoints"]);
+    assert_eq!(endpoints[0]["status"], "InService", "{endpoints}");
+    let answered = ok(&ebb(
+        h,
+        &["invoke", "diag-up", "--prompt", "Hi", "--wait", "60"],
+    ));
+    assert!(!answered.contains("CUDA out of memory"), "{answered}");
 }

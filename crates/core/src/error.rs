@@ -121,8 +121,9 @@ fn left(resources: &[String]) -> String {
     if resources.is_empty() {
         String::new()
     } else {
+        // The advice before it ends its own sentence.
         format!(
-            ". Left behind: {} (remove with `ebb teardown`)",
+            " Left behind: {} (remove with `ebb teardown ENDPOINT --yes`)",
             resources.join(", ")
         )
     }

@@ -45,10 +45,12 @@ export function verdictText(o: DeployOutcome): { text: string; ok: boolean } {
     case "failed":
       return { text: `${o.endpoint_name} failed: ${reason}`, ok: false };
     case "cancelled":
-      return {
-        text: `Stopped waiting; ${o.endpoint_name} keeps starting in the cloud.`,
-        ok: false,
-      };
+      return o.status === "InService"
+        ? {
+            text: `Stopped waiting for the test request's answer; ${o.endpoint_name} is InService (and bills by the hour).`,
+            ok: false,
+          }
+        : { text: `Stopped waiting; ${o.endpoint_name} keeps starting in the cloud.`, ok: false };
     case "still_starting":
       return {
         text: `${o.endpoint_name} was still ${o.status} when the wait ended; it keeps starting in the cloud.`,

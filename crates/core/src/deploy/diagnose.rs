@@ -63,6 +63,9 @@ pub struct Evidence<'a> {
     pub logs: &'a [LogLine],
     /// The body of a failed request (the smoke test's failure object).
     pub request_failure: Option<&'a str>,
+    /// The endpoint came InService: an out-of-memory line in its log is a request's, not the
+    /// warm-up's.
+    pub in_service: bool,
     pub facts: Facts<'a>,
 }
 
@@ -211,7 +214,7 @@ fn from_logs(e: &Evidence<'_>) -> Option<Diagnosis> {
 
 fn from_log_line(line: &str, e: &Evidence<'_>) -> Option<Diagnosis> {
     let f = e.facts;
-    if line.contains("GatedRepoError") || line.contains("Cannot access gated repo") {
+    if line.contains("GatedRepoError:") || line.contains("Cannot access gated repo") {
         return Some(diagnosis(
             DiagnosisKind::GatedModel,
             format!(
@@ -222,7 +225,7 @@ fn from_log_line(line: &str, e: &Evidence<'_>) -> Option<Diagnosis> {
             line,
         ));
     }
-    if line.contains("RepositoryNotFoundError") || line.contains("Repository Not Found") {
+    if line.contains("RepositoryNotFoundError:") || line.contains("Repository Not Found") {
         return Some(diagnosis(
             DiagnosisKind::ModelNotFound,
             format!(
@@ -230,6 +233,17 @@ fn from_log_line(line: &str, e: &Evidence<'_>) -> Option<Diagnosis> {
                 if f.model_id.is_empty() { "as given" } else { f.model_id }
             ),
             "Check the model id (organisation/name, as on its Hub page); a private model also needs HF_TOKEN.".into(),
+            line,
+        ));
+    }
+    if out_of_memory(line) && e.in_service {
+        return Some(diagnosis(
+            DiagnosisKind::OutOfMemoryOnRequest,
+            format!(
+                "The endpoint is in service but ran out of GPU memory answering a request on {}.",
+                instance_or_this(f)
+            ),
+            oom_fix(),
             line,
         ));
     }

@@ -344,6 +344,16 @@ impl DeploySpec {
                     self.instance_type
                 ),
             ));
+        } else if let Some(why) = instances::find(&self.instance_type).and_then(|i| i.unsupported)
+            && matches!(self.image, ImageChoice::Tgi { .. })
+        {
+            out.push(problem(
+                "instance_type",
+                format!(
+                    "{} cannot run the SageMaker TGI image: {why}. Choose a GPU instance (ebb instances lists them).",
+                    self.instance_type
+                ),
+            ));
         }
         if !(1..=100).contains(&self.instance_count) {
             out.push(problem(
@@ -617,6 +627,13 @@ mod tests {
             s.problems("us-east-1", role)[0]
                 .message
                 .contains("whole number")
+        );
+        s.set_instance_type("ml.inf2.xlarge");
+        assert!(
+            s.problems("us-east-1", Some("arn:aws:iam::1:role/r"))
+                .iter()
+                .any(|p| p.field == "instance_type" && p.message.contains("Neuron")),
+            "an Inferentia type is refused for the TGI image"
         );
         s.set_instance_type("ml.g5.48xlarge");
         s.environment.insert(GPUS_VAR.into(), "8".into());

@@ -105,6 +105,54 @@ fn autoscaling_missing(code: Option<&str>, _: Option<&str>) -> bool {
 }
 
 /// What to delete. `data_at` is (bucket, prefix) of Ebb's settings when job data goes too.
+/// The endpoint config a deploy of `endpoint` created, when there is no endpoint to name it:
+/// the derived name, if that config exists and carries Ebb's tag.
+async fn left_by_a_deploy(
+    clients: &Clients,
+    ctx: Context<'_>,
+    endpoint: &str,
+) -> Result<Option<String>, Error> {
+    let name = super::spec::derived_names(endpoint).endpoint_config_name;
+    let found_config = found(
+        clients
+            .sagemaker
+            .describe_endpoint_config()
+            .endpoint_config_name(&name)
+            .send()
+            .await,
+        ctx,
+        "sagemaker:DescribeEndpointConfig",
+    )?;
+    match found_config.as_ref().and_then(|c| c.endpoint_config_arn()) {
+        Some(arn) if super::update::ebb_made(clients, ctx, arn).await? => Ok(Some(name)),
+        _ => Ok(None),
+    }
+}
+
+/// The model a deploy of `endpoint` created when neither endpoint nor config is left to name
+/// it (CreateEndpointConfig refused): the derived name, if it exists and is Ebb's.
+async fn left_model(
+    clients: &Clients,
+    ctx: Context<'_>,
+    endpoint: &str,
+) -> Result<Vec<String>, Error> {
+    let name = super::spec::derived_names(endpoint).model_name;
+    let model = found(
+        clients
+            .sagemaker
+            .describe_model()
+            .model_name(&name)
+            .send()
+            .await,
+        ctx,
+        "sagemaker:DescribeModel",
+    )?;
+    match model.as_ref().and_then(|m| m.model_arn()) {
+        Some(arn) if super::update::ebb_made(clients, ctx, arn).await? => Ok(vec![name]),
+        _ => Ok(Vec::new()),
+    }
+}
+
 pub async fn plan(
     clients: &Clients,
     ctx: Context<'_>,
@@ -117,9 +165,12 @@ pub async fn plan(
         ctx,
         "sagemaker:DescribeEndpoint",
     )?;
-    let config = described
-        .as_ref()
-        .and_then(|d| d.endpoint_config_name().map(str::to_string));
+    // A deploy refused at CreateEndpoint (a quota, say) leaves its model and config with no
+    // endpoint to name them: they are found by the names the deploy gives them, if Ebb's.
+    let config = match described.as_ref() {
+        Some(d) => d.endpoint_config_name().map(str::to_string),
+        None => left_by_a_deploy(clients, ctx, endpoint).await?,
+    };
     let config_described = match &config {
         Some(c) => found(
             sm.describe_endpoint_config()
@@ -131,7 +182,7 @@ pub async fn plan(
         )?,
         None => None,
     };
-    let models = config_described
+    let models: Vec<String> = config_described
         .as_ref()
         .map(|c| {
             c.production_variants()
@@ -140,6 +191,10 @@ pub async fn plan(
                 .collect()
         })
         .unwrap_or_default();
+    let models = match (models.is_empty(), described.is_none()) {
+        (true, true) => left_model(clients, ctx, endpoint).await?,
+        _ => models,
+    };
     let scaling = inventory::of_endpoint(clients, ctx, endpoint).await;
     let data_paths = match data_at {
         None => Vec::new(),

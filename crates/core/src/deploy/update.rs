@@ -103,6 +103,10 @@ pub enum UpdateStep {
     PauseScaling,
     UpdateEndpoint,
     WaitInService,
+    /// One request through the async path to the new fleet.
+    SmokeTest,
+    /// Back to the old config after the new fleet failed its test request.
+    Revert,
     RestoreScaling,
     RemoveOld,
     RemoveNew,
@@ -191,7 +195,7 @@ impl Current {
             .unwrap_or_default()
     }
 
-    fn desired_instances(&self) -> Option<u32> {
+    pub fn desired_instances(&self) -> Option<u32> {
         self.endpoint
             .production_variants()
             .iter()
@@ -493,9 +497,12 @@ fn changes(current: &Current, spec: &DeploySpec, image: &str, count: Option<u32>
     let old_env = current.environment();
     let new_env = spec.container_environment();
     for (k, v) in &new_env {
+        let (shown_old, shown_new) = (|o: &str| shown(k, o), shown(k, v));
         match old_env.get(k) {
-            None => out.push(format!("environment {k}={v} (new)")),
-            Some(o) if o != v => out.push(format!("environment {k}: {o} -> {v}")),
+            None => out.push(format!("environment {k}={shown_new} (new)")),
+            Some(o) if o != v => {
+                out.push(format!("environment {k}: {} -> {shown_new}", shown_old(o)))
+            }
             Some(_) => {}
         }
     }
@@ -503,6 +510,32 @@ fn changes(current: &Current, spec: &DeploySpec, image: &str, count: Option<u32>
         out.push(format!("environment {k} removed"));
     }
     out
+}
+
+/// A variable's value as the change list shows it: tokens, keys, secrets and passwords are
+/// masked (the list is printed and kept in JSON; the value is in the model either way).
+fn shown(key: &str, value: &str) -> String {
+    let upper = key.to_ascii_uppercase();
+    let secret = upper.ends_with("TOKEN")
+        || upper.ends_with("_KEY")
+        || upper.contains("SECRET")
+        || upper.contains("PASSWORD");
+    if secret {
+        format!(
+            "…{} ({} characters)",
+            value
+                .chars()
+                .rev()
+                .take(3)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<String>(),
+            value.chars().count()
+        )
+    } else {
+        value.to_string()
+    }
 }
 
 /// Reads the endpoint and checks the change, before anything is created.
@@ -820,8 +853,12 @@ pub async fn wait(
 ) -> Result<Waited, Error> {
     let mut seen_updating = false;
     let mut told = false;
+    let t0 = Instant::now();
     loop {
-        if waiting.cancel.load(Ordering::SeqCst) {
+        // The wait's limit ends it as a cancel does (and, as a cancel, not while the scaling
+        // is away).
+        let out_of_time = t0.elapsed() >= waiting.limit;
+        if waiting.cancel.load(Ordering::SeqCst) || out_of_time {
             if started.paused.is_none() {
                 return Ok(Waited::Cancelled);
             }
@@ -861,6 +898,70 @@ pub async fn wait(
                 seen_updating |= status == Some(&EndpointStatus::Updating);
                 let status = status.map_or("unknown".to_string(), |s| s.as_str().to_string());
                 report.say(UpdateStep::WaitInService, status);
+            }
+        }
+        tokio::time::sleep(waiting.poll).await;
+    }
+}
+
+/// Puts the endpoint back on the config it ran before the update (the new fleet failed its
+/// test request): UpdateEndpoint with the old config, keeping the running count, then a wait
+/// until it is InService on it again.
+///
+/// # Errors
+/// UpdateEndpoint's and DescribeEndpoint's errors, and a wait that passes `waiting.limit`.
+pub async fn revert(
+    (clients, ctx): (&Clients, Context<'_>),
+    plan: &Plan,
+    waiting: Waiting<'_>,
+    report: &Reporter<'_>,
+) -> Result<(), Error> {
+    let old = plan
+        .current
+        .config
+        .endpoint_config_name()
+        .unwrap_or_default();
+    report.say(UpdateStep::Revert, format!("going back to {old}"));
+    clients
+        .sagemaker
+        .update_endpoint()
+        .endpoint_name(endpoint_of(plan))
+        .endpoint_config_name(old)
+        .retain_all_variant_properties(true)
+        .send()
+        .await
+        .map_err(|e| aws_errors::failed(&e, ctx, "sagemaker:UpdateEndpoint"))?;
+    let started = Instant::now();
+    loop {
+        let d = clients
+            .sagemaker
+            .describe_endpoint()
+            .endpoint_name(endpoint_of(plan))
+            .send()
+            .await
+            .map_err(|e| aws_errors::failed(&e, ctx, "sagemaker:DescribeEndpoint"))?;
+        let back = d.endpoint_config_name() == Some(old);
+        match d.endpoint_status() {
+            Some(EndpointStatus::InService) if back => return Ok(()),
+            Some(EndpointStatus::Failed) => {
+                return Err(Error::InvalidRequest(format!(
+                    "going back to {old} failed: {}",
+                    d.failure_reason().unwrap_or("no reason given")
+                )));
+            }
+            _ if started.elapsed() >= waiting.limit => {
+                return Err(Error::Timeout(format!(
+                    "{} is still going back to {old} after {} s; follow it with `ebb endpoints`",
+                    endpoint_of(plan),
+                    waiting.limit.as_secs()
+                )));
+            }
+            status => {
+                let status = status.map_or("unknown", |s| s.as_str());
+                report.say(
+                    UpdateStep::Revert,
+                    format!("{status} (going back to {old})"),
+                );
             }
         }
         tokio::time::sleep(waiting.poll).await;
@@ -966,7 +1067,11 @@ fn outcome_of(plan: &Plan, started: &Started) -> UpdateOutcome {
 
 /// Whether a SageMaker resource carries Ebb's tag, every page of ListTags read. A refusal is
 /// an error, never "not Ebb's".
-async fn ebb_made(clients: &Clients, ctx: Context<'_>, arn: &str) -> Result<bool, Error> {
+pub(crate) async fn ebb_made(
+    clients: &Clients,
+    ctx: Context<'_>,
+    arn: &str,
+) -> Result<bool, Error> {
     let mut pages = clients
         .sagemaker
         .list_tags()
@@ -1106,6 +1211,17 @@ mod tests {
 
     fn seed() -> DeploySpec {
         DeploySpec::seed("b-1", "p", "20261125-101500")
+    }
+
+    #[test]
+    fn secrets_are_masked_in_the_change_list() {
+        assert_eq!(
+            shown("HF_TOKEN", "hf_supersecret123"),
+            "…123 (17 characters)"
+        );
+        assert_eq!(shown("MAX_TOTAL_TOKENS", "2048"), "2048");
+        assert_eq!(shown("MAX_INPUT_LENGTH", "1024"), "1024");
+        assert_eq!(shown("OPENAI_API_KEY", "sk-abcdef"), "…def (9 characters)");
     }
 
     #[test]

@@ -117,6 +117,7 @@ pub async fn check(
                 failure_reason: failure_reason(&waited.settled),
                 logs: &logs,
                 request_failure: smoke_test.as_ref().and_then(|t| t.failure.as_deref()),
+                in_service: matches!(verdict, Verdict::Ready | Verdict::InServiceFailing),
                 facts: c.facts,
                 ..Default::default()
             })

@@ -11,12 +11,16 @@ use crate::deploy::run::{self, Waiting};
 use crate::deploy::smoke;
 use crate::deploy::spec::MESSAGES_API_VAR;
 use crate::deploy::update::{
-    self, EndpointSettings, Reporter, UpdateOutcome, UpdateProgress, UpdateRequest,
+    self, EndpointSettings, Reporter, UpdateOutcome, UpdateProgress, UpdateRequest, UpdateStep,
 };
 use crate::deploy::verify::{self, Check, SmokePlan, Verdict};
 use crate::deploy::wait::{Settled, Waited};
 use crate::error::Error;
 use crate::scaling::keep;
+
+/// How the new fleet's check ended: the wait's end to finish with, the check, and why the
+/// endpoint is stuck on a failing new version (going back failed).
+type NewFleet = (update::Waited, Option<verify::Checked>, Option<String>);
 
 impl Ebb {
     /// The endpoint's current instance type, count, concurrency, TGI version and environment,
@@ -65,41 +69,62 @@ impl Ebb {
             limit: Duration::from_secs(plan.spec.wait_limit_s.into()),
         };
         let waited = update::wait(&clients, ctx, &plan, &started, waiting, &report).await?;
-        let mut outcome = update::finish(&clients, ctx, &plan, started, waited, &report).await?;
-        self.check_update(&clients, ctx, (&plan, since_ms), &mut outcome, cancel)
+        let (waited, checked, stuck) = self
+            .check_new_fleet((&clients, ctx), (&plan, since_ms), waited, cancel, &report)
             .await?;
+        let mut outcome = update::finish(&clients, ctx, &plan, started, waited, &report).await?;
+        if let Some(checked) = checked {
+            outcome.smoke_test = checked.smoke_test;
+            outcome.diagnosis = checked.diagnosis;
+        }
+        if let Some(note) = stuck {
+            outcome.status = "InService".into();
+            outcome.failure_reason = Some(note);
+        }
         Ok(outcome)
     }
 
     /// As for a deploy: once the new fleet is InService, one request through the async path
-    /// (unless the endpoint runs no instances: a request would wake it); a rollback or a
+    /// (unless the endpoint runs no instances: a request would wake it); a new fleet that fails
+    /// it is replaced by the old config again before anything old is removed. A rollback or a
     /// failing request is diagnosed from SageMaker's reason, the log and the failure body.
-    async fn check_update(
+    async fn check_new_fleet(
         &self,
-        clients: &Clients,
-        ctx: Context<'_>,
+        (clients, ctx): (&Clients, Context<'_>),
         (plan, since_ms): (&update::Plan, i64),
-        outcome: &mut UpdateOutcome,
+        waited: update::Waited,
         cancel: &AtomicBool,
-    ) -> Result<(), Error> {
-        let settled = match outcome.status.as_str() {
-            "InService" if outcome.instance_count != Some(0) => Settled::InService {
-                failure_reason: None,
+        report: &update::Reporter<'_>,
+    ) -> Result<NewFleet, Error> {
+        let settled = match &waited {
+            update::Waited::Updated => {
+                let now = update::current(clients, ctx, &plan.spec.endpoint_name).await?;
+                if now.desired_instances() == Some(0) {
+                    return Ok((waited, None, None));
+                }
+                Settled::InService {
+                    failure_reason: None,
+                }
+            }
+            update::Waited::Failed(reason) => Settled::Failed {
+                failure_reason: reason.clone(),
             },
-            "InService" | "Cancelled" => return Ok(()),
-            _ => Settled::Failed {
-                failure_reason: outcome.failure_reason.clone().unwrap_or_default(),
-            },
+            update::Waited::Cancelled => return Ok((waited, None, None)),
         };
         let (bucket, prefix) = self.bucket_and_prefix().await?;
-        let image = plan
-            .spec
-            .image_uri(clients.region().as_deref().unwrap_or("us-east-1"));
-        let image = image.unwrap_or_default();
-        let region = clients.region().unwrap_or_default();
-        let tick = |_: u32| {};
+        let region = clients.region().unwrap_or_else(|| "us-east-1".into());
+        let image = plan.spec.image_uri(&region).unwrap_or_default();
+        let tick = |waited_s: u32| {
+            report.say(
+                UpdateStep::SmokeTest,
+                format!(
+                    "waiting for the test request's answer ({waited_s} s of {} s)",
+                    smoke::DEFAULT_DEADLINE_S
+                ),
+            )
+        };
         let check = Check {
-            endpoint: &outcome.endpoint,
+            endpoint: &plan.spec.endpoint_name,
             since_ms,
             facts: run::facts(&plan.spec, &image, &region),
             smoke: Some(SmokePlan {
@@ -112,16 +137,43 @@ impl Ebb {
             poll: self.poll,
             cancel,
         };
-        let waited = Waited {
-            settled,
-            logs: Vec::new(),
-        };
-        let checked = verify::check((clients, ctx), &waited, check).await;
-        if checked.verdict == Verdict::InServiceFailing {
-            outcome.failure_reason = run::failing_reason(&checked);
+        let checked = verify::check(
+            (clients, ctx),
+            &Waited {
+                settled,
+                logs: Vec::new(),
+            },
+            check,
+        )
+        .await;
+        if checked.verdict != Verdict::InServiceFailing {
+            return Ok((waited, Some(checked), None));
         }
-        outcome.smoke_test = checked.smoke_test;
-        outcome.diagnosis = checked.diagnosis;
-        Ok(())
+        let why = run::failing_reason(&checked).unwrap_or_default();
+        let waiting = Waiting {
+            poll: self.poll,
+            cancel: &AtomicBool::new(false),
+            limit: Duration::from_secs(plan.spec.wait_limit_s.into()),
+        };
+        let old = plan
+            .current
+            .config
+            .endpoint_config_name()
+            .unwrap_or_default();
+        match update::revert((clients, ctx), plan, waiting, report).await {
+            Ok(()) => {
+                let reason = format!(
+                    "the new version is in service but failing ({why}); it went back to {old}"
+                );
+                Ok((update::Waited::Failed(reason), Some(checked), None))
+            }
+            // Nothing is removed then: the old config and model stay for going back by hand.
+            Err(e) => {
+                let note = format!(
+                    "the new version is in service but failing ({why}), and going back to {old} failed: {e}; the old config and model are kept"
+                );
+                Ok((update::Waited::Cancelled, Some(checked), Some(note)))
+            }
+        }
     }
 }

@@ -217,3 +217,19 @@ fn failed_requests_tell_oom_and_a_missing_chat_template() {
         None
     );
 }
+
+#[test]
+fn an_out_of_memory_line_of_an_in_service_endpoint_is_a_requests() {
+    let logs = lines(&[
+        "Connected",
+        "ERROR text_generation_router::infer: Request failed during generation: Server error: CUDA out of memory.",
+    ]);
+    let e = |in_service| Evidence {
+        logs: &logs,
+        in_service,
+        facts: facts(),
+        ..Default::default()
+    };
+    assert_eq!(kind_of(e(true)), Some(DiagnosisKind::OutOfMemoryOnRequest));
+    assert_eq!(kind_of(e(false)), Some(DiagnosisKind::OutOfMemoryAtWarmup));
+}
