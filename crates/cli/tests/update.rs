@@ -365,7 +365,10 @@ fn a_failing_update_is_diagnosed_as_a_deploy_is() {
     );
     let said = text(&warmup.stderr);
     assert!(!warmup.status.success(), "{said}");
-    assert!(said.contains("the endpoint is back on diag-up-cfg"), "{said}");
+    assert!(
+        said.contains("the endpoint is back on diag-up-cfg"),
+        "{said}"
+    );
     assert!(
         said.contains("why: The model does not fit in ml.g5.12xlarge's GPU memory"),
         "{said}"
