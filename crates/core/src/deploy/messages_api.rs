@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_sagemaker::operation::describe_model::DescribeModelOutput;
 
 use super::spec::MESSAGES_API_VAR;
-use crate::aws_errors::{self, Context};
+use crate::aws_errors::Context;
 use crate::catalog::tgi;
 use crate::cloud::Clients;
 use crate::error::Error;
@@ -90,52 +90,14 @@ pub fn takes_chat(image: Option<&str>, env: Option<&HashMap<String, String>>) ->
     }
 }
 
-/// DescribeModel of the model `endpoint` runs now (its current config's first variant).
+/// DescribeModel of the model `endpoint` runs now (its current config's first variant), as
+/// [`super::update::current`] reads it.
 async fn current_model(
     clients: &Clients,
     ctx: Context<'_>,
     endpoint: &str,
 ) -> Result<DescribeModelOutput, Error> {
-    let sm = &clients.sagemaker;
-    let gone = |missing: String| Error::EndpointModelGone {
-        endpoint: endpoint.to_string(),
-        missing,
-    };
-    let config_name = match sm.describe_endpoint().endpoint_name(endpoint).send().await {
-        Ok(d) => d.endpoint_config_name().unwrap_or_default().to_string(),
-        Err(e) if aws_errors::is_not_found(&e) => {
-            return Err(Error::EndpointNotFound(endpoint.to_string()));
-        }
-        Err(e) => return Err(aws_errors::failed(&e, ctx, "sagemaker:DescribeEndpoint")),
-    };
-    let config = sm
-        .describe_endpoint_config()
-        .endpoint_config_name(&config_name)
-        .send()
-        .await;
-    let model_name = match config {
-        Ok(c) => c
-            .production_variants()
-            .first()
-            .and_then(|v| v.model_name())
-            .unwrap_or_default()
-            .to_string(),
-        Err(e) if aws_errors::is_not_found(&e) => {
-            return Err(gone(format!("endpoint config {config_name}")));
-        }
-        Err(e) => {
-            return Err(aws_errors::failed(
-                &e,
-                ctx,
-                "sagemaker:DescribeEndpointConfig",
-            ));
-        }
-    };
-    match sm.describe_model().model_name(&model_name).send().await {
-        Ok(m) => Ok(m),
-        Err(e) if aws_errors::is_not_found(&e) => Err(gone(format!("model {model_name}"))),
-        Err(e) => Err(aws_errors::failed(&e, ctx, "sagemaker:DescribeModel")),
-    }
+    Ok(super::update::current(clients, ctx, endpoint).await?.model)
 }
 
 #[cfg(test)]

@@ -213,6 +213,14 @@ impl DeploySpec {
         self.endpoint_config_name = derived.endpoint_config_name;
     }
 
+    /// Whether the model takes chat-completions bodies by its switch (`MESSAGES_API_ENABLED`
+    /// is `true` in its environment): the smoke test then sends one.
+    pub fn messages_api_on(&self) -> bool {
+        self.container_environment()
+            .get(MESSAGES_API_VAR)
+            .is_some_and(|v| v == "true")
+    }
+
     /// The spec with its endpoint named `name` (see [`DeploySpec::set_endpoint_name`]).
     pub fn named(mut self, name: &str) -> DeploySpec {
         self.set_endpoint_name(name);

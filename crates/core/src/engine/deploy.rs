@@ -72,10 +72,7 @@ impl Ebb {
         };
         let smoke = place.as_ref().map(|(bucket, prefix)| SmokePlan {
             place: (bucket, prefix),
-            chat: spec
-                .container_environment()
-                .get(crate::deploy::spec::MESSAGES_API_VAR)
-                == Some(&"true".to_string()),
+            chat: spec.messages_api_on(),
             deadline: Duration::from_secs(smoke::DEFAULT_DEADLINE_S.into()),
             tick: &tick,
         });

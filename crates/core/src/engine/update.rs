@@ -9,7 +9,6 @@ use crate::aws_errors::Context;
 use crate::cloud::Clients;
 use crate::deploy::run::{self, Waiting};
 use crate::deploy::smoke;
-use crate::deploy::spec::MESSAGES_API_VAR;
 use crate::deploy::update::{
     self, EndpointSettings, Reporter, UpdateOutcome, UpdateProgress, UpdateRequest, UpdateStep,
 };
@@ -129,8 +128,7 @@ impl Ebb {
             facts: run::facts(&plan.spec, &image, &region),
             smoke: Some(SmokePlan {
                 place: (&bucket, &prefix),
-                chat: plan.spec.container_environment().get(MESSAGES_API_VAR)
-                    == Some(&"true".to_string()),
+                chat: plan.spec.messages_api_on(),
                 deadline: Duration::from_secs(smoke::DEFAULT_DEADLINE_S.into()),
                 tick: &tick,
             }),
