@@ -5,6 +5,7 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use ebb_core::{Ebb, Overrides};
 use ebb_local::home::Attached;
@@ -93,6 +94,50 @@ impl BenchCloud {
             attached,
             _process: process,
         })
+    }
+
+    /// An S3 client of the local cloud, for the benchmark's own checks.
+    pub async fn s3(&self) -> aws_sdk_s3::Client {
+        let keys =
+            aws_credential_types::Credentials::new(&self.keys.0, &self.keys.1, None, None, "bench");
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.url)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(keys)
+            .load()
+            .await;
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        )
+    }
+
+    /// Waits until every `s3://bucket/key` of `outputs` exists (requests sent outside Ebb,
+    /// whose answers would otherwise still be in the works during the next measure).
+    pub async fn wait_for(&self, outputs: &[String], limit: Duration) -> Result<(), String> {
+        let s3 = self.s3().await;
+        let until = Instant::now() + limit;
+        for location in outputs {
+            let (bucket, key) = location
+                .strip_prefix("s3://")
+                .and_then(|rest| rest.split_once('/'))
+                .ok_or_else(|| format!("not an S3 location: {location}"))?;
+            while s3
+                .head_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .is_err()
+            {
+                if Instant::now() > until {
+                    return Err(format!("{location} did not appear within {limit:?}"));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        Ok(())
     }
 
     pub async fn stop(self) {

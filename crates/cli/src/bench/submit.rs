@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use ebb_core::Ebb;
-use ebb_core::jobs::scan::ScanOptions;
+use ebb_core::jobs::scan::{Scan, ScanOptions};
 use ebb_core::jobs::{JobProgress, JobSettings};
 
 use super::BenchArgs;
+pub use super::data::write_requests;
 use super::server::BenchCloud;
 
 /// One Ebb job, measured.
@@ -24,52 +25,40 @@ pub struct Run {
     pub total_s: f64,
     pub s3_per_result: f64,
     pub succeeded: u32,
-    /// Peak resident memory of this process during the run.
-    pub peak_rss_mb: Option<f64>,
+    pub failed: u32,
+    /// The most frequent error of the failed requests.
+    pub top_error: Option<String>,
 }
 
 /// The boto3 baselines' rates, requests per second.
 pub struct Baselines {
     pub files: usize,
     pub article_loop: f64,
+    /// 32 threads, each uploading then invoking.
     pub threads_32: f64,
+    /// 32 threads, each sending its request inline (InvokeEndpointAsync `Body`).
+    pub threads_32_inline: f64,
 }
 
 pub struct SubmitFigures {
     pub baselines: Result<Baselines, String>,
+    /// The signed-request client's rate: the local cloud's ceiling.
+    pub ceiling: Result<super::ceiling::Ceiling, String>,
+    /// The million-line job.
     pub inline: Run,
+    /// The job with every input uploaded.
     pub uploads: Run,
     /// One request at a time, submit to result recorded, sorted (ms).
     pub latency_ms: Vec<f64>,
 }
 
 /// Starts a new peak-memory window (Linux: writing 5 to clear_refs resets VmHWM).
-fn reset_peak_rss() {
+pub fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-fn peak_rss_mb() -> Option<f64> {
+pub fn peak_rss_mb() -> Option<f64> {
     super::proc_kb("/proc/self/status", "VmHWM").map(|kb| kb / 1024.0)
-}
-
-/// Writes `n` one-line TGI requests into up to 100 files named `part_NNN.jsonl`.
-pub fn write_requests(dir: &Path, n: usize) -> Result<(), String> {
-    use std::io::Write;
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    let files = 100.min(n.max(1));
-    for f in 0..files {
-        let path = dir.join(format!("part_{f:03}.jsonl"));
-        let mut w =
-            std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| e.to_string())?);
-        for i in (f..n).step_by(files) {
-            writeln!(
-                w,
-                r#"{{"inputs": "What is the capital of the United States? ({i})", "parameters": {{"max_new_tokens": 8}}}}"#
-            )
-            .map_err(|e| e.to_string())?;
-        }
-    }
-    Ok(())
 }
 
 /// Runs the requests of `dir` as one job to its end.
@@ -79,8 +68,13 @@ pub async fn run_ebb(ebb: &Ebb, dir: &Path, settings: JobSettings) -> Result<Run
             .await
             .map_err(|e| e.to_string())?,
     );
-    let n = scan.requests.len();
     reset_peak_rss();
+    run_scanned(ebb, scan, settings).await
+}
+
+/// Runs the requests of `scan` as one job to its end.
+pub async fn run_scanned(ebb: &Ebb, scan: Arc<Scan>, settings: JobSettings) -> Result<Run, String> {
+    let n = scan.requests.len();
     let started = Instant::now();
     let id = ebb
         .create_job(scan, "bench", settings, false)
@@ -117,12 +111,13 @@ pub async fn run_ebb(ebb: &Ebb, dir: &Path, settings: JobSettings) -> Result<Run
         total_s,
         s3_per_result: f64::from(calls) / f64::from(summary.succeeded.max(1)),
         succeeded: summary.succeeded,
-        peak_rss_mb: peak_rss_mb(),
+        failed: summary.failed,
+        top_error: summary.top_error.map(|e| e.message),
     })
 }
 
 /// One request at a time: from submit to its result recorded, as a user waits for it.
-async fn latency(ebb: &Ebb, dir: &Path, probes: usize) -> Result<Vec<f64>, String> {
+pub async fn latency(ebb: &Ebb, dir: &Path, probes: usize) -> Result<Vec<f64>, String> {
     let one = dir.join("one");
     write_requests(&one, 1)?;
     let mut times = Vec::new();
@@ -135,7 +130,7 @@ async fn latency(ebb: &Ebb, dir: &Path, probes: usize) -> Result<Vec<f64>, Strin
     Ok(times)
 }
 
-fn baselines(args: &BenchArgs, cloud: &BenchCloud, work: &Path) -> Result<Baselines, String> {
+pub fn baselines(args: &BenchArgs, cloud: &BenchCloud, work: &Path) -> Result<Baselines, String> {
     if !args.baselines.exists() {
         return Err(format!(
             "{} not found (pass --baselines)",
@@ -178,36 +173,6 @@ fn baselines(args: &BenchArgs, cloud: &BenchCloud, work: &Path) -> Result<Baseli
         files: args.baseline_files,
         article_loop: rate("seed_loop_rps")?,
         threads_32: rate("boto3_32_threads_rps")?,
-    })
-}
-
-pub async fn measure(
-    args: &BenchArgs,
-    cloud: &BenchCloud,
-    work: &Path,
-) -> Result<SubmitFigures, String> {
-    let dir = work.join("requests");
-    write_requests(&dir, args.requests)?;
-    eprintln!("boto3 baselines: {} files…", args.baseline_files);
-    let baselines = baselines(args, cloud, work);
-    eprintln!("Ebb inline: {} requests…", args.requests);
-    let settings = JobSettings {
-        concurrency: args.concurrency,
-        ..JobSettings::default()
-    };
-    let inline = run_ebb(&cloud.ebb, &dir, settings.clone()).await?;
-    eprintln!("Ebb with uploads: {} requests…", args.requests);
-    let uploads = JobSettings {
-        upload_all: true,
-        ..settings
-    };
-    let uploads = run_ebb(&cloud.ebb, &dir, uploads).await?;
-    eprintln!("result latency: 10 single requests…");
-    let latency_ms = latency(&cloud.ebb, work, 10).await?;
-    Ok(SubmitFigures {
-        baselines,
-        inline,
-        uploads,
-        latency_ms,
+        threads_32_inline: rate("boto3_32_threads_inline_rps")?,
     })
 }

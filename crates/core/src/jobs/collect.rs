@@ -59,16 +59,16 @@ pub struct Collect<'a> {
     sweep: std::sync::Mutex<(Instant, Duration)>,
 }
 
-/// Where a listing starts (a request position; keys before it are skipped): on a sweep, the
-/// oldest waiting request; else the oldest waiting one within `LOOKBACK` of the newest result,
-/// or None when only stragglers are left (the sweeps look for those).
-fn listing_start(waiting: &[i64], newest: i64, sweep: bool) -> Option<i64> {
-    let oldest = waiting.iter().copied().min()?;
-    if sweep {
-        return Some(oldest);
-    }
-    let bound = newest - LOOKBACK;
-    waiting.iter().copied().filter(|&s| s >= bound).min()
+/// Waiting requests one pass considers at most (its window): results land roughly in
+/// position order, so a window from just behind the newest result holds those that can have
+/// landed since the last pass, and a pass over a million-request job reads a few thousand rows.
+const WINDOW: u32 = 10_000;
+
+/// The request position a pass's window starts at: on a sweep, the oldest waiting request;
+/// else `LOOKBACK` behind the newest result (requests waiting before that are stragglers,
+/// which the sweeps look for).
+fn window_from(newest: i64, sweep: bool) -> i64 {
+    if sweep { 0 } else { (newest - LOOKBACK).max(0) }
 }
 
 /// Where SageMaker said the request's output or failure will be (`s3://bucket/key`).
@@ -131,18 +131,18 @@ impl<'a> Collect<'a> {
 
     /// One look for results; returns (found, still waiting).
     pub async fn pass(&self) -> Result<(usize, usize), Error> {
-        let waiting = self.store.waiting(&self.job.id).await?;
-        if waiting.is_empty() {
-            return Ok((0, 0));
-        }
-        let by_seq: HashMap<i64, Waiting> = waiting.into_iter().map(|w| (w.seq, w)).collect();
-        let seqs: Vec<i64> = by_seq.keys().copied().collect();
         let sweeping = self.sweep.lock().is_ok_and(|s| s.0 <= Instant::now());
-        let start = listing_start(&seqs, self.newest.load(Ordering::Relaxed), sweeping);
+        let from = window_from(self.newest.load(Ordering::Relaxed), sweeping);
+        let waiting = self.store.waiting_from(&self.job.id, from, WINDOW).await?;
+        let Some(start) = waiting.first().map(|w| w.seq) else {
+            // Only stragglers before the window (or nothing) wait: the sweeps look for them.
+            let left = self.store.any_waiting(&self.job.id).await?;
+            return Ok((0, usize::from(left)));
+        };
+        let by_seq: HashMap<i64, Waiting> = waiting.into_iter().map(|w| (w.seq, w)).collect();
         let mut found: Vec<(i64, Kind, String, String)> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (kind, bucket, prefix) in &self.prefixes {
-            let Some(start) = start else { break };
             // The keys SageMaker answered for each request, not names Ebb guessed: a failure's
             // object is where FailureLocation says, whatever its name.
             let wanted: HashMap<&str, i64> = by_seq
@@ -162,8 +162,8 @@ impl<'a> Collect<'a> {
         }
         if sweeping && let Ok(mut s) = self.sweep.lock() {
             // A sweep that found stragglers (results before the usual start) comes back soon.
-            let usual = listing_start(&seqs, self.newest.load(Ordering::Relaxed), false);
-            let stragglers = found.iter().any(|f| usual.is_none_or(|u| f.0 < u));
+            let usual = window_from(self.newest.load(Ordering::Relaxed), false);
+            let stragglers = found.iter().any(|f| f.0 < usual);
             s.1 = if stragglers {
                 SWEEP_FIRST
             } else {
@@ -245,7 +245,12 @@ impl<'a> Collect<'a> {
         let new = outcomes.len();
         self.collected.fetch_add(new as u32, Ordering::Relaxed);
         self.store.record(&self.job.id, outcomes).await?;
-        Ok((new, by_seq.len().saturating_sub(new)))
+        let mut left = by_seq.len().saturating_sub(new);
+        if left == 0 {
+            // Requests outside the window may still wait.
+            left = usize::from(self.store.any_waiting(&self.job.id).await?);
+        }
+        Ok((new, left))
     }
 
     /// Whether a location of `kind` is under the job's listed prefix for that kind.
@@ -264,7 +269,7 @@ impl<'a> Collect<'a> {
         prefix: &str,
         wanted: &HashMap<&str, i64>,
     ) -> Result<Vec<(i64, String)>, Error> {
-        let Some(first) = wanted.keys().min() else {
+        let (Some(first), Some(last)) = (wanted.keys().min(), wanted.keys().max()) else {
             return Ok(Vec::new());
         };
         // A proper prefix of the first wanted key (cut on a character boundary) sorts just
@@ -301,6 +306,12 @@ impl<'a> Collect<'a> {
                 if let Some(seq) = wanted.get(key) {
                     found.push((*seq, key.to_string()));
                 }
+            }
+            // Keys come in UTF-8 binary order (ListObjectsV2's documented order): past the
+            // last wanted key, the rest of the prefix holds nothing this pass looks for.
+            let past = page.contents().last().and_then(|o| o.key());
+            if past.is_some_and(|k| k >= *last) {
+                break;
             }
         }
         Ok(found)
@@ -364,16 +375,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn listings_start_near_the_newest_result_except_on_a_sweep() {
-        // Request 3 never gets a result; results have arrived up to 10,000.
-        let waiting = [3, 9_500, 9_990, 10_001];
-        assert_eq!(listing_start(&waiting, 10_000, false), Some(9_500));
-        assert_eq!(listing_start(&waiting, 10_000, true), Some(3));
-        // Nothing seen yet: from the oldest.
-        assert_eq!(listing_start(&[0, 1, 2], -1, false), Some(0));
-        // Only a straggler is left: no listing until the next sweep.
-        assert_eq!(listing_start(&[3], 10_000, false), None);
-        assert_eq!(listing_start(&[], 10_000, true), None);
+    fn windows_start_near_the_newest_result_except_on_a_sweep() {
+        assert_eq!(window_from(10_000, false), 10_000 - LOOKBACK);
+        assert_eq!(window_from(10_000, true), 0);
+        // Nothing found yet: from the first request.
+        assert_eq!(window_from(-1, false), 0);
+        assert_eq!(window_from(LOOKBACK - 1, false), 0);
     }
 
     #[test]

@@ -210,6 +210,7 @@ impl Runner<'_> {
         let reporting = async {
             let step = Duration::from_millis(25);
             while !finished.load(Ordering::SeqCst) {
+                let counted = Instant::now();
                 if let Ok(Some(summary)) = self.store.summary(&job.id).await {
                     progress(&progress_of(
                         summary,
@@ -218,8 +219,11 @@ impl Runner<'_> {
                         &retries,
                     ));
                 }
+                // The summary reads every request of the job: on a large job, report less
+                // often, so that counting stays a tenth of the work at most.
+                let every = PROGRESS_EVERY.max(counted.elapsed() * 10);
                 // Short naps, so that a finished run is not kept waiting for the next report.
-                let next = Instant::now() + PROGRESS_EVERY;
+                let next = Instant::now() + every;
                 while Instant::now() < next && !finished.load(Ordering::SeqCst) {
                     tokio::time::sleep(step).await;
                 }

@@ -804,15 +804,22 @@ impl Store {
         .await
     }
 
-    /// Invoked requests still waiting for a result: (seq, filename, output, failure, invoked_at).
-    pub async fn waiting(&self, job: &str) -> Result<Vec<Waiting>, Error> {
+    /// Up to `limit` invoked requests still waiting, from request position `from` on, in
+    /// position order: a collector's window, so that a pass over a million-request job reads
+    /// a few thousand rows, not every one still waiting.
+    pub async fn waiting_from(
+        &self,
+        job: &str,
+        from: i64,
+        limit: u32,
+    ) -> Result<Vec<Waiting>, Error> {
         let job = job.to_string();
         self.with(move |conn| {
-            let mut q = conn.prepare(
+            let mut q = conn.prepare_cached(
                 "SELECT seq, filename, output_location, failure_location, COALESCE(invoked_at, 0) FROM requests
-                 WHERE job_id = ?1 AND state = 'invoked' ORDER BY seq",
+                 WHERE job_id = ?1 AND state = 'invoked' AND seq >= ?2 ORDER BY seq LIMIT ?3",
             )?;
-            q.query_map(params![job], |r| {
+            q.query_map(params![job, from, limit], |r| {
                 Ok(Waiting {
                     seq: r.get(0)?,
                     filename: r.get(1)?,
@@ -822,6 +829,18 @@ impl Store {
                 })
             })?
             .collect()
+        })
+        .await
+    }
+
+    /// Whether any invoked request of `job` still waits for its result (one index probe).
+    pub async fn any_waiting(&self, job: &str) -> Result<bool, Error> {
+        let job = job.to_string();
+        self.with(move |conn| {
+            conn.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM requests WHERE job_id = ?1 AND state = 'invoked')",
+            )?
+            .query_row(params![job], |r| r.get(0))
         })
         .await
     }
