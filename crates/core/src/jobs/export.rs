@@ -398,7 +398,10 @@ pub(crate) mod tests {
         assert_eq!(last.kind, WorkKind::Export);
 
         let stopped_out = dir.path().join("stopped.jsonl");
-        let stop = Watch::new(Arc::new(|_: &WorkProgress| {}), Arc::new(AtomicBool::new(true)));
+        let stop = Watch::new(
+            Arc::new(|_: &WorkProgress| {}),
+            Arc::new(AtomicBool::new(true)),
+        );
         let err = export_watched(&store, &job, (&stopped_out, ExportFormat::Jsonl), stop)
             .await
             .expect_err("stopped");

@@ -508,7 +508,10 @@ mod tests {
         let (store, job) = job_answering(dir.path(), &answers).await;
         let summary = store.summary(&job.id).await.expect("summary").expect("job");
         let out = dir.path().join("results");
-        let stop = Watch::new(Arc::new(|_: &WorkProgress| {}), Arc::new(AtomicBool::new(true)));
+        let stop = Watch::new(
+            Arc::new(|_: &WorkProgress| {}),
+            Arc::new(AtomicBool::new(true)),
+        );
         let cost = CostFigures::default();
         let err = write_all_watched(&store, (&job, &summary), (&out, cost.clone()), stop)
             .await

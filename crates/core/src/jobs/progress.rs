@@ -76,7 +76,10 @@ impl Watch {
 
     /// No reports, never stopped.
     pub fn none() -> Watch {
-        Watch::new(Arc::new(|_: &WorkProgress| {}), Arc::new(AtomicBool::new(false)))
+        Watch::new(
+            Arc::new(|_: &WorkProgress| {}),
+            Arc::new(AtomicBool::new(false)),
+        )
     }
 }
 

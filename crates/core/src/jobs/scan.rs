@@ -922,7 +922,10 @@ mod tests {
         assert_eq!((last.done, last.total), (total, total));
         assert_eq!((last.files_done, last.files_total), (2, 2));
 
-        let stop = Watch::new(Arc::new(|_: &WorkProgress| {}), Arc::new(AtomicBool::new(true)));
+        let stop = Watch::new(
+            Arc::new(|_: &WorkProgress| {}),
+            Arc::new(AtomicBool::new(true)),
+        );
         let err = scan_watched(&paths, ScanOptions::default(), stop).expect_err("stopped");
         assert!(matches!(err, Error::Stopped(_)), "{err}");
     }
