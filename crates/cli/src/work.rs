@@ -32,9 +32,9 @@ impl Work {
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_prefix(match kind {
-            WorkKind::Scan => "scanning (Ctrl-C stops)",
-            WorkKind::Export => "exporting (Ctrl-C stops)",
-            WorkKind::WriteFiles => "writing result files (Ctrl-C stops)",
+            WorkKind::Scan => "scanning",
+            WorkKind::Export => "exporting",
+            WorkKind::WriteFiles => "writing result files",
         });
         let cancel = Arc::new(AtomicBool::new(false));
         let flag = cancel.clone();
@@ -78,13 +78,14 @@ fn target(json: bool) -> ProgressDrawTarget {
     }
 }
 
-/// Done of total, the rate so far and the time left at that rate: `12.0 MB of 200.0 MB ·
-/// 35.1 MB/s · ETA 5 s`, or rows for results.
+/// Done of total, the rate so far and the time left at that rate, short enough for 80
+/// columns: `12.0 of 200.0 MB · file 2/3 · 4.0 MB/s · 47s left (Ctrl-C stops)`, or rows for
+/// results (a narrow terminal cuts the end).
 fn describe(p: &WorkProgress) -> String {
     let (done, rate) = if p.in_bytes() {
         let mb = |b: f64| b / 1e6;
         (
-            format!("{:.1} MB of {:.1} MB", mb(p.done), mb(p.total)),
+            format!("{:.1} of {:.1} MB", mb(p.done), mb(p.total)),
             format!("{:.1} MB/s", mb(p.rate_per_s)),
         )
     } else {
@@ -99,16 +100,16 @@ fn describe(p: &WorkProgress) -> String {
     };
     let files = if p.in_bytes() && p.files_total > 1 {
         let at = (p.files_done + 1).min(p.files_total);
-        format!(" · file {at} of {}", p.files_total)
+        format!(" · file {at}/{}", p.files_total)
     } else {
         String::new()
     };
-    let eta = p
+    let left = p
         .eta_s
         .and_then(|s| Duration::try_from_secs_f64(s).ok())
-        .map(|d| format!(" · ETA {}", HumanDuration(d)))
+        .map(|d| format!(" · {:#} left", HumanDuration(d)))
         .unwrap_or_default();
-    format!("{done}{files} · {rate}{eta}")
+    format!("{done}{files} · {rate}{left} (Ctrl-C stops)")
 }
 
 /// The exit for an engine error: a stop by Ctrl-C says so and exits with 130, any other
@@ -142,12 +143,12 @@ mod tests {
     fn the_line_says_done_of_total_rate_and_time_left() {
         let scan = describe(&progress(WorkKind::Scan, (12e6, 200e6), 4e6));
         assert!(
-            scan.starts_with("12.0 MB of 200.0 MB · file 2 of 3 · 4.0 MB/s · ETA 47 seconds"),
+            scan == "12.0 of 200.0 MB · file 2/3 · 4.0 MB/s · 47s left (Ctrl-C stops)",
             "{scan}"
         );
         let export = describe(&progress(WorkKind::Export, (250_000.0, 1e6), 50_000.0));
         assert!(
-            export.starts_with("250,000 of 1,000,000 rows · 50,000 rows/s · ETA 15 seconds"),
+            export == "250,000 of 1,000,000 rows · 50,000 rows/s · 15s left (Ctrl-C stops)",
             "{export}"
         );
     }
