@@ -89,6 +89,13 @@ impl WorkControl {
             *kept = Some((key, scan));
         }
     }
+
+    /// Lets the kept scan go (a million requests' spans are tens of MB) once it was submitted.
+    fn forget_scan(&self) {
+        if let Ok(mut kept) = self.last_scan.lock() {
+            *kept = None;
+        }
+    }
 }
 
 /// Stops the running scan, export or result-file writing (`kind`); it ends with a "stopped"
@@ -251,6 +258,7 @@ pub async fn submit_job(
         .ebb
         .create_job(scan, &endpoint, settings, valid_only)
         .await?;
+    state.work.forget_scan();
     spawn_run(app, id.clone());
     Ok(id)
 }
