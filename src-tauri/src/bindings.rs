@@ -47,6 +47,7 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             job_commands::request_status,
             job_commands::request_tries,
             job_commands::estimate_job,
+            job_commands::cancel_work,
             scaling_commands::scaling_preset,
             scaling_commands::check_scaling,
             scaling_commands::autoscale,
@@ -69,6 +70,7 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             commands::DeployProgressEvent,
             job_commands::JobProgressEvent,
             job_commands::JobErrorEvent,
+            job_commands::WorkProgressEvent,
             scaling_commands::LoadTestProgressEvent,
             scaling_commands::LoadTestErrorEvent,
             update_commands::UpdateProgressEvent

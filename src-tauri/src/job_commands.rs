@@ -2,13 +2,15 @@
 //! results, pause/resume/cancel, export.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use ebb_core::jobs::estimate::Estimate;
 use ebb_core::jobs::export::ExportFormat;
 use ebb_core::jobs::files::WrittenFiles;
+use ebb_core::jobs::progress::{Watch, WorkKind, WorkProgress};
 use ebb_core::jobs::retry::{RetryWhich, Try};
-use ebb_core::jobs::scan::{ScanOptions, ScanSummary};
+use ebb_core::jobs::scan::{Scan, ScanKey, ScanOptions, ScanSummary};
 use ebb_core::jobs::status::RequestStatus;
 use ebb_core::jobs::store::RequestRow;
 use ebb_core::jobs::{CancelMode, JobProgress, JobSettings, JobSummary, RequestState};
@@ -30,6 +32,102 @@ pub struct JobProgressEvent {
 pub struct JobErrorEvent {
     pub job_id: String,
     pub message: String,
+}
+
+/// How far a scan, an export or the writing of result files has come (about ten times a
+/// second, and once at the end).
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
+pub struct WorkProgressEvent {
+    pub progress: WorkProgress,
+}
+
+/// Stop flags for the Jobs screen's long file work, one per kind (the screen runs one of each
+/// at a time), and the last scan, kept for the submit that follows it.
+#[derive(Default)]
+pub struct WorkControl {
+    scan: Arc<AtomicBool>,
+    export: Arc<AtomicBool>,
+    write_files: Arc<AtomicBool>,
+    last_scan: Mutex<Option<(ScanKey, Arc<Scan>)>>,
+}
+
+impl WorkControl {
+    fn flag(&self, kind: WorkKind) -> &Arc<AtomicBool> {
+        match kind {
+            WorkKind::Scan => &self.scan,
+            WorkKind::Export => &self.export,
+            WorkKind::WriteFiles => &self.write_files,
+        }
+    }
+
+    /// A watch sending progress events, its stop flag lowered for this new piece of work.
+    fn watch(&self, app: &tauri::AppHandle, kind: WorkKind) -> Watch {
+        let flag = self.flag(kind).clone();
+        flag.store(false, Ordering::SeqCst);
+        let app = app.clone();
+        let progress = move |p: &WorkProgress| {
+            if let Err(e) = (WorkProgressEvent {
+                progress: p.clone(),
+            })
+            .emit(&app)
+            {
+                tracing::warn!("could not send work progress: {e}");
+            }
+        };
+        Watch::new(Arc::new(progress), flag)
+    }
+
+    fn kept_scan(&self, key: &ScanKey) -> Option<Arc<Scan>> {
+        let kept = self.last_scan.lock().ok()?;
+        kept.as_ref()
+            .filter(|(k, _)| k == key)
+            .map(|(_, scan)| scan.clone())
+    }
+
+    fn keep_scan(&self, key: ScanKey, scan: Arc<Scan>) {
+        if let Ok(mut kept) = self.last_scan.lock() {
+            *kept = Some((key, scan));
+        }
+    }
+
+    /// Lets the kept scan go (a million requests' spans are tens of MB) once it was submitted.
+    fn forget_scan(&self) {
+        if let Ok(mut kept) = self.last_scan.lock() {
+            *kept = None;
+        }
+    }
+}
+
+/// Stops the running scan, export or result-file writing (`kind`); it ends with a "stopped"
+/// error and leaves no file behind.
+#[tauri::command]
+#[specta::specta]
+pub fn cancel_work(state: tauri::State<'_, AppState>, kind: WorkKind) {
+    state.work.flag(kind).store(true, Ordering::SeqCst);
+}
+
+/// The scan of `paths`: the last one when its paths, options and files (names, sizes and
+/// modification times) are unchanged, as at a submit after the summary; else a new one,
+/// reporting progress events.
+async fn scanned(
+    app: &tauri::AppHandle,
+    state: &AppState,
+    paths: Vec<String>,
+    options: ScanOptions,
+) -> Result<Arc<Scan>, ebb_core::Error> {
+    let paths = to_paths(paths);
+    let listed = (paths.clone(), options.clone());
+    // Listing a million-line folder is quick, but it is file-system work: off the runtime.
+    let key = tauri::async_runtime::spawn_blocking(move || ScanKey::of(&listed.0, &listed.1))
+        .await
+        .map_err(|e| ebb_core::Error::InvalidRequest(format!("the scan stopped: {e}")))?;
+    if let Some(scan) = state.work.kept_scan(&key) {
+        return Ok(scan);
+    }
+    let watch = state.work.watch(app, WorkKind::Scan);
+    let scan = Arc::new(state.ebb.scan_jobs_watched(paths, options, watch).await?);
+    state.work.keep_scan(key, scan.clone());
+    Ok(scan)
 }
 
 fn to_paths(list: Vec<String>) -> Vec<PathBuf> {
@@ -129,22 +227,21 @@ pub fn demo_folder() -> Option<String> {
         .map(|dir| dir.display().to_string())
 }
 
-/// Reads and checks the requests in `paths` (folders or .jsonl files); sends nothing.
+/// Reads and checks the requests in `paths` (folders or .jsonl files), with progress events
+/// (`cancel_work("scan")` stops it); sends nothing.
 #[tauri::command]
 #[specta::specta]
 pub async fn scan_jobs(
+    app: tauri::AppHandle,
     state: tauri::State<'_, AppState>,
     paths: Vec<String>,
     options: ScanOptions,
 ) -> Result<ScanSummary, CommandError> {
-    Ok(state
-        .ebb
-        .scan_jobs(to_paths(paths), options)
-        .await?
-        .summary())
+    Ok(scanned(&app, &state, paths, options).await?.summary())
 }
 
-/// Scans again, records the job and starts it in the background; returns its id.
+/// Records the job (with the last scan when the files are unchanged, else a new one) and
+/// starts it in the background; returns its id.
 #[tauri::command]
 #[specta::specta]
 pub async fn submit_job(
@@ -156,11 +253,12 @@ pub async fn submit_job(
     settings: JobSettings,
     valid_only: bool,
 ) -> Result<String, CommandError> {
-    let scan = Arc::new(state.ebb.scan_jobs(to_paths(paths), options).await?);
+    let scan = scanned(&app, &state, paths, options).await?;
     let id = state
         .ebb
         .create_job(scan, &endpoint, settings, valid_only)
         .await?;
+    state.work.forget_scan();
     spawn_run(app, id.clone());
     Ok(id)
 }
@@ -242,10 +340,12 @@ pub async fn cancel_job(
     Ok(state.ebb.cancel_job(&id, mode).await?)
 }
 
-/// Writes the results to `exports/<job>.<jsonl|csv>` in the Ebb home; returns the file.
+/// Writes the results to `exports/<job>.<jsonl|csv>` in the Ebb home, with progress events
+/// (`cancel_work("export")` stops it, leaving no file); returns the file.
 #[tauri::command]
 #[specta::specta]
 pub async fn export_job(
+    app: tauri::AppHandle,
     state: tauri::State<'_, AppState>,
     id: String,
     format: ExportFormat,
@@ -260,21 +360,32 @@ pub async fn export_job(
         ExportFormat::Csv => "csv",
     };
     let out = dir.join(format!("{id}.{ext}"));
-    state.ebb.export_job(&id, &out, format).await?;
+    let watch = state.work.watch(&app, WorkKind::Export);
+    state
+        .ebb
+        .export_job_watched(&id, &out, format, watch)
+        .await?;
     Ok(out.display().to_string())
 }
 
 /// Writes the job's result files, errors.jsonl and manifest.json beside its inputs, or in
 /// `exports/<job>/` in the Ebb home when the inputs' folder cannot be written (the demo folder
-/// of an installed app); returns what was written.
+/// of an installed app); returns what was written. Sends progress events;
+/// `cancel_work("write_files")` stops it, leaving no file half-written.
 #[tauri::command]
 #[specta::specta]
 pub async fn write_job_files(
+    app: tauri::AppHandle,
     state: tauri::State<'_, AppState>,
     id: String,
 ) -> Result<WrittenFiles, CommandError> {
+    let watch = state.work.watch(&app, WorkKind::WriteFiles);
     if let Some(root) = state.ebb.job_inputs_folder(&id).await? {
-        match state.ebb.write_job_files(&id, &root).await {
+        match state
+            .ebb
+            .write_job_files_watched(&id, &root, watch.clone())
+            .await
+        {
             Err(ebb_core::Error::Write { path, source }) => {
                 tracing::info!(
                     "{}: {source}; writing to the exports folder",
@@ -285,7 +396,7 @@ pub async fn write_job_files(
         }
     }
     let dir = state.ebb.exports_dir().join(&id);
-    Ok(state.ebb.write_job_files(&id, &dir).await?)
+    Ok(state.ebb.write_job_files_watched(&id, &dir, watch).await?)
 }
 
 /// A new job with the failed and/or expired lines of job `id`, started at once; its id.
@@ -324,10 +435,12 @@ pub async fn request_tries(
     Ok(state.ebb.job_store()?.tries(&id, seq).await?)
 }
 
-/// The price of sending `paths` to `endpoint`, before anything is sent.
+/// The price of sending `paths` to `endpoint`, before anything is sent (with the last scan
+/// when the files are unchanged).
 #[tauri::command]
 #[specta::specta]
 pub async fn estimate_job(
+    app: tauri::AppHandle,
     state: tauri::State<'_, AppState>,
     paths: Vec<String>,
     options: ScanOptions,
@@ -335,7 +448,7 @@ pub async fn estimate_job(
     upload_all: bool,
     assume_rps: Option<f64>,
 ) -> Result<Estimate, CommandError> {
-    let scan = Arc::new(state.ebb.scan_jobs(to_paths(paths), options).await?);
+    let scan = scanned(&app, &state, paths, options).await?;
     Ok(state
         .ebb
         .estimate_job(scan, &endpoint, assume_rps, upload_all)

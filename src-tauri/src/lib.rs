@@ -25,6 +25,8 @@ pub struct AppState {
     /// Set by `cancel_update`: stops waiting for the running endpoint update.
     update_cancel: std::sync::atomic::AtomicBool,
     load_running: std::sync::atomic::AtomicBool,
+    /// Stop flags of scans, exports and result files, and the last scan kept for the submit.
+    work: job_commands::WorkControl,
 }
 
 /// Local mode is the default, so the local cloud runs whenever the app does (switching modes
@@ -95,6 +97,7 @@ pub fn run() {
                 load_cancel: std::sync::atomic::AtomicBool::new(false),
                 update_cancel: std::sync::atomic::AtomicBool::new(false),
                 load_running: std::sync::atomic::AtomicBool::new(false),
+                work: job_commands::WorkControl::default(),
             });
             // Jobs a previous run left sending or collecting carry on by themselves.
             let handle = app.handle().clone();

@@ -176,7 +176,8 @@ async demoFolder() : Promise<string | null> {
     return await TAURI_INVOKE("demo_folder");
 },
 /**
- * Reads and checks the requests in `paths` (folders or .jsonl files); sends nothing.
+ * Reads and checks the requests in `paths` (folders or .jsonl files), with progress events
+ * (`cancel_work("scan")` stops it); sends nothing.
  */
 async scanJobs(paths: string[], options: ScanOptions) : Promise<Result<ScanSummary, CommandError>> {
     try {
@@ -187,7 +188,8 @@ async scanJobs(paths: string[], options: ScanOptions) : Promise<Result<ScanSumma
 }
 },
 /**
- * Scans again, records the job and starts it in the background; returns its id.
+ * Records the job (with the last scan when the files are unchanged, else a new one) and
+ * starts it in the background; returns its id.
  */
 async submitJob(paths: string[], options: ScanOptions, endpoint: string, settings: JobSettings, validOnly: boolean) : Promise<Result<string, CommandError>> {
     try {
@@ -249,7 +251,8 @@ async cancelJob(id: string, discard: boolean) : Promise<Result<JobSummary, Comma
 }
 },
 /**
- * Writes the results to `exports/<job>.<jsonl|csv>` in the Ebb home; returns the file.
+ * Writes the results to `exports/<job>.<jsonl|csv>` in the Ebb home, with progress events
+ * (`cancel_work("export")` stops it, leaving no file); returns the file.
  */
 async exportJob(id: string, format: ExportFormat) : Promise<Result<string, CommandError>> {
     try {
@@ -262,7 +265,8 @@ async exportJob(id: string, format: ExportFormat) : Promise<Result<string, Comma
 /**
  * Writes the job's result files, errors.jsonl and manifest.json beside its inputs, or in
  * `exports/<job>/` in the Ebb home when the inputs' folder cannot be written (the demo folder
- * of an installed app); returns what was written.
+ * of an installed app); returns what was written. Sends progress events;
+ * `cancel_work("write_files")` stops it, leaving no file half-written.
  */
 async writeJobFiles(id: string) : Promise<Result<WrittenFiles, CommandError>> {
     try {
@@ -306,7 +310,8 @@ async requestTries(id: string, seq: number) : Promise<Result<Try[], CommandError
 }
 },
 /**
- * The price of sending `paths` to `endpoint`, before anything is sent.
+ * The price of sending `paths` to `endpoint`, before anything is sent (with the last scan
+ * when the files are unchanged).
  */
 async estimateJob(paths: string[], options: ScanOptions, endpoint: string, uploadAll: boolean, assumeRps: number | null) : Promise<Result<Estimate, CommandError>> {
     try {
@@ -315,6 +320,13 @@ async estimateJob(paths: string[], options: ScanOptions, endpoint: string, uploa
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * Stops the running scan, export or result-file writing (`kind`); it ends with a "stopped"
+ * error and leaves no file behind.
+ */
+async cancelWork(kind: WorkKind) : Promise<void> {
+    await TAURI_INVOKE("cancel_work", { kind });
 },
 /**
  * The seed's autoscaling (WORKFLOW.md part 3 plus scale from zero) for `endpoint`.
@@ -471,7 +483,8 @@ jobErrorEvent: JobErrorEvent,
 jobProgressEvent: JobProgressEvent,
 loadTestErrorEvent: LoadTestErrorEvent,
 loadTestProgressEvent: LoadTestProgressEvent,
-updateProgressEvent: UpdateProgressEvent
+updateProgressEvent: UpdateProgressEvent,
+workProgressEvent: WorkProgressEvent
 }>({
 deployProgressEvent: "deploy-progress-event",
 doctorProgress: "doctor-progress",
@@ -479,7 +492,8 @@ jobErrorEvent: "job-error-event",
 jobProgressEvent: "job-progress-event",
 loadTestErrorEvent: "load-test-error-event",
 loadTestProgressEvent: "load-test-progress-event",
-updateProgressEvent: "update-progress-event"
+updateProgressEvent: "update-progress-event",
+workProgressEvent: "work-progress-event"
 })
 
 /** user-defined constants **/
@@ -1647,6 +1661,59 @@ export type Verdict =
  * Still starting when the wait's limit passed; it keeps starting in AWS.
  */
 "still_starting"
+/**
+ * Which long work a [`WorkProgress`] is about.
+ */
+export type WorkKind = 
+/**
+ * Reading and checking the input files (`done`/`total` in bytes).
+ */
+"scan" | 
+/**
+ * Writing a job's results to one JSONL or CSV file (`done`/`total` in rows).
+ */
+"export" | 
+/**
+ * Writing the result files, `errors.jsonl` and `manifest.json` (`done`/`total` in rows).
+ */
+"write_files"
+/**
+ * How far a scan, export or result-file writing has come.
+ */
+export type WorkProgress = { kind: WorkKind; 
+/**
+ * Done so far: bytes read for a scan, rows written for an export or result files.
+ */
+done: number; 
+/**
+ * All there is to do, in the unit of `done` (bytes or rows).
+ */
+total: number; 
+/**
+ * Input files read completely (a scan), or 0 while writing.
+ */
+files_done: number; 
+/**
+ * Input files to read (a scan), or the job's input files (writing).
+ */
+files_total: number; 
+/**
+ * Seconds since the work began.
+ */
+elapsed_s: number; 
+/**
+ * `done` per second so far (bytes/s or rows/s); 0 before any is done.
+ */
+rate_per_s: number; 
+/**
+ * Seconds left at that rate; None until the rate is known.
+ */
+eta_s: number | null }
+/**
+ * How far a scan, an export or the writing of result files has come (about ten times a
+ * second, and once at the end).
+ */
+export type WorkProgressEvent = { progress: WorkProgress }
 /**
  * What was written.
  */

@@ -7,6 +7,7 @@ use ebb_core::Ebb;
 use ebb_core::jobs::CancelMode;
 use ebb_core::jobs::estimate::{Estimate, Throughput};
 use ebb_core::jobs::format::InputFormat;
+use ebb_core::jobs::progress::WorkKind;
 use ebb_core::jobs::retry::RetryWhich;
 use ebb_core::jobs::scan::ScanSummary;
 
@@ -109,9 +110,14 @@ pub async fn retry(ebb: &Ebb, args: RetryArgs, in_process_cloud: bool, json: boo
     crate::jobs::run(ebb, &id, args.wait || in_process_cloud, json).await
 }
 
+/// `ebb results JOB --out-dir DIR`: a progress line on a terminal; Ctrl-C stops it, leaving
+/// no file half-written.
 pub async fn write_files(ebb: &Ebb, job: &str, dir: &Path, json: bool) -> ExitCode {
-    match ebb.write_job_files(job, dir).await {
-        Err(e) => output::fail_error(&e),
+    let work = crate::work::Work::start(WorkKind::WriteFiles, json);
+    let written = ebb.write_job_files_watched(job, dir, work.watch()).await;
+    drop(work);
+    match written {
+        Err(e) => crate::work::fail(&e),
         Ok(written) if json => output::print_json(&written),
         Ok(written) => {
             if written.job != job {

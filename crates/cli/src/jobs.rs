@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use ebb_core::Ebb;
 use ebb_core::jobs::export::ExportFormat;
+use ebb_core::jobs::progress::WorkKind;
 use ebb_core::jobs::scan::ScanOptions;
 use ebb_core::jobs::{JobProgress, JobSettings, JobState, JobSummary};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -212,9 +213,14 @@ pub async fn submit(ebb: &Ebb, args: SubmitArgs, json: bool, in_process_cloud: b
         per_file: args.per_file,
         id_field: args.id_field.clone(),
     };
-    let scan = match ebb.scan_jobs(args.paths, options).await {
+    let work = crate::work::Work::start(WorkKind::Scan, json);
+    let scanned = ebb
+        .scan_jobs_watched(args.paths, options, work.watch())
+        .await;
+    drop(work);
+    let scan = match scanned {
         Ok(s) => Arc::new(s),
-        Err(e) => return output::fail_error(&e),
+        Err(e) => return crate::work::fail(&e),
     };
     let summary = scan.summary();
     report_scan(&scan, &summary, (args.check, args.valid_only), json);
@@ -328,11 +334,13 @@ pub async fn show(ebb: &Ebb, id: &str, json: bool) -> ExitCode {
     }
 }
 
+/// `ebb results JOB --out FILE`: a progress line on a terminal; Ctrl-C stops it, leaving no
+/// file.
 pub async fn results(
     ebb: &Ebb,
     id: &str,
-    out: &std::path::Path,
-    format: Option<ExportFormat>,
+    (out, format): (&std::path::Path, Option<ExportFormat>),
+    json: bool,
 ) -> ExitCode {
     let format = format.unwrap_or_else(|| {
         if out
@@ -344,8 +352,11 @@ pub async fn results(
             ExportFormat::Jsonl
         }
     });
-    match ebb.export_job(id, out, format).await {
-        Err(e) => output::fail_error(&e),
+    let work = crate::work::Work::start(WorkKind::Export, json);
+    let exported = ebb.export_job_watched(id, out, format, work.watch()).await;
+    drop(work);
+    match exported {
+        Err(e) => crate::work::fail(&e),
         Ok(n) => {
             // The file is where the user said: the user's, with the user's usual mode.
             if let Err(e) = ebb_core::home::give_user_mode(out) {

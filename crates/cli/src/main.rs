@@ -10,6 +10,7 @@ mod local;
 mod output;
 mod scaling;
 mod update;
+mod work;
 
 use std::process::ExitCode;
 
@@ -347,7 +348,7 @@ async fn run(cli: Cli) -> ExitCode {
                 Format::Csv => ebb_core::jobs::export::ExportFormat::Csv,
             });
             let out = out.unwrap_or_default();
-            jobs::results(&ebb, &job, &out, format).await
+            jobs::results(&ebb, &job, (&out, format), cli.json).await
         }
         // A scan-only check needs no cloud.
         Command::Submit(args) if args.check => jobs::submit(&ebb, *args, cli.json, false).await,

@@ -29,6 +29,42 @@ fn the_articles_nineteen_files_go_through_end_to_end() {
     // Results are aligned with the input: one record per file and line, with the output text.
     let records = export(h, &job, &home.path().join("results.jsonl"));
     assert_eq!(records.len(), 19);
+    // Each record is the line it always was: keys sorted, the input compact with its keys
+    // sorted (records were once built as `serde_json::Value`s, whose maps sort).
+    let raw = std::fs::read_to_string(home.path().join("results.jsonl")).unwrap();
+    let first = raw.lines().next().unwrap();
+    assert!(first.starts_with(r#"{"answer":"#), "{first}");
+    assert!(
+        first.contains(concat!(
+            r#","error":null,"file":"input_1.jsonl","id":"input_1.jsonl:1","#,
+            r#""input":{"inputs":"What is the capital of the United States?","parameters":"#,
+            r#"{"early_stopping":true,"length_penalty":2.0,"max_new_tokens":50,"min_length":10,"#,
+            r#""no_repeat_ngram_size":3,"temperature":1}},"line":1,"output":""#
+        )),
+        "{first}"
+    );
+    assert!(first.ends_with(r#","state":"succeeded"}"#), "{first}");
+    // Not a terminal: no progress line on stderr, and no temporary file left.
+    let again = ebb(
+        h,
+        &[
+            "results",
+            &job,
+            "--out",
+            home.path().join("again.jsonl").to_str().unwrap(),
+        ],
+    );
+    assert!(again.status.success());
+    assert!(
+        !text(&again.stderr).contains("rows"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(home.path().join("again.jsonl")).unwrap(),
+        raw
+    );
+    assert!(!home.path().join("again.partial").exists());
     assert_eq!(records[0]["file"], "input_1.jsonl");
     assert_eq!(records[0]["line"], 1);
     assert_eq!(

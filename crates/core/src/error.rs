@@ -59,6 +59,10 @@ pub enum Error {
     Timeout(String),
     #[error("{0}")]
     InvalidRequest(String),
+    /// The user stopped long work (a scan, an export, result files): Ctrl-C or Cancel. The
+    /// text says what was left (nothing submitted, no file written).
+    #[error("{0}")]
+    Stopped(String),
     #[error("job store: {0}")]
     Store(String),
     /// SageMaker answered that the endpoint does not exist.

@@ -60,6 +60,9 @@ vi.mock("../bindings", () => ({
       retryJob(id, which, endpoint),
     writeJobFiles: (id: string) => writeJobFiles(id),
   },
+  events: {
+    workProgressEvent: { listen: () => Promise.resolve(() => undefined) },
+  },
 }));
 
 const { default: JobView } = await import("./JobView.svelte");

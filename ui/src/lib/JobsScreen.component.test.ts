@@ -119,6 +119,7 @@ vi.mock("../bindings", () => ({
   events: {
     jobProgressEvent: { listen: () => Promise.resolve(() => undefined) },
     jobErrorEvent: { listen: () => Promise.resolve(() => undefined) },
+    workProgressEvent: { listen: () => Promise.resolve(() => undefined) },
   },
 }));
 vi.mock("@tauri-apps/api/webview", () => ({

@@ -8,6 +8,7 @@ import type {
   RequestState,
   ScanSummary,
   Throughput,
+  WorkProgress,
 } from "../bindings";
 
 /** A new job's settings until the user changes them (the engine's defaults). */
@@ -143,4 +144,22 @@ export function numberOrNull(v: unknown): number | null {
     return Number.isFinite(n) ? n : null;
   }
   return null;
+}
+
+/**
+ * One line about a scan, export or result-file writing in progress: done of total (bytes for a
+ * scan, rows otherwise), the rate so far, and the time left at that rate.
+ */
+export function workText(p: WorkProgress): string {
+  const count = (n: number) => Math.round(n).toLocaleString("en-US");
+  const [done, rate] =
+    p.kind === "scan"
+      ? [`${bytes(p.done)} of ${bytes(p.total)}`, `${bytes(p.rate_per_s)}/s`]
+      : [`${count(p.done)} of ${count(p.total)} rows`, `${count(p.rate_per_s)} rows/s`];
+  const files =
+    p.kind === "scan" && p.files_total > 1
+      ? ` · file ${Math.min(p.files_done + 1, p.files_total)} of ${p.files_total}`
+      : "";
+  const left = p.eta_s === null ? "" : ` · about ${duration(p.eta_s)} left`;
+  return `${done}${files} · ${rate}${left}`;
 }

@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::jobs::estimate::{self, Estimate, EstimateInputs, Throughput};
 use crate::jobs::files::{self, CostFigures, WrittenFiles};
 use crate::jobs::format::InputFormat;
+use crate::jobs::progress::Watch;
 use crate::jobs::retry::{self, RetryWhich};
 use crate::jobs::scan::Scan;
 use crate::jobs::status::RequestStatus;
@@ -112,6 +113,20 @@ impl Ebb {
     ///
     /// A retry's answers are its first job's: for a retry, that job's files are written.
     pub async fn write_job_files(&self, id: &str, dir: &Path) -> Result<WrittenFiles, Error> {
+        self.write_job_files_watched(id, dir, Watch::none()).await
+    }
+
+    /// [`Ebb::write_job_files`], reporting rows written to `watch` (about every 100 ms) and
+    /// stopping when its flag is set; a stopped write leaves no file half-written.
+    ///
+    /// # Errors
+    /// [`Error::Stopped`] when the user stopped it; store and write errors.
+    pub async fn write_job_files_watched(
+        &self,
+        id: &str,
+        dir: &Path,
+        watch: Watch,
+    ) -> Result<WrittenFiles, Error> {
         let store = self.job_store()?;
         let asked = store.job(id).await?.ok_or_else(|| no_job(id))?;
         let id = asked.parent.as_deref().unwrap_or(id);
@@ -119,7 +134,7 @@ impl Ebb {
         let summary = self.job(id).await?;
         let mut cost = self.job_cost(&summary).await;
         cost.estimate = store.estimate(id).await?;
-        files::write_all(store, (&row, &summary), dir, cost).await
+        files::write_all_watched(store, (&row, &summary), (dir, cost), watch).await
     }
 
     /// The endpoint's instance-hours while the job ran and their price, as far as they can

@@ -8,6 +8,7 @@ use super::{Ebb, context};
 use crate::error::Error;
 use crate::jobs::export::{self, ExportFormat};
 use crate::jobs::lease::Lease;
+use crate::jobs::progress::Watch;
 use crate::jobs::run::Runner;
 use crate::jobs::scan::{self, Scan, ScanOptions};
 use crate::jobs::store::{JobRow, RequestRow, Store};
@@ -60,9 +61,23 @@ impl Ebb {
         paths: Vec<PathBuf>,
         options: ScanOptions,
     ) -> Result<Scan, Error> {
-        tokio::task::spawn_blocking(move || scan::scan(&paths, options))
+        self.scan_jobs_watched(paths, options, Watch::none()).await
+    }
+
+    /// [`Ebb::scan_jobs`], reporting the bytes read to `watch` (about every 100 ms) and
+    /// stopping when its flag is set.
+    ///
+    /// # Errors
+    /// [`Error::Stopped`] when the user stopped it.
+    pub async fn scan_jobs_watched(
+        &self,
+        paths: Vec<PathBuf>,
+        options: ScanOptions,
+        watch: Watch,
+    ) -> Result<Scan, Error> {
+        tokio::task::spawn_blocking(move || scan::scan_watched(&paths, options, watch))
             .await
-            .map_err(|e| Error::InvalidRequest(format!("the scan stopped: {e}")))
+            .map_err(|e| Error::InvalidRequest(format!("the scan stopped: {e}")))?
     }
 
     /// Records a job for `endpoint` with the requests of `scan` (all pending). Refuses input
@@ -430,6 +445,23 @@ impl Ebb {
         let store = self.job_store()?;
         let row = store.job(id).await?.ok_or_else(|| no_job(id))?;
         export::export(store, &row, out, format).await
+    }
+
+    /// [`Ebb::export_job`], reporting rows written to `watch` and stopping when its flag is
+    /// set; a stopped export leaves no file, under `out`'s name or the temporary one.
+    ///
+    /// # Errors
+    /// [`Error::Stopped`] when the user stopped it; as [`Ebb::export_job`].
+    pub async fn export_job_watched(
+        &self,
+        id: &str,
+        out: &std::path::Path,
+        format: ExportFormat,
+        watch: Watch,
+    ) -> Result<u32, Error> {
+        let store = self.job_store()?;
+        let row = store.job(id).await?.ok_or_else(|| no_job(id))?;
+        export::export_watched(store, &row, (out, format), watch).await
     }
 }
 

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::format::InputFormat;
+use super::progress::{Ticker, Watch, WorkKind, stopped};
 use super::store::{JobRow, RequestRow, Store};
 use super::{JobSummary, RequestState};
 use crate::error::Error;
@@ -194,11 +195,21 @@ fn first_or_whole(v: Value) -> Value {
     }
 }
 
-/// A file written under `<name>.partial` and renamed into place when done.
+/// A file written under `<name>.partial` and renamed into place when done; dropped unfinished
+/// (an error, a stop), its partial file is removed.
 struct Pending {
     tmp: PathBuf,
     path: PathBuf,
     out: std::io::BufWriter<std::fs::File>,
+    done: bool,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 fn write_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -221,6 +232,7 @@ impl Pending {
             tmp,
             path,
             out: std::io::BufWriter::new(file),
+            done: false,
         })
     }
 
@@ -231,7 +243,8 @@ impl Pending {
     fn finish(mut self) -> Result<PathBuf, Error> {
         self.out.flush().map_err(write_error(&self.tmp))?;
         std::fs::rename(&self.tmp, &self.path).map_err(write_error(&self.path))?;
-        Ok(self.path)
+        self.done = true;
+        Ok(self.path.clone())
     }
 }
 
@@ -273,9 +286,24 @@ fn check_outputs(job: &JobRow, dir: &Path) -> Result<(), Error> {
 /// [`Error::Write`] naming the file that could not be written; store errors.
 pub async fn write_all(
     store: &Store,
-    (job, summary): (&JobRow, &JobSummary),
+    job: (&JobRow, &JobSummary),
     dir: &Path,
     cost: CostFigures,
+) -> Result<WrittenFiles, Error> {
+    write_all_watched(store, job, (dir, cost), Watch::none()).await
+}
+
+/// [`write_all`], reporting rows written to `watch` (about every 100 ms) and stopping when
+/// its flag is set; on an error or a stop no file is left half-written, under its name or
+/// its `.partial` one.
+///
+/// # Errors
+/// As [`write_all`]; [`Error::Stopped`] when the user stopped it.
+pub async fn write_all_watched(
+    store: &Store,
+    (job, summary): (&JobRow, &JobSummary),
+    (dir, cost): (&Path, CostFigures),
+    watch: Watch,
 ) -> Result<WrittenFiles, Error> {
     let inputs: Vec<Option<std::fs::File>> = job
         .files
@@ -289,31 +317,33 @@ pub async fn write_all(
         .map(|f| Pending::create(result_path(dir, &f.rel)))
         .collect::<Result<_, _>>()?;
     let mut errors = Pending::create(dir.join(ERRORS_FILE))?;
+    let mut ticker = Ticker::new(
+        watch,
+        WorkKind::WriteFiles,
+        f64::from(summary.total),
+        job.files.len() as u32,
+    );
     let mut totals = Totals::default();
-    let mut offset = 0u32;
+    // Keyset paging (see `Store::results_with_input_spans`): linear in the job's rows.
+    let mut next = 0u32;
     loop {
         let rows = store
-            .results_with_input_spans(&job.id, (offset, PAGE))
+            .results_with_input_spans(&job.id, (next, PAGE))
             .await?;
         let Some(last) = rows.last() else { break };
-        offset = last.0.seq + 1;
-        for (row, (file_idx, at, len)) in rows {
-            let input = inputs
-                .get(file_idx as usize)
-                .and_then(Option::as_ref)
-                .and_then(|f| super::scan::read_span(f, at, len).ok())
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                .unwrap_or(Value::Null);
-            let Some(out) = outputs.get_mut(file_idx as usize) else {
-                continue;
-            };
-            let format = job.files[file_idx as usize].format;
-            out.line(&result_line(format, &row, input))?;
-            totals.count(&row, len);
-            *totals.per_file.entry(file_idx).or_default() += 1;
-            if matches!(row.state, RequestState::Failed | RequestState::Expired) {
-                errors.line(&error_line(&row))?;
-                totals.errors += 1;
+        next = last.0.seq + 1;
+        for (row, span) in rows {
+            write_row(
+                &row,
+                span,
+                (job, inputs.as_slice()),
+                (outputs.as_mut_slice(), &mut errors),
+                &mut totals,
+            )?;
+            if !ticker.advance(f64::from(totals.lines)) {
+                return Err(stopped(
+                    "writing the result files was stopped: no file was written",
+                ));
             }
         }
     }
@@ -327,6 +357,7 @@ pub async fn write_all(
     let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
     writeln!(m.out, "{text}").map_err(write_error(&m.tmp))?;
     let manifest_path = m.finish()?;
+    ticker.finish();
     Ok(WrittenFiles {
         job: job.id.clone(),
         results,
@@ -335,6 +366,36 @@ pub async fn write_all(
         lines: totals.lines,
         errors_count: totals.errors,
     })
+}
+
+/// Writes one row's line to its file's result file (and to the errors file when it failed).
+fn write_row(
+    row: &RequestRow,
+    (file_idx, at, len): (u32, u64, u64),
+    (job, inputs): (&JobRow, &[Option<std::fs::File>]),
+    (outputs, errors): (&mut [Pending], &mut Pending),
+    totals: &mut Totals,
+) -> Result<(), Error> {
+    let input = inputs
+        .get(file_idx as usize)
+        .and_then(Option::as_ref)
+        .and_then(|f| super::scan::read_span(f, at, len).ok())
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .unwrap_or(Value::Null);
+    let (Some(out), Some(file)) = (
+        outputs.get_mut(file_idx as usize),
+        job.files.get(file_idx as usize),
+    ) else {
+        return Ok(());
+    };
+    out.line(&result_line(file.format, row, input))?;
+    totals.count(row, len);
+    *totals.per_file.entry(file_idx).or_default() += 1;
+    if matches!(row.state, RequestState::Failed | RequestState::Expired) {
+        errors.line(&error_line(row))?;
+        totals.errors += 1;
+    }
+    Ok(())
 }
 
 impl Totals {
@@ -427,4 +488,41 @@ fn times(s: &JobSummary) -> Value {
         "first_result_at": s.first_result_at.map(super::utc_text),
         "last_result_at": s.last_result_at.map(super::utc_text),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use crate::jobs::export::tests::job_answering;
+    use crate::jobs::progress::WorkProgress;
+
+    /// A stopped write leaves the folder empty: no result file, errors file or manifest, and
+    /// no `.partial` file either; unstopped, every line is written.
+    #[tokio::test]
+    async fn stopped_result_files_leave_nothing_behind() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let answers: Vec<String> = (0..1_000).map(|i| format!("answer {i}")).collect();
+        let (store, job) = job_answering(dir.path(), &answers).await;
+        let summary = store.summary(&job.id).await.expect("summary").expect("job");
+        let out = dir.path().join("results");
+        let stop = Watch::new(
+            Arc::new(|_: &WorkProgress| {}),
+            Arc::new(AtomicBool::new(true)),
+        );
+        let cost = CostFigures::default();
+        let err = write_all_watched(&store, (&job, &summary), (&out, cost.clone()), stop)
+            .await
+            .expect_err("stopped");
+        assert!(matches!(err, Error::Stopped(_)), "{err}");
+        let left: Vec<_> = std::fs::read_dir(&out).expect("the folder").collect();
+        assert!(left.is_empty(), "{left:?}");
+
+        let written = write_all(&store, (&job, &summary), &out, cost)
+            .await
+            .expect("written");
+        assert_eq!(written.lines, 1_000);
+    }
 }

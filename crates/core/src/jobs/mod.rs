@@ -8,6 +8,7 @@ pub mod export;
 pub mod files;
 pub mod format;
 pub mod lease;
+pub mod progress;
 mod retries;
 pub mod retry;
 pub mod run;

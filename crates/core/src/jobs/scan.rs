@@ -12,6 +12,8 @@ use serde::de::DeserializeSeed;
 use serde::{Deserialize, Serialize};
 
 use super::format::{InputFormat, LineShape, ShapeSeed};
+use super::progress::{Ticker, Watch, WorkKind, stopped};
+use crate::error::Error;
 
 /// The largest line accepted (SageMaker takes async payloads up to 1 GB, but a line this big
 /// is almost always a file that is not JSONL).
@@ -199,10 +201,87 @@ pub struct ScanOptions {
 
 /// Scans files and folders; problems never abort the scan, they are all reported.
 pub fn scan(paths: &[PathBuf], options: ScanOptions) -> Scan {
+    // Nothing ever sets this watch's stop flag, so the scan runs to its end.
+    scan_watched(paths, options, Watch::none()).unwrap_or_default()
+}
+
+/// [`scan`], reporting bytes read to `watch` and stopping when its flag is set.
+///
+/// # Errors
+/// [`Error::Stopped`] when the user stopped the scan (nothing was submitted).
+pub fn scan_watched(paths: &[PathBuf], options: ScanOptions, watch: Watch) -> Result<Scan, Error> {
     let mut out = Scan {
         per_file: options.per_file,
         ..Scan::default()
     };
+    let found = find_files(paths, options.recursive, &mut out);
+    let sizes: Vec<u64> = found
+        .iter()
+        .map(|(path, _)| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
+        .collect();
+    let total: u64 = sizes.iter().sum();
+    let mut ticker = Ticker::new(watch, WorkKind::Scan, total as f64, found.len() as u32);
+    let mut ids = Ids {
+        field: options.id_field.clone(),
+        seen: HashMap::new(),
+    };
+    let mut base = 0u64;
+    for ((path, rel), bytes) in found.into_iter().zip(sizes) {
+        let file = scan_one(
+            path,
+            rel,
+            (bytes, base),
+            (&options, &mut ids),
+            (&mut out, &mut ticker),
+        );
+        if ticker.stopped() {
+            return Err(stopped("the scan was stopped: nothing was submitted"));
+        }
+        out.files.push(file);
+        base += bytes;
+        ticker.advance(base as f64);
+        if !ticker.file_done() {
+            return Err(stopped("the scan was stopped: nothing was submitted"));
+        }
+    }
+    ticker.finish();
+    out.request_bytes = out.requests.iter().map(|r| r.len).sum();
+    Ok(out)
+}
+
+/// What a scan's outcome depends on: the paths and options, and every file found with its
+/// size and modification time. Two equal keys mean scanning again would find the same, so a
+/// scan can be kept and reused (the app scans for the summary, then submits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanKey {
+    paths: Vec<PathBuf>,
+    options: ScanOptions,
+    /// Each file found: path, size in bytes, modification time.
+    files: Vec<(PathBuf, u64, Option<std::time::SystemTime>)>,
+}
+
+impl ScanKey {
+    /// Lists the files `paths` name or hold (reading none of them).
+    pub fn of(paths: &[PathBuf], options: &ScanOptions) -> ScanKey {
+        let files = find_files(paths, options.recursive, &mut Scan::default())
+            .into_iter()
+            .map(|(path, _)| {
+                let meta = std::fs::metadata(&path).ok();
+                let size = meta.as_ref().map_or(0, std::fs::Metadata::len);
+                let modified = meta.and_then(|m| m.modified().ok());
+                (path, size, modified)
+            })
+            .collect();
+        ScanKey {
+            paths: paths.to_vec(),
+            options: options.clone(),
+            files,
+        }
+    }
+}
+
+/// The `.jsonl` files `paths` name or hold, with the names they are shown by.
+fn find_files(paths: &[PathBuf], recursive: bool, out: &mut Scan) -> Vec<(PathBuf, String)> {
     let mut found = Vec::new();
     for path in paths {
         let shown = path.display().to_string();
@@ -217,21 +296,14 @@ pub fn scan(paths: &[PathBuf], options: ScanOptions) -> Scan {
             Ok(m) if m.is_dir() => {
                 let before = found.len();
                 let mut seen = HashSet::new();
-                walk(
-                    path,
-                    path,
-                    options.recursive,
-                    &mut seen,
-                    &mut found,
-                    &mut out,
-                );
+                walk(path, path, recursive, &mut seen, &mut found, out);
                 if found.len() == before {
                     out.problem(
                         &shown,
                         0,
                         0,
                         Severity::Error,
-                        nothing_found(path, options.recursive),
+                        nothing_found(path, recursive),
                     );
                 }
             }
@@ -244,56 +316,58 @@ pub fn scan(paths: &[PathBuf], options: ScanOptions) -> Scan {
         }
     }
     name_apart(&mut found);
-    let mut ids = Ids {
-        field: options.id_field.clone(),
-        seen: HashMap::new(),
+    found
+}
+
+/// Scans one file of `bytes` bytes (`base` bytes of the scan before it) into `out`.
+fn scan_one(
+    path: PathBuf,
+    rel: String,
+    (bytes, base): (u64, u64),
+    (options, ids): (&ScanOptions, &mut Ids),
+    (out, ticker): (&mut Scan, &mut Ticker),
+) -> ScannedFile {
+    let index = out.files.len() as u32;
+    let before = out.requests.len();
+    let format = match scan_file(&path, (&rel, index), (ids, base), (&mut *out, &mut *ticker)) {
+        Ok(format) => format,
+        Err(e) => {
+            out.problem(&rel, 0, 0, Severity::Error, format!("cannot be read: {e}"));
+            None
+        }
     };
-    for (path, rel) in found {
-        let index = out.files.len() as u32;
-        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        let before = out.requests.len();
-        let format = match scan_file(&path, (&rel, index), &mut ids, &mut out) {
-            Ok(format) => format,
-            Err(e) => {
-                out.problem(&rel, 0, 0, Severity::Error, format!("cannot be read: {e}"));
-                None
-            }
-        };
-        let mut format = format.unwrap_or(InputFormat::Tgi);
-        let lines = out.requests.len() - before;
-        if lines == 0 && bytes == 0 {
-            out.problem(&rel, 0, 0, Severity::Warning, "the file is empty".into());
-        }
-        if options.per_file {
-            // The file goes as it is, as one request.
-            out.requests.truncate(before);
-            if lines > 1 {
-                out.problem(&rel, 0, 0, Severity::Warning, format!(
-                    "per-file mode sends the whole file as one request, but it holds {lines} JSON lines; TGI reads one object"
-                ));
-            }
-            if lines > 0 {
-                out.requests.push(Request {
-                    file: index,
-                    line: 1,
-                    offset: 0,
-                    len: bytes,
-                    id: None,
-                });
-            }
-            format = InputFormat::Tgi;
-        }
-        let requests = (out.requests.len() - before) as u32;
-        out.files.push(ScannedFile {
-            path,
-            rel,
-            bytes,
-            format,
-            requests,
-        });
+    let mut format = format.unwrap_or(InputFormat::Tgi);
+    let lines = out.requests.len() - before;
+    if lines == 0 && bytes == 0 {
+        out.problem(&rel, 0, 0, Severity::Warning, "the file is empty".into());
     }
-    out.request_bytes = out.requests.iter().map(|r| r.len).sum();
-    out
+    if options.per_file {
+        // The file goes as it is, as one request.
+        out.requests.truncate(before);
+        if lines > 1 {
+            out.problem(&rel, 0, 0, Severity::Warning, format!(
+                "per-file mode sends the whole file as one request, but it holds {lines} JSON lines; TGI reads one object"
+            ));
+        }
+        if lines > 0 {
+            out.requests.push(Request {
+                file: index,
+                line: 1,
+                offset: 0,
+                len: bytes,
+                id: None,
+            });
+        }
+        format = InputFormat::Tgi;
+    }
+    let requests = (out.requests.len() - before) as u32;
+    ScannedFile {
+        path,
+        rel,
+        bytes,
+        format,
+        requests,
+    }
 }
 
 /// Files of different folders with the same relative name (`ebb submit A B`, each with
@@ -557,11 +631,12 @@ fn scan_line(
 }
 
 /// Scans one file's lines; returns the file's format (None when no line was valid).
+/// Stops early, keeping what was read, when `ticker` says the user stopped the scan.
 fn scan_file(
     path: &Path,
     (rel, index): (&str, u32),
-    ids: &mut Ids,
-    out: &mut Scan,
+    (ids, base): (&mut Ids, u64),
+    (out, ticker): (&mut Scan, &mut Ticker),
 ) -> std::io::Result<Option<InputFormat>> {
     let mut file_format: FileFormatSoFar = None;
     let mut reader = BufReader::with_capacity(256 * 1024, File::open(path)?);
@@ -577,6 +652,9 @@ fn scan_file(
         line += 1;
         let start = offset;
         offset += n as u64;
+        if !ticker.advance((base + offset) as f64) {
+            return Ok(file_format.map(|f| f.0));
+        }
         if too_long {
             out.problem(rel, line, 1, Severity::Error, format!(
                 "the line is {:.1} MiB, more than the limit of {} MiB for one request (is this file JSONL?)",
@@ -814,5 +892,61 @@ mod tests {
             rels[0].ends_with("x.jsonl") && rels[0].starts_with('/'),
             "{rels:?}"
         );
+    }
+
+    /// Bytes read climb to the files' total with every file counted; a stop ends the scan
+    /// with the typed error.
+    #[test]
+    fn a_scan_reports_bytes_to_the_total_and_a_stop_ends_it() {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::{Arc, Mutex};
+
+        use crate::jobs::progress::WorkProgress;
+        let body: String = (0..3_000)
+            .map(|i| format!("{{\"inputs\": \"q{i}\"}}\n"))
+            .collect();
+        let dir = folder(&[("a.jsonl", body.as_bytes()), ("b.jsonl", body.as_bytes())]);
+        let seen = Arc::new(Mutex::new(Vec::<WorkProgress>::new()));
+        let into = seen.clone();
+        let watch = Watch::new(
+            Arc::new(move |p: &WorkProgress| into.lock().unwrap().push(p.clone())),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let paths = [dir.path().to_path_buf()];
+        let s = scan_watched(&paths, ScanOptions::default(), watch).expect("scan");
+        assert_eq!(s.requests.len(), 6_000);
+        let seen = seen.lock().unwrap();
+        assert!(seen.windows(2).all(|w| w[0].done <= w[1].done));
+        let last = seen.last().unwrap();
+        let total = 2.0 * body.len() as f64;
+        assert_eq!((last.done, last.total), (total, total));
+        assert_eq!((last.files_done, last.files_total), (2, 2));
+
+        let stop = Watch::new(
+            Arc::new(|_: &WorkProgress| {}),
+            Arc::new(AtomicBool::new(true)),
+        );
+        let err = scan_watched(&paths, ScanOptions::default(), stop).expect_err("stopped");
+        assert!(matches!(err, Error::Stopped(_)), "{err}");
+    }
+
+    /// The key stays while nothing changes, and changes with a file added or grown.
+    #[test]
+    fn a_scan_key_changes_with_the_files() {
+        let dir = folder(&[("a.jsonl", b"{\"inputs\": \"a\"}\n")]);
+        let paths = [dir.path().to_path_buf()];
+        let options = ScanOptions::default();
+        let key = ScanKey::of(&paths, &options);
+        assert_eq!(key, ScanKey::of(&paths, &options));
+        let per_file = ScanOptions {
+            per_file: true,
+            ..ScanOptions::default()
+        };
+        assert_ne!(key, ScanKey::of(&paths, &per_file));
+        std::fs::write(dir.path().join("b.jsonl"), b"{\"inputs\": \"b\"}\n").unwrap();
+        let added = ScanKey::of(&paths, &options);
+        assert_ne!(key, added);
+        std::fs::write(dir.path().join("a.jsonl"), b"{\"inputs\": \"longer\"}\n").unwrap();
+        assert_ne!(added, ScanKey::of(&paths, &options));
     }
 }

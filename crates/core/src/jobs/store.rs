@@ -905,11 +905,13 @@ impl Store {
         .await
     }
 
-    /// Results in input order with where each input is: (file index, byte offset, length).
+    /// Up to `limit` results in input order from seq `from_seq` on, with where each input is:
+    /// (file index, byte offset, length). A keyset page (`seq >= from_seq` on the primary key),
+    /// not an OFFSET, so paging through a million rows stays linear.
     pub async fn results_with_input_spans(
         &self,
         job: &str,
-        (offset, limit): (u32, u32),
+        (from_seq, limit): (u32, u32),
     ) -> Result<Vec<(RequestRow, (u32, u64, u64))>, Error> {
         let job = job.to_string();
         self.with(move |conn| {
@@ -918,7 +920,7 @@ impl Store {
                      FROM requests r JOIN files f ON f.job_id = r.job_id AND f.idx = r.file_idx
                      WHERE r.job_id = ?1 AND r.seq >= ?3 ORDER BY r.seq LIMIT ?2"
             ))?;
-            q.query_map(params![job, limit, offset], |r| {
+            q.query_map(params![job, limit, from_seq], |r| {
                 let at = |i: usize| ROW_WIDTH + i;
                 Ok((
                     request_row(r)?,
