@@ -7,6 +7,7 @@ import {
   formatLine,
   jobCost,
   numberOrNull,
+  PageCache,
   pagesCovering,
   scanVerdict,
   throughputSource,
@@ -100,5 +101,36 @@ describe("batch wording", () => {
     expect(numberOrNull("")).toBeNull();
     expect(numberOrNull("2.5")).toBe(2.5);
     expect(numberOrNull(600)).toBe(600);
+  });
+});
+
+describe("page cache", () => {
+  it("never holds more than its limit, however many pages are visited", () => {
+    const cache = new PageCache<number>(12);
+    for (let p = 0; p < 5000; p++) {
+      cache.put(p, [p], [p - 1, p]);
+      expect(cache.size).toBeLessThanOrEqual(12);
+    }
+    // The last pages are held; the first ones were let go and must be fetched again.
+    expect(cache.peek(4999)).toEqual([4999]);
+    expect(cache.peek(4988)).toEqual([4988]);
+    expect(cache.peek(4987)).toBeUndefined();
+    expect(cache.touch(0)).toBe(false);
+  });
+
+  it("lets the least recently used page go first, never a page in view", () => {
+    const cache = new PageCache<string>(3);
+    cache.put(1, ["a"]);
+    cache.put(2, ["b"]);
+    cache.put(3, ["c"]);
+    // Page 1 used again: page 2 is now the oldest.
+    expect(cache.touch(1)).toBe(true);
+    cache.put(4, ["d"], [2, 4]);
+    expect(cache.peek(2)).toEqual(["b"]);
+    expect(cache.peek(3)).toBeUndefined();
+    expect(cache.size).toBe(3);
+    cache.clear();
+    expect(cache.size).toBe(0);
+    expect(cache.peek(1)).toBeUndefined();
   });
 });

@@ -74,6 +74,54 @@ export function pagesCovering(first: number, last: number, size: number): number
   return out;
 }
 
+/**
+ * The pages of rows a virtualized table has fetched, at most `limit` of them: when a new page
+ * comes in, the least recently used go (but never one of `keep`, the pages in view), so a
+ * million-row job scrolled end to end holds a few pages, not the million rows.
+ */
+export class PageCache<T> {
+  // A Map iterates in insertion order: re-inserting a used page makes the first the oldest.
+  private readonly pages = new Map<number, T[]>();
+
+  constructor(readonly limit: number) {}
+
+  /** Pages held. */
+  get size(): number {
+    return this.pages.size;
+  }
+
+  /** A page's rows, without marking it used (for drawing); undefined when not held. */
+  peek(page: number): T[] | undefined {
+    return this.pages.get(page);
+  }
+
+  /** Marks a page as just used; false when it is not held (it must be fetched). */
+  touch(page: number): boolean {
+    const rows = this.pages.get(page);
+    if (rows === undefined) return false;
+    this.pages.delete(page);
+    this.pages.set(page, rows);
+    return true;
+  }
+
+  /** Holds a fetched page, then drops the least recently used pages beyond the limit. */
+  put(page: number, rows: T[], keep: Iterable<number> = []): void {
+    this.pages.delete(page);
+    this.pages.set(page, rows);
+    const kept = new Set(keep);
+    kept.add(page);
+    for (const old of [...this.pages.keys()]) {
+      if (this.pages.size <= this.limit) break;
+      if (!kept.has(old)) this.pages.delete(old);
+    }
+  }
+
+  /** Forgets every page (a new job, filter or search). */
+  clear(): void {
+    this.pages.clear();
+  }
+}
+
 /** Seconds as "42 s", "3 min", "1.5 h". */
 export function duration(s: number | null): string {
   if (s === null || !Number.isFinite(s)) return "—";

@@ -354,7 +354,31 @@ fn table_rows(t: &TableFigures) -> Vec<Row> {
                 f64::from(l.dom_rows) / f64::from(b.dom_rows.max(1)),
             )
             .target("same as 100 rows", l.dom_rows <= b.dom_rows),
+        memory_row(t),
+        row(
+            "app start to first screen drawn (first start of the run)",
+            ms(b.start_ms),
+        )
+        .against(
+            format!("{} (second start)", ms(l.start_ms)),
+            ratio(b.start_ms, l.start_ms),
+        ),
     ]
+}
+
+/// The webview's memory after scrolling each table end to end.
+fn memory_row(t: &TableFigures) -> Row {
+    let (b, l) = (&t.baseline, &t.large);
+    let measure = format!(
+        "table: webview memory (RSS) after scrolling a {}-row job end to end ({} stops)",
+        thousands(l.rows as f64),
+        l.long_scroll_steps
+    );
+    match (l.webview_rss_mb, b.webview_rss_mb) {
+        (Some(large), Some(base)) => row(measure, format!("{large:.0} MB"))
+            .against(format!("{base:.0} MB (100 rows)"), large / base.max(1.0)),
+        _ => row(measure, "not measured (no web process found in /proc)"),
+    }
 }
 
 pub fn render(f: &Figures, table: &Result<TableFigures, String>) -> String {

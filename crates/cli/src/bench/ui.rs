@@ -1,6 +1,7 @@
 //! The desktop results table, measured in the real window through the end-to-end driver
 //! (`tests/e2e/bench-table.mjs`): the `--requests`-row job of the submit benchmark against a
-//! 100-row job (the baseline), in the same window, same run.
+//! 100-row job (the baseline), same run, each in its own start of the app: the 100-row job in
+//! the run's first (cold) start, the large one in the second (warm) start.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,8 +33,18 @@ pub struct TableRun {
     pub search_rows: u64,
     /// Row elements in the page.
     pub dom_rows: u32,
+    /// From the app's start asked for (a new WebDriver session) to the first frame of its first
+    /// screen.
+    pub start_ms: f64,
+    /// Stops of the end-to-end scroll before the memory figure (each until its rows are shown).
+    pub long_scroll_steps: u32,
+    /// Resident memory of the webview's processes after the scrolls and the search, in MB
+    /// (None when no web process was found in /proc).
+    pub webview_rss_mb: Option<f64>,
 }
 
+/// The two tables; `baseline` was measured in the app's first start of the run, `large` in
+/// its second.
 pub struct TableFigures {
     pub baseline: TableRun,
     pub large: TableRun,

@@ -853,12 +853,13 @@ impl Store {
         search: Option<String>,
     ) -> Result<u32, Error> {
         let job = job.to_string();
-        // Without a search the count comes from the state index alone, not every row.
+        // Without a search the count comes from the state index alone, not every row; with no
+        // filter at all, from the last seq (seqs are dense from 0, as `results` pages by them):
+        // the table asks with every page, and counting a million rows took 30 ms a page.
         let sql = match (&state, &search) {
-            (None, None) => {
-                "SELECT COUNT(*) FROM requests WHERE job_id = ?1 AND ?2 IS NULL AND ?3 IS NULL"
-                    .into()
-            }
+            (None, None) => "SELECT COALESCE(MAX(seq) + 1, 0) FROM requests
+                 WHERE job_id = ?1 AND ?2 IS NULL AND ?3 IS NULL"
+                .into(),
             (Some(_), None) => {
                 "SELECT COUNT(*) FROM requests WHERE job_id = ?1 AND state = ?2 AND ?3 IS NULL"
                     .into()
@@ -1015,6 +1016,15 @@ mod tests {
             .await
             .expect("fill");
         store
+    }
+
+    /// A job without requests, and a job that is not there, count none (not one past a seq).
+    #[tokio::test]
+    async fn an_empty_job_counts_no_results() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store_with_job(dir.path(), 0).await;
+        assert_eq!(store.count("j", None, None).await.expect("count"), 0);
+        assert_eq!(store.count("nope", None, None).await.expect("count"), 0);
     }
 
     /// Every page of every filter is the input-ordered filtered list, cut at the same place.
