@@ -19,6 +19,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use ebb_core::{Ebb, Overrides};
 
+/// mimalloc: at a million requests, glibc's allocator spent about a sixth of `ebb`'s time (and
+/// of the local cloud's) consolidating and unlinking freed chunks.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "ebb",

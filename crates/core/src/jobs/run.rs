@@ -209,9 +209,10 @@ impl Runner<'_> {
         };
         let reporting = async {
             let step = Duration::from_millis(25);
+            let mut summaries = Summaries::default();
             while !finished.load(Ordering::SeqCst) {
                 let counted = Instant::now();
-                if let Ok(Some(summary)) = self.store.summary(&job.id).await {
+                if let Some(summary) = summaries.next(self.store, &job.id).await {
                     progress(&progress_of(
                         summary,
                         started,
@@ -219,8 +220,8 @@ impl Runner<'_> {
                         &retries,
                     ));
                 }
-                // The summary reads every request of the job: on a large job, report less
-                // often, so that counting stays a tenth of the work at most.
+                // On a large job even counting takes a while: report less often, so that it
+                // stays a tenth of the work at most.
                 let every = PROGRESS_EVERY.max(counted.elapsed() * 10);
                 // Short naps, so that a finished run is not kept waiting for the next report.
                 let next = Instant::now() + every;
@@ -278,6 +279,35 @@ impl Runner<'_> {
             &retries,
         ));
         Ok(summary)
+    }
+}
+
+/// A running job's summaries for its progress: the whole summary (which reads every request)
+/// now and then, and in between only its counts, from the state index.
+#[derive(Default)]
+struct Summaries {
+    last: Option<JobSummary>,
+    whole_due: Option<Instant>,
+}
+
+/// How often at most a run reads its job's whole summary (retries, first and last result).
+const WHOLE_SUMMARY_EVERY: Duration = Duration::from_secs(10);
+
+impl Summaries {
+    async fn next(&mut self, store: &Store, job: &str) -> Option<JobSummary> {
+        let due = self.whole_due.is_none_or(|d| Instant::now() >= d);
+        let summary = match self.last.take() {
+            Some(last) if !due => store.recount(last).await.ok(),
+            _ => {
+                let read = Instant::now();
+                let whole = store.summary(job).await.ok().flatten();
+                self.whole_due =
+                    Some(Instant::now() + WHOLE_SUMMARY_EVERY.max(read.elapsed() * 10));
+                whole
+            }
+        };
+        self.last = summary.clone();
+        summary
     }
 }
 
