@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds Ebb for release and runs every benchmark (`ebb bench`): submit throughput against the
-# boto3 baselines, S3 requests per result, latency, peak memory, and the desktop results table
-# at 100,000 rows (in a real window, under Xvfb when there is no display). Prints one table.
+# Builds Ebb for release and runs every benchmark (`ebb bench`): a million-line job scanned,
+# submitted, collected and exported against `wc -l`, boto3, the local cloud's own ceiling and
+# `cp`; peak memory; uploads; latency; and the desktop results table at a million rows (in a
+# real window, under Xvfb when there is no display). Prints one table.
 # Arguments go to `ebb bench` (see `ebb bench --help`).
 set -euo pipefail
 source "$(dirname "$0")/lib/deps.sh"

@@ -182,9 +182,10 @@ enum Command {
         #[arg(long, value_enum)]
         format: Option<Format>,
     },
-    /// Every benchmark, each with its baseline run in the same run, on a fresh local cloud:
-    /// submit throughput against the boto3 baselines, S3 requests per result, result latency,
-    /// peak memory, and the desktop results table at 100,000 rows. Prints one table.
+    /// Every benchmark, each with its baseline run in the same run, on a fresh local cloud: a
+    /// million-line job scanned (against `wc -l`), submitted (against boto3 and the local
+    /// cloud's own ceiling), collected and exported (against `cp`), peak memory, uploads,
+    /// result latency, and the desktop results table at a million rows. Prints one table.
     Bench(bench::BenchArgs),
     /// The embedded local cloud (AWS wire protocols on 127.0.0.1, no AWS account).
     Local {

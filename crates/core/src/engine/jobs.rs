@@ -117,21 +117,22 @@ impl Ebb {
         self.check_bodies(endpoint, (scan.needs_messages_api(), scan.needs_generate()))
             .await?;
         let id = job::new_job_id();
-        let filenames = scan
-            .requests
-            .iter()
-            .enumerate()
-            .map(|(seq, r)| {
+        // Made one by one as the rows are written: held all at once, a million names took
+        // more memory than the scan itself.
+        let filenames = {
+            let (scan, per_file) = (scan.clone(), settings.per_file);
+            (0..scan.requests.len()).map(move |seq| {
+                let r = &scan.requests[seq];
                 let rel = scan
                     .files
                     .get(r.file as usize)
                     .map_or("input", |f| f.rel.as_str());
                 match &r.id {
                     Some(id) => job::id_filename(seq, id),
-                    None => job::result_filename(seq, rel, r.line, settings.per_file),
+                    None => job::result_filename(seq, rel, r.line, per_file),
                 }
             })
-            .collect();
+        };
         let row = JobRow {
             id: id.clone(),
             endpoint: endpoint.to_string(),
@@ -487,7 +488,7 @@ mod tests {
         };
         let store = ebb.job_store().unwrap();
         store
-            .create(row, Arc::new(scan), vec!["1.out".into()])
+            .create(row, Arc::new(scan), vec!["1.out".to_string()])
             .await
             .unwrap();
         store.set_state("job-followed", state, None).await.unwrap();

@@ -267,7 +267,7 @@ pub(crate) mod tests {
                 .collect(),
             parent: None,
         };
-        let names = (0..answers.len()).map(|i| format!("{i}.out")).collect();
+        let names: Vec<String> = (0..answers.len()).map(|i| format!("{i}.out")).collect();
         store
             .create(job.clone(), scanned, names)
             .await

@@ -113,7 +113,7 @@ impl Store {
         let states = which.states();
         let source = source.to_string();
         self.with(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let parent = source;
             let root = retry.parent.clone().unwrap_or_else(|| parent.clone());
             insert_job(&tx, &retry)?;
@@ -152,7 +152,7 @@ impl Store {
     pub async fn delete_job(&self, job: &str) -> Result<(), Error> {
         let job = job.to_string();
         self.with(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for table in ["requests", "files"] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE job_id = ?1"),
@@ -247,7 +247,7 @@ mod tests {
         std::fs::write(&input, "{\"inputs\": \"x\"}\n{\"inputs\": \"y\"}\n").unwrap();
         let scanned = Arc::new(scan::scan(&[input], scan::ScanOptions::default()));
         let store = Store::open(&dir.path().join("home")).unwrap();
-        let names = vec!["0.out".into(), "1.out".into()];
+        let names = vec!["0.out".to_string(), "1.out".to_string()];
         store
             .create(row("first", None), scanned, names)
             .await

@@ -389,7 +389,10 @@ impl Store {
             .map_err(|_| Error::Store("the job store lock is poisoned".into()))
     }
 
-    /// Runs `f` on the connection off the async threads.
+    /// Runs `f` on the connection off the async threads. Write transactions begin IMMEDIATE:
+    /// one that read first and then had to take the write lock after another process wrote
+    /// would fail at once with "database is locked", without the busy timeout's wait
+    /// (<https://www.sqlite.org/lang_transaction.html>).
     pub(super) async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -404,14 +407,17 @@ impl Store {
     }
 
     /// Records a new job with every valid request of `scan` as pending, in one transaction.
-    pub async fn create(
+    pub async fn create<Names>(
         &self,
         job: JobRow,
         scan: Arc<Scan>,
-        filenames: Vec<String>,
-    ) -> Result<(), Error> {
+        filenames: Names,
+    ) -> Result<(), Error>
+    where
+        Names: IntoIterator<Item = String> + Send + 'static,
+    {
         self.with(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             insert_job(&tx, &job)?;
             {
                 let mut f = tx.prepare(
@@ -431,7 +437,7 @@ impl Store {
                        state, custom_id, inference_id)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9)",
                 )?;
-                for (seq, (req, name)) in scan.requests.iter().zip(&filenames).enumerate() {
+                for (seq, (req, name)) in scan.requests.iter().zip(filenames).enumerate() {
                     let rel = scan.files.get(req.file as usize).map_or("", |f| f.rel.as_str());
                     let inference_id = match &req.id {
                         Some(id) => fmt::inference_id(id),
@@ -460,7 +466,7 @@ impl Store {
     pub async fn claim(&self, job: &str, n: usize) -> Result<Vec<Claimed>, Error> {
         let job = job.to_string();
         self.with(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let claimed: Vec<Claimed> = {
                 let mut q = tx.prepare(
                     "SELECT seq, file_idx, line, byte_offset, len, filename, attempts, inference_id
@@ -501,7 +507,7 @@ impl Store {
         }
         let job = job.to_string();
         self.with(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let now = now_s();
             for o in &outcomes {
                 match o {
@@ -1036,7 +1042,7 @@ mod tests {
         let store = Store::open(dir).expect("open");
         store
             .with(move |conn| {
-                let tx = conn.transaction()?;
+                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 for (i, rel) in ["a.jsonl", "b.jsonl", "c.jsonl"].iter().enumerate() {
                     tx.execute(
                         "INSERT INTO files (job_id, idx, path, rel) VALUES ('j', ?1, ?2, ?2)",

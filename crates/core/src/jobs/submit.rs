@@ -25,6 +25,18 @@ pub const MAX_ATTEMPTS: u32 = 8;
 const CLAIM_BATCH: usize = 256;
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
 
+/// A store call running while requests are in flight.
+type StoreCall<'s, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, Error>> + Send + 's>>;
+
+/// The result of `call` once it is done; never, while there is none.
+async fn until_done<T>(call: &mut Option<StoreCall<'_, T>>) -> Result<T, Error> {
+    match call.as_mut() {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
 pub struct Submit<'a> {
     pub runtime: aws_sdk_sagemakerruntime::Client,
     pub s3: aws_sdk_s3::Client,
@@ -241,6 +253,10 @@ impl<'a> Submit<'a> {
 
     /// Sends every pending request, `concurrency` at a time, until none is left or `control`
     /// stops it. Returns the error that stopped it, if one did.
+    ///
+    /// The store's claims and writes run while the requests in flight go on: awaited in turn,
+    /// each stalled every request (the store is shared with the collector, and a write could
+    /// wait for its batch of results), which held a million-request job to a third of its pace.
     pub async fn run(&self, control: &JobControl) -> Result<Option<Error>, Error> {
         let concurrency = self.job.settings.concurrency.max(1) as usize;
         let mut in_flight = FuturesUnordered::new();
@@ -249,13 +265,13 @@ impl<'a> Submit<'a> {
         let mut exhausted = false;
         let mut fatal = None;
         let mut flushed = Instant::now();
+        let mut claiming: Option<StoreCall<'_, Vec<Claimed>>> = None;
+        let mut recording: Option<StoreCall<'_, ()>> = None;
         loop {
             let stopping = control.stopping() || fatal.is_some();
             if !stopping {
-                if queue.len() < concurrency && !exhausted {
-                    let more = self.store.claim(&self.job.id, CLAIM_BATCH).await?;
-                    exhausted = more.is_empty();
-                    queue.extend(more);
+                if queue.len() < concurrency && !exhausted && claiming.is_none() {
+                    claiming = Some(Box::pin(self.store.claim(&self.job.id, CLAIM_BATCH)));
                 }
                 while in_flight.len() < concurrency
                     && let Some(c) = queue.pop_front()
@@ -263,7 +279,18 @@ impl<'a> Submit<'a> {
                     in_flight.push(self.send(c));
                 }
             }
-            let Some(sent) = in_flight.next().await else {
+            if recording.is_none()
+                && !outcomes.is_empty()
+                && (outcomes.len() >= CLAIM_BATCH || flushed.elapsed() >= FLUSH_EVERY)
+            {
+                recording = Some(Box::pin(
+                    self.store
+                        .record(&self.job.id, std::mem::take(&mut outcomes)),
+                ));
+                flushed = Instant::now();
+            }
+            let idle = in_flight.is_empty() && claiming.is_none() && recording.is_none();
+            if idle {
                 if stopping {
                     break;
                 }
@@ -279,19 +306,30 @@ impl<'a> Submit<'a> {
                     queue.extend(more);
                 }
                 continue;
-            };
-            match sent {
-                Sent::Done(o) => outcomes.push(o),
-                Sent::Fatal { seq, error } => {
-                    outcomes.push(Outcome::Release { seq });
-                    fatal.get_or_insert(error);
-                }
             }
-            if outcomes.len() >= CLAIM_BATCH || flushed.elapsed() >= FLUSH_EVERY {
-                self.store
-                    .record(&self.job.id, std::mem::take(&mut outcomes))
-                    .await?;
-                flushed = Instant::now();
+            tokio::select! {
+                Some(sent) = in_flight.next() => match sent {
+                    Sent::Done(o) => outcomes.push(o),
+                    Sent::Fatal { seq, error } => {
+                        outcomes.push(Outcome::Release { seq });
+                        fatal.get_or_insert(error);
+                    }
+                },
+                more = until_done(&mut claiming) => {
+                    claiming = None;
+                    let more = more?;
+                    exhausted = more.is_empty();
+                    if stopping {
+                        // Taken while stopping: back to pending, never sent.
+                        outcomes.extend(more.into_iter().map(|c| Outcome::Release { seq: c.seq }));
+                    } else {
+                        queue.extend(more);
+                    }
+                }
+                written = until_done(&mut recording) => {
+                    recording = None;
+                    written?;
+                }
             }
         }
         // Claimed but never sent: back to pending as if never taken.
