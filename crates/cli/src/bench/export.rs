@@ -33,19 +33,7 @@ fn size(path: &Path) -> u64 {
 /// Seconds `cp` takes to copy `files` (already cached) into `into`.
 fn cp_seconds(files: &[std::path::PathBuf], into: &Path) -> Result<f64, String> {
     std::fs::create_dir_all(into).map_err(|e| e.to_string())?;
-    let started = Instant::now();
-    let out = Command::new("cp")
-        .args(files)
-        .arg(into)
-        .output()
-        .map_err(|e| format!("cannot run cp: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "cp failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let secs = started.elapsed().as_secs_f64();
+    let secs = super::timed(Command::new("cp").args(files).arg(into), "cp")?;
     let _ = std::fs::remove_dir_all(into);
     Ok(secs)
 }

@@ -30,21 +30,7 @@ fn jsonl_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
 
 /// Seconds `wc -l` takes over `files` (run once before, so the files are cached for both).
 fn wc_seconds(files: &[PathBuf]) -> Result<f64, String> {
-    let run = || {
-        let started = Instant::now();
-        let out = Command::new("wc")
-            .arg("-l")
-            .args(files)
-            .output()
-            .map_err(|e| format!("cannot run wc: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "wc failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(started.elapsed().as_secs_f64())
-    };
+    let run = || super::timed(Command::new("wc").arg("-l").args(files), "wc");
     run()?;
     let best = (0..3)
         .map(|_| run())
@@ -52,40 +38,37 @@ fn wc_seconds(files: &[PathBuf]) -> Result<f64, String> {
     Ok(best.into_iter().fold(f64::INFINITY, f64::min))
 }
 
-/// Scans `dir` as a job submission does; the scan is kept for the job.
-pub async fn measure(
-    ebb: &Ebb,
-    dir: &Path,
-    bytes: u64,
-) -> Result<(ScanFigures, Arc<Scan>), String> {
+/// Times Ebb's scan of `dir` (the best of two, as for `wc`), keeping neither scan.
+pub async fn measure(ebb: &Ebb, dir: &Path, bytes: u64) -> Result<ScanFigures, String> {
     let files = jsonl_files(dir)?;
     let wc = wc_seconds(&files).map(|s| bytes as f64 / 1e6 / s);
-    // The best of two, as for `wc`; the second scan is the one kept.
     let mut secs = f64::INFINITY;
-    let mut kept = None;
+    let mut lines = 0;
     for _ in 0..2 {
-        // The previous scan goes before the next is made, as a user's would.
-        drop(kept.take());
         let started = Instant::now();
-        let scan = ebb
-            .scan_jobs(vec![dir.to_path_buf()], ScanOptions::default())
-            .await
-            .map_err(|e| e.to_string())?;
+        let scan = scan_for_job(ebb, dir).await?;
         secs = secs.min(started.elapsed().as_secs_f64());
-        kept = Some(scan);
+        lines = scan.requests.len();
     }
-    let scan = kept.ok_or("no scan")?;
+    Ok(ScanFigures {
+        bytes,
+        lines,
+        ebb_mb_s: bytes as f64 / 1e6 / secs,
+        wc_mb_s: wc,
+    })
+}
+
+/// Scans `dir` as a job submission does.
+pub async fn scan_for_job(ebb: &Ebb, dir: &Path) -> Result<Arc<Scan>, String> {
+    let scan = ebb
+        .scan_jobs(vec![dir.to_path_buf()], ScanOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
     if scan.errors > 0 {
         return Err(format!(
             "the benchmark's folder has {} bad lines",
             scan.errors
         ));
     }
-    let figures = ScanFigures {
-        bytes,
-        lines: scan.requests.len(),
-        ebb_mb_s: bytes as f64 / 1e6 / secs,
-        wc_mb_s: wc,
-    };
-    Ok((figures, Arc::new(scan)))
+    Ok(Arc::new(scan))
 }
