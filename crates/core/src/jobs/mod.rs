@@ -416,13 +416,21 @@ impl JobControl {
     }
 }
 
-/// A job id that sorts by creation time and is unique: `job-YYYYMMDD-HHMMSS-xxxxxxxx`, the
-/// UTC second it was made and 32 random bits (from a version 4 UUID), so jobs submitted in the
-/// same second, by any process, do not share an id.
+/// A job id that sorts by creation time and is unique: `job-YYYYMMDD-HHMMSS-` then 16 hex
+/// digits, the UTC second it was made and 64 random bits (from a version 4 UUID). 32 bits were
+/// not enough: 10,000 ids in one run shared one about once in a hundred runs (the birthday
+/// bound); with 64 the chance is about 3 in a trillion.
 pub fn new_job_id() -> String {
     let random = uuid::Uuid::new_v4().simple().to_string();
-    format!("job-{}-{}", crate::deploy::spec::stamp_now(), &random[..8])
+    format!(
+        "job-{}-{}",
+        crate::deploy::spec::stamp_now(),
+        &random[..RANDOM_HEX]
+    )
 }
+
+/// Hex digits of randomness in a job id (64 bits).
+const RANDOM_HEX: usize = 16;
 
 /// Longest `Filename` InvokeEndpointAsync takes; it also allows one dot at most and only
 /// letters, digits, `-`, `_` and `.` (`FilenameHeader` in the SageMaker Runtime service model,
@@ -527,7 +535,7 @@ mod tests {
                 .expect("job-STAMP-RANDOM");
             assert_eq!(stamp.len(), 15, "{id}");
             assert!(
-                random.len() == 8 && random.bytes().all(|b| b.is_ascii_hexdigit()),
+                random.len() == RANDOM_HEX && random.bytes().all(|b| b.is_ascii_hexdigit()),
                 "{id}"
             );
         }
