@@ -11,6 +11,7 @@ pub mod faults;
 pub mod home;
 mod lock;
 pub mod logs;
+pub mod model;
 mod persist;
 mod protocol;
 mod runtime;
@@ -93,6 +94,8 @@ pub struct Config {
     /// Behave like a busy real account (off by default): control-plane throttling, empty
     /// log pages with a token, failure objects named apart from outputs. See [`aws_like`].
     pub aws_like: bool,
+    /// Where real models come from and what they may use (see [`model`]).
+    pub models: model::Settings,
 }
 
 impl Config {
@@ -107,6 +110,7 @@ impl Config {
             startup: std::time::Duration::from_secs(3),
             faults: Vec::new(),
             aws_like: aws_like::from_env(),
+            models: model::Settings::from_env(),
         }
     }
 }

@@ -105,7 +105,13 @@ impl LocalCloud {
             .ensure_bucket(&crate::default_bucket())
             .map_err(|e| data_error(std::io::Error::other(e)))?;
         let clock = Clock::new(config.speed);
-        let sagemaker = SageMaker::open(&config.data_dir, store.clone(), clock, config.startup)?;
+        let sagemaker = SageMaker::open(
+            &config.data_dir,
+            store.clone(),
+            clock,
+            config.startup,
+            crate::model::Runtime::new(config.models.clone()),
+        )?;
         let cloudwatch = Arc::new(CloudWatch::open(
             &config.data_dir,
             sagemaker.clock().clone(),

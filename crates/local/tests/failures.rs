@@ -14,7 +14,7 @@ use aws_sdk_sagemaker::types::{
     AsyncInferenceConfig, AsyncInferenceOutputConfig, ContainerDefinition, EndpointStatus,
     ProductionVariant,
 };
-use common::{Cloud, bucket, describe_endpoint, eventually, wait_object};
+use common::{Cloud, bucket, describe_endpoint, eventually, log_lines, wait_object};
 
 const TGI_1_1: &str = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:2.0.1-tgi1.1.0-gpu-py39-cu118-ubuntu20.04";
 const TGI_3_0: &str = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:2.4.0-tgi3.0.1-gpu-py311-cu124-ubuntu22.04";
@@ -127,38 +127,6 @@ async fn settled(c: &Cloud, name: &str) -> EndpointStatus {
         },
     )
     .await
-}
-
-/// Every log line of endpoint `name`, oldest first (none when its log group does not exist).
-async fn log_lines(c: &Cloud, name: &str) -> Vec<String> {
-    let logs = c.logs();
-    let mut lines = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = logs
-            .filter_log_events()
-            .log_group_name(format!("/aws/sagemaker/Endpoints/{name}"))
-            .set_next_token(token.clone())
-            .send()
-            .await;
-        let page = match page {
-            Ok(page) => page,
-            Err(e) => {
-                let e = e.into_service_error();
-                assert!(e.is_resource_not_found_exception(), "{e:?}");
-                return lines;
-            }
-        };
-        lines.extend(
-            page.events()
-                .iter()
-                .map(|e| e.message().unwrap_or_default().to_string()),
-        );
-        match page.next_token() {
-            Some(next) if token.as_deref() != Some(next) => token = Some(next.to_string()),
-            _ => return lines,
-        }
-    }
 }
 
 /// Asserts that `lines` hold each of `wanted`, in that order.

@@ -48,6 +48,8 @@ pub struct SageMaker {
     logs: Arc<crate::logs::Logs>,
     /// Application Auto Scaling's registered variants (see [`ScalableTargets`]).
     scalable_targets: Mutex<Option<std::sync::Weak<dyn ScalableTargets>>>,
+    /// Real models: loaded ones, shared by every endpoint serving them, and their threads.
+    models: Arc<crate::model::Runtime>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, ApiError> {
@@ -151,6 +153,7 @@ impl SageMaker {
         store: Arc<Store>,
         clock: Clock,
         startup: Duration,
+        models: Arc<crate::model::Runtime>,
     ) -> Result<Arc<SageMaker>, crate::Error> {
         let file = data_dir.join("sagemaker.json");
         let state = State::load(&file)?;
@@ -163,6 +166,7 @@ impl SageMaker {
             startup,
             logs: Arc::new(crate::logs::Logs::open(data_dir.join("logs.jsonl"))),
             scalable_targets: Mutex::new(None),
+            models,
         }))
     }
 

@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use super::SageMaker;
+use crate::model::Prepared;
+use crate::model::serve::RealModel;
 use crate::sim::backend::Backend;
 use crate::sim::startup::{self, FailureKind, Outcome, StartPlan};
 
@@ -35,6 +37,12 @@ impl SageMaker {
                 return Some(Err(reason));
             }
         };
+        if let Some(started) = self.real_model(name, &plan, kind, &backend).await {
+            return Some(match started {
+                Ok(real) => self.health_check(name, &plan.variant, real).await,
+                Err(reason) => Err(reason),
+            });
+        }
         let script = startup::script(&plan, kind);
         for (wait, line) in script.steps {
             self.clock.sleep(wait).await;
@@ -47,6 +55,55 @@ impl SageMaker {
         match script.outcome {
             Outcome::Fail(reason) => Some(Err(reason)),
             Outcome::Serve => Some(self.health_check(name, &plan.variant, backend).await),
+        }
+    }
+
+    /// The model running for real when it can (see [`crate::model::Runtime::prepare`]):
+    /// `None` to go on with the simulated start (its reasons logged), else the backend that
+    /// serves or the endpoint's FailureReason. Loading must end within the variant's
+    /// start-up health check timeout, in real time.
+    async fn real_model(
+        &self,
+        name: &str,
+        plan: &StartPlan,
+        kind: Option<FailureKind>,
+        backend: &Backend,
+    ) -> Option<Result<Backend, String>> {
+        // A failure being played, or a proxy, is not a real model's start.
+        if kind.is_some() || !matches!(backend, Backend::Builtin { .. }) {
+            return None;
+        }
+        let log = |line: String| self.log(name, &plan.variant, line);
+        let prepare = self.models.prepare(&plan.env, &log);
+        let ping = startup::ping_failure(&plan.variant);
+        let prepared = tokio::time::timeout(plan.health_check_timeout, prepare).await;
+        if !matches!(prepared, Ok(Prepared::Simulated(_))) {
+            // The instance's own start (provisioning), as a simulated start takes it.
+            self.clock.sleep(plan.startup).await;
+        }
+        match prepared {
+            Err(_) => {
+                let why = format!(
+                    "Local mode: the model did not load within ContainerStartupHealthCheckTimeoutInSeconds={}",
+                    plan.health_check_timeout.as_secs()
+                );
+                log(format!("Error: {why}"));
+                Some(Err(format!("{ping} {why}.")))
+            }
+            Ok(Prepared::Failed(why)) => {
+                log(format!("Error: {why}"));
+                Some(Err(format!("{ping} Local mode: {why}.")))
+            }
+            Ok(Prepared::Simulated(lines)) => {
+                lines.into_iter().for_each(log);
+                None
+            }
+            Ok(Prepared::Real(loaded)) => {
+                let runtime = self.models.clone();
+                Some(Ok(backend
+                    .clone()
+                    .with_model(RealModel { runtime, loaded })))
+            }
         }
     }
 

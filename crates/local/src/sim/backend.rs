@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use serde_json::json;
 
+use super::answer::{self, Simulated};
 use super::chat::{self, Route};
 use super::clock::Clock;
 use super::startup::FailureKind;
@@ -42,6 +42,14 @@ pub enum Backend {
     Proxy {
         url: http::Uri,
     },
+    /// A real model on this computer's CPU (see [`crate::model`]), checked and answered as
+    /// the TGI release in the image checks and answers.
+    Model {
+        real: crate::model::serve::RealModel,
+        limits: tgi::Limits,
+        route: Route,
+        model_id: String,
+    },
 }
 
 /// A failed invocation: what the container answered, as SageMaker would record it.
@@ -54,7 +62,7 @@ pub struct ModelError {
 }
 
 impl ModelError {
-    fn validation(message: impl Into<String>) -> ModelError {
+    pub(crate) fn validation(message: impl Into<String>) -> ModelError {
         ModelError {
             status: 422,
             body: Bytes::from(
@@ -78,7 +86,7 @@ impl ModelError {
 
     /// TGI's answer to a chat body when the tokenizer has no chat template:
     /// `InferError::TemplateError` (minijinja's "template not found"), HTTP 422.
-    fn no_chat_template() -> ModelError {
+    pub(crate) fn no_chat_template() -> ModelError {
         ModelError {
             status: 422,
             body: Bytes::from(
@@ -86,6 +94,16 @@ impl ModelError {
                     .to_string(),
             ),
             log: None,
+        }
+    }
+
+    /// TGI's answer to a generation that failed (`InferError::GenerationError`, HTTP 424).
+    pub(crate) fn generation(error: &str) -> ModelError {
+        let error = format!("Request failed during generation: Server error: {error}");
+        ModelError {
+            status: 424,
+            body: Bytes::from(json!({ "error": error, "error_type": "generation" }).to_string()),
+            log: Some(format!("ERROR text_generation_router::infer: {error}")),
         }
     }
 
@@ -121,7 +139,9 @@ impl Backend {
             .map(|s| s.trim().to_ascii_lowercase())
             .unwrap_or_else(|| if proxy.is_some() { "proxy" } else { "builtin" }.into());
         match kind.as_str() {
-            "builtin" => {
+            // A real model starts from the built-in one's TGI release, limits and route (see
+            // `crate::model::Runtime::prepare`, which decides at the container's start).
+            "builtin" | "model" | "auto" => {
                 let token_latency = match env.get(ENV_TOKEN_LATENCY_MS) {
                     None => DEFAULT_TOKEN_LATENCY_MS,
                     Some(v) => v.trim().parse().map_err(|_| {
@@ -158,14 +178,34 @@ impl Backend {
                 Ok(Backend::Proxy { url })
             }
             other => Err(format!(
-                "{ENV_BACKEND} is `{other}`; use `builtin` or `proxy`"
+                "{ENV_BACKEND} is `{other}`; use `model` (a real model), `builtin` (simulated answers) or `proxy`"
             )),
+        }
+    }
+
+    /// This backend answering with `real` instead of simulated words (a built-in one keeps
+    /// its TGI release, limits and route; others are returned as they are).
+    pub fn with_model(self, real: crate::model::serve::RealModel) -> Backend {
+        match self {
+            Backend::Builtin {
+                limits,
+                route,
+                model_id,
+                ..
+            } => Backend::Model {
+                real,
+                limits,
+                route,
+                model_id,
+            },
+            other => other,
         }
     }
 
     /// What the container's start-up health check would find.
     pub async fn start(&self) -> Result<(), String> {
         match self {
+            Backend::Model { .. } => Ok(()),
             Backend::Builtin { fail_startup, .. } => match fail_startup {
                 Some(reason) => Err(reason.clone()),
                 None => Ok(()),
@@ -201,8 +241,10 @@ impl Backend {
                 failure,
                 ..
             } => {
-                let template = *failure != Some(FailureKind::NoChatTemplate);
-                let (text, tokens) = answer(&body, limits, (*route, template), model_id)?;
+                let simulated = Simulated {
+                    template: *failure != Some(FailureKind::NoChatTemplate),
+                };
+                let (text, tokens) = answer::answer(&body, limits, *route, model_id, &simulated)?;
                 if *failure == Some(FailureKind::OomRequest) {
                     return Err(ModelError::generation_oom());
                 }
@@ -213,191 +255,20 @@ impl Backend {
                 })
             }
             Backend::Proxy { url } => proxy(url, body, content_type, accept).await,
-        }
-    }
-}
-
-/// Words the generator strings together; deterministic per request.
-const WORDS: &[&str] = &[
-    "the",
-    "capital",
-    "river",
-    "model",
-    "answer",
-    "city",
-    "is",
-    "of",
-    "and",
-    "a",
-    "in",
-    "large",
-    "language",
-    "queue",
-    "endpoint",
-    "async",
-    "Washington",
-    "D.C.",
-    "north",
-    "south",
-    "data",
-    "token",
-    "result",
-    "simple",
-    "quick",
-    "clear",
-    "with",
-    "from",
-    "that",
-    "this",
-    "it",
-    "was",
-];
-
-/// The body SageMaker's TGI container could not read: axum's `Json` rejection, an HTTP 422 in
-/// plain text (TGI adds no JSON around it).
-fn unparsable(e: impl std::fmt::Display) -> ModelError {
-    ModelError {
-        status: 422,
-        body: Bytes::from(format!(
-            "Failed to deserialize the JSON body into the target type: {e}"
-        )),
-        log: None,
-    }
-}
-
-/// Answers the body as the model's `/invocations` route takes it (see [`chat::route`]). A
-/// body no route reads fails as TGI's router fails it. Returns the response JSON and how many
-/// tokens it "generated".
-/// `template` is whether the tokenizer has a chat template.
-fn answer(
-    body: &[u8],
-    limits: &tgi::Limits,
-    (route, template): (Route, bool),
-    model_id: &str,
-) -> Result<(String, u64), ModelError> {
-    match route {
-        Route::Generate => generate(body, limits),
-        Route::Chat => chat_answer(body, limits, model_id, template),
-        Route::Any => {
-            if serde_json::from_slice::<tgi::Request>(body).is_ok() {
-                generate(body, limits)
-            } else if serde_json::from_slice::<chat::ChatRequest>(body).is_ok() {
-                chat_answer(body, limits, model_id, template)
-            } else {
-                Err(unparsable(
-                    "data did not match any variant of untagged enum SagemakerRequest",
-                ))
+            Backend::Model {
+                real,
+                limits,
+                route,
+                model_id,
+            } => {
+                let text = real.answer(body, limits, *route, model_id).await?;
+                Ok(Answer {
+                    body: Bytes::from(text),
+                    content_type: "application/json".into(),
+                })
             }
         }
     }
-}
-
-/// The built-in generator, parsing and validating the request the way TGI does (see
-/// [`tgi::validate`]) and failing where TGI would.
-fn generate(body: &[u8], limits: &tgi::Limits) -> Result<(String, u64), ModelError> {
-    let request: tgi::Request = serde_json::from_slice(body).map_err(unparsable)?;
-    let words = run(&request, limits)?;
-    let mut text = words.join(" ");
-    if request.parameters.return_full_text == Some(true) {
-        text = format!("{} {text}", request.inputs);
-    }
-    let mut answer = json!({ "generated_text": text });
-    if request.parameters.details {
-        answer["details"] = details(&words, &request);
-    }
-    Ok((json!([answer]).to_string(), words.len() as u64))
-}
-
-/// A chat-completions body, answered as TGI's `chat_completions` answers it: the generate
-/// request it makes runs through the same checks and generator, and the usage counts the
-/// prompt's and the generated tokens as the generate answer's `details` do. Without a chat
-/// `template` the body is read, then refused as TGI refuses it when applying the template.
-fn chat_answer(
-    body: &[u8],
-    limits: &tgi::Limits,
-    model_id: &str,
-    template: bool,
-) -> Result<(String, u64), ModelError> {
-    chat::require_model(body, limits.version).map_err(unparsable)?;
-    let chat: chat::ChatRequest = serde_json::from_slice(body).map_err(unparsable)?;
-    if !template {
-        return Err(ModelError::no_chat_template());
-    }
-    let request = chat.to_generate(limits.version);
-    let words = run(&request, limits)?;
-    let created = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let answer = chat::completion(&chat::Completion {
-        version: limits.version,
-        model: model_id,
-        text: words.join(" "),
-        prompt_tokens: input_tokens(&request.inputs),
-        completion_tokens: words.len(),
-        created,
-    });
-    Ok((answer.to_string(), words.len() as u64))
-}
-
-/// The simulator's stand-in for the tokenizer: one token per word.
-fn input_tokens(inputs: &str) -> usize {
-    inputs.split_whitespace().count()
-}
-
-/// Validates the request as TGI does and generates its words, deterministic per prompt and
-/// seed, as many as `max_new_tokens`.
-fn run(request: &tgi::Request, limits: &tgi::Limits) -> Result<Vec<&'static str>, ModelError> {
-    let inputs = request.inputs.as_str();
-    let valid =
-        tgi::validate(request, input_tokens(inputs), limits).map_err(ModelError::validation)?;
-    let seed = Sha256::digest(
-        format!(
-            "{inputs}\u{0}{}",
-            request
-                .parameters
-                .seed
-                .map_or_else(|| "null".to_string(), |s| s.to_string())
-        )
-        .as_bytes(),
-    );
-    Ok((0..valid.max_new_tokens as usize)
-        .map(|i| {
-            let byte = seed[i % seed.len()] as usize;
-            WORDS[(byte + i * 7) % WORDS.len()]
-        })
-        .collect())
-}
-
-/// TGI's `Details` for an answer that ran to `max_new_tokens` (`router/src/lib.rs`):
-/// finish reason, token count, seed, the prefill tokens when `decoder_input_details` asked
-/// for them, and each generated token with an id, its text and a log-probability.
-fn details(words: &[&str], request: &tgi::Request) -> Value {
-    let token = |i: usize, word: &str| {
-        let id = WORDS.iter().position(|w| *w == word).unwrap_or(0) + 100;
-        let text = if i == 0 {
-            word.to_string()
-        } else {
-            format!(" {word}")
-        };
-        json!({ "id": id, "text": text, "logprob": -0.05 * (1 + i % 7) as f64, "special": false })
-    };
-    let prefill: Vec<Value> = if request.parameters.decoder_input_details {
-        request
-            .inputs
-            .split_whitespace()
-            .enumerate()
-            .map(|(i, w)| json!({ "id": 10_000 + i, "text": w, "logprob": null }))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    json!({
-        "finish_reason": "length",
-        "generated_tokens": words.len(),
-        "seed": request.parameters.seed,
-        "prefill": prefill,
-        "tokens": words.iter().enumerate().map(|(i, w)| token(i, w)).collect::<Vec<_>>(),
-    })
 }
 
 async fn proxy(
@@ -459,6 +330,22 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
+    /// A generate body answered by the simulated generator.
+    fn generate(body: &[u8], limits: &tgi::Limits) -> Result<(String, u64), ModelError> {
+        let simulated = Simulated { template: true };
+        answer::answer(body, limits, Route::Generate, "m", &simulated)
+    }
+
+    /// Any body answered by the simulated generator (`template`: it has a chat template).
+    fn answer(
+        body: &[u8],
+        limits: &tgi::Limits,
+        (route, template): (Route, bool),
+        model_id: &str,
+    ) -> Result<(String, u64), ModelError> {
+        answer::answer(body, limits, route, model_id, &Simulated { template })
+    }
+
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
@@ -515,7 +402,7 @@ mod tests {
                 fail_startup,
                 ..
             } => (limits, route, fail_startup),
-            Backend::Proxy { .. } => unreachable!("no proxy configured"),
+            other => unreachable!("no proxy configured, no model loaded: {other:?}"),
         }
     }
 

@@ -121,12 +121,13 @@ impl ChatRequest {
     /// The generate request `chat_completions` makes: `max_tokens` as `max_new_tokens`, with
     /// `details` on (the usage comes from them). From 2.2.0 a temperature of 0 means greedy
     /// decoding instead of a validation error.
-    pub fn to_generate(&self, version: Version) -> tgi::Request {
+    pub fn to_generate(&self, version: Version, prompt: String) -> tgi::Request {
         let temperature = self
             .temperature
             .filter(|t| !(version >= (2, 2, 0) && *t == 0.0));
         tgi::Request {
-            inputs: self.prompt(),
+            add_special_tokens: false,
+            inputs: prompt,
             parameters: tgi::Parameters {
                 temperature,
                 top_p: self.top_p,
@@ -147,15 +148,25 @@ pub struct Completion<'a> {
     /// The model's `HF_MODEL_ID` (TGI's `info.model_id`).
     pub model: &'a str,
     pub text: String,
+    /// OpenAI's finish reason (see [`finish_reason`]).
+    pub finish_reason: &'static str,
     pub prompt_tokens: usize,
     pub completion_tokens: usize,
     /// Seconds since the Unix epoch.
     pub created: u64,
 }
 
-/// TGI's `ChatCompletion`: an empty `id` (TGI sets none), `object` `chat.completion` from
-/// 2.1.0 (`text_completion` before), and `finish_reason` `length`, because the simulated
-/// generator always runs to its token limit.
+/// The chat finish reason for TGI's generate one (`FinishReason::format(true)` in TGI's
+/// `router/src/lib.rs`): an end-of-sequence token or a stop sequence is `stop`.
+pub fn finish_reason(generate: &str) -> &'static str {
+    match generate {
+        "length" => "length",
+        _ => "stop",
+    }
+}
+
+/// TGI's `ChatCompletion`: an empty `id` (TGI sets none) and `object` `chat.completion` from
+/// 2.1.0 (`text_completion` before).
 pub fn completion(c: &Completion<'_>) -> Value {
     let (major, minor, patch) = c.version;
     let object = if c.version >= (2, 1, 0) {
@@ -173,7 +184,7 @@ pub fn completion(c: &Completion<'_>) -> Value {
             "index": 0,
             "message": { "role": "assistant", "content": c.text },
             "logprobs": null,
-            "finish_reason": "length",
+            "finish_reason": c.finish_reason,
         }],
         "usage": {
             "prompt_tokens": c.prompt_tokens,
@@ -213,9 +224,9 @@ mod tests {
         let body = br#"{"model":"tgi","messages":[{"role":"user","content":"Hi there"}],"max_tokens":7,"temperature":0,"stop":["x"],"seed":3}"#;
         let chat: ChatRequest = serde_json::from_slice(body).unwrap();
         assert_eq!(chat.prompt(), "user: Hi there\nassistant:");
-        let old = chat.to_generate((2, 0, 1));
+        let old = chat.to_generate((2, 0, 1), chat.prompt());
         assert_eq!(old.parameters.temperature, Some(0.0));
-        let new = chat.to_generate((2, 2, 0));
+        let new = chat.to_generate((2, 2, 0), chat.prompt());
         assert_eq!(new.parameters.temperature, None);
         assert_eq!(new.parameters.max_new_tokens, Some(7));
         assert_eq!(new.parameters.stop, vec!["x".to_string()]);

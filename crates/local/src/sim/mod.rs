@@ -1,6 +1,7 @@
 //! The simulated asynchronous endpoint: queue, instances, inference backends, the clock they
 //! all run on, and the heartbeat that publishes their metrics and drives alarms and scaling.
 
+pub mod answer;
 pub mod backend;
 pub mod chat;
 pub mod clock;

@@ -95,6 +95,14 @@ pub struct Request {
     pub inputs: String,
     #[serde(default)]
     pub parameters: Parameters,
+    /// Whether the tokenizer adds its special tokens (`<s>`, `</s>`) to `inputs`; TGI's
+    /// `chat_completions` turns it off, the template having put them in (TGI 2.1 and later).
+    #[serde(default = "yes")]
+    pub add_special_tokens: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `GenerateParameters` in TGI's `router/src/lib.rs`, with TGI's types (so the same JSON is

@@ -45,6 +45,36 @@ async fn launch(
     data: tempfile::TempDir,
     credentials: Credentials,
 ) -> Cloud {
+    // No test reads the developer's Hugging Face cache or asks the Hub.
+    let models = ebb_local::model::Settings {
+        hub_cache: data.path().join("hf-hub"),
+        offline: true,
+        token: None,
+        ..ebb_local::model::Settings::from_env()
+    };
+    launch_with(speed, startup, data, credentials, models).await
+}
+
+/// A real-time local cloud whose models come from `models` (a test's own Hub cache).
+pub async fn start_with_models(models: ebb_local::model::Settings) -> Cloud {
+    let data = tempfile::tempdir().unwrap();
+    launch_with(
+        1.0,
+        Duration::from_secs(2),
+        data,
+        Credentials::generate(),
+        models,
+    )
+    .await
+}
+
+async fn launch_with(
+    speed: f64,
+    startup: Duration,
+    data: tempfile::TempDir,
+    credentials: Credentials,
+    models: ebb_local::model::Settings,
+) -> Cloud {
     let mut config = Config::new(
         "127.0.0.1:0".parse().unwrap(),
         data.path().to_path_buf(),
@@ -52,6 +82,7 @@ async fn launch(
     );
     config.speed = speed;
     config.startup = startup;
+    config.models = models;
     let cloud = LocalCloud::start(config).await.unwrap();
     let info = cloud.info().clone();
     // Throttled calls (EBB_LOCAL_AWS_LIKE=1 throttles the control plane) are retried with
@@ -299,4 +330,36 @@ pub async fn wait_status(c: &Cloud, name: &str, want: EndpointStatus) {
         },
     )
     .await
+}
+
+/// Every log line of endpoint `name`, oldest first (none when its log group does not exist).
+pub async fn log_lines(c: &Cloud, name: &str) -> Vec<String> {
+    let logs = c.logs();
+    let mut lines = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = logs
+            .filter_log_events()
+            .log_group_name(format!("/aws/sagemaker/Endpoints/{name}"))
+            .set_next_token(token.clone())
+            .send()
+            .await;
+        let page = match page {
+            Ok(page) => page,
+            Err(e) => {
+                let e = e.into_service_error();
+                assert!(e.is_resource_not_found_exception(), "{e:?}");
+                return lines;
+            }
+        };
+        lines.extend(
+            page.events()
+                .iter()
+                .map(|e| e.message().unwrap_or_default().to_string()),
+        );
+        match page.next_token() {
+            Some(next) if token.as_deref() != Some(next) => token = Some(next.to_string()),
+            _ => return lines,
+        }
+    }
 }

@@ -1,0 +1,525 @@
+//! Real models in local mode: an endpoint whose model is of a family the local cloud runs
+//! (see [`family`]) answers with that model, loaded with candle on this computer's CPU from
+//! the Hugging Face cache (downloaded into it when missing), as a TGI container loads it.
+//! Which answers, and why, is chosen when the endpoint's container starts ([`Runtime::prepare`]).
+
+pub mod family;
+pub mod generate;
+pub mod hub;
+pub mod load;
+pub mod serve;
+pub mod template;
+pub mod tiny;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Instant;
+
+use serde_json::Value;
+
+use family::{Family, human_bytes, human_parameters};
+use load::{Files, Loaded};
+
+/// The model variable that picks the answers: `builtin` (simulated), `model` (real, or the
+/// endpoint fails), `proxy`; unset, a model of a supported family runs for real when its
+/// weights can be had and it fits in memory, else answers are simulated.
+pub const ENV_BACKEND: &str = crate::sim::backend::ENV_BACKEND;
+/// Threads a model generates with (default: half this computer's cores, at least one).
+pub const ENV_THREADS: &str = "EBB_LOCAL_MODEL_THREADS";
+/// Memory a model may take, in MB (default: what the system reports available).
+pub const ENV_MEMORY_MB: &str = "EBB_LOCAL_MODEL_MEMORY_MB";
+
+/// Where models come from and what they may use. Read from the environment as the Hugging
+/// Face libraries read it (`HF_HOME`, `HF_HUB_CACHE`, `HF_HUB_OFFLINE`, `HF_TOKEN`,
+/// `HF_ENDPOINT`; <https://huggingface.co/docs/huggingface_hub/package_reference/environment_variables>).
+#[derive(Clone)]
+pub struct Settings {
+    /// The Hub cache: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`.
+    pub hub_cache: PathBuf,
+    /// `HF_HUB_OFFLINE`: never ask the network.
+    pub offline: bool,
+    /// `HF_TOKEN`, else the token file `huggingface-cli login` writes (`$HF_HOME/token`).
+    pub token: Option<String>,
+    /// `HF_ENDPOINT`, else `https://huggingface.co`.
+    pub endpoint: String,
+    /// Threads one generation uses.
+    pub threads: usize,
+    /// Bytes a model may take; `None`: what the system reports available when it loads.
+    pub memory: Option<u64>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("hub_cache", &self.hub_cache)
+            .field("offline", &self.offline)
+            .field("token", &self.token.as_ref().map(|_| crate::REDACTED))
+            .field("endpoint", &self.endpoint)
+            .field("threads", &self.threads)
+            .field("memory", &self.memory)
+            .finish()
+    }
+}
+
+fn is_on(v: Option<String>) -> bool {
+    v.is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
+    })
+}
+
+impl Settings {
+    pub fn from_env() -> Settings {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let hf_home = var("HF_HOME").map(PathBuf::from).unwrap_or_else(|| {
+            let home = var("HOME").map(PathBuf::from).unwrap_or_default();
+            home.join(".cache").join("huggingface")
+        });
+        let token = var("HF_TOKEN")
+            .or_else(|| var("HUGGING_FACE_HUB_TOKEN"))
+            .or_else(|| std::fs::read_to_string(hf_home.join("token")).ok())
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Settings {
+            hub_cache: var("HF_HUB_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| hf_home.join("hub")),
+            offline: is_on(var("HF_HUB_OFFLINE")),
+            token,
+            endpoint: var("HF_ENDPOINT").unwrap_or_else(|| "https://huggingface.co".into()),
+            threads: var(ENV_THREADS)
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(cores / 2)
+                .max(1),
+            memory: var(ENV_MEMORY_MB)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|mb| mb << 20),
+        }
+    }
+
+    /// Bytes a model may take now: the setting, else `MemAvailable` in `/proc/meminfo`.
+    pub fn memory_budget(&self) -> u64 {
+        self.memory.unwrap_or_else(available_memory)
+    }
+}
+
+/// `MemAvailable` (bytes), or 4 GB where the system does not say.
+fn available_memory() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(4_000_000_000, |kb| kb * 1024)
+}
+
+/// How a model's answers come, as its container starts.
+#[derive(Debug)]
+pub enum Prepared {
+    /// The model runs for real.
+    Real(Arc<Loaded>),
+    /// Answers are simulated; the lines say why (none when the environment asked for it).
+    Simulated(Vec<String>),
+    /// The container cannot start: why, in a sentence.
+    Failed(String),
+}
+
+/// What the model environment asks for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Wanted {
+    Simulated,
+    Auto,
+    Real,
+}
+
+fn wanted(env: &BTreeMap<String, String>) -> Wanted {
+    match env
+        .get(ENV_BACKEND)
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("model") => Wanted::Real,
+        None | Some("") | Some("auto") => Wanted::Auto,
+        Some(_) => Wanted::Simulated,
+    }
+}
+
+/// Runs models: where they come from, the loaded ones (shared by every endpoint and instance
+/// serving the same snapshot), and the CPU they may use (one generation at a time, on a pool
+/// of [`Settings::threads`] threads, so the rest of the computer stays responsive).
+pub struct Runtime {
+    pub settings: Settings,
+    loaded: Mutex<HashMap<PathBuf, Weak<Loaded>>>,
+    pool: OnceLock<Option<Arc<rayon::ThreadPool>>>,
+    gate: tokio::sync::Semaphore,
+}
+
+impl Runtime {
+    pub fn new(settings: Settings) -> Arc<Runtime> {
+        Arc::new(Runtime {
+            settings,
+            loaded: Mutex::new(HashMap::new()),
+            pool: OnceLock::new(),
+            gate: tokio::sync::Semaphore::new(1),
+        })
+    }
+
+    fn pool(&self) -> Option<Arc<rayon::ThreadPool>> {
+        self.pool
+            .get_or_init(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(self.settings.threads)
+                    .thread_name(|i| format!("ebb-model-{i}"))
+                    .build()
+                    .map(Arc::new)
+                    .ok()
+            })
+            .clone()
+    }
+
+    /// Runs `work` on the model threads once it is this request's turn. Dropping the returned
+    /// future (the invocation timed out) sets the flag `work` is given, to stop it.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, String>
+    where
+        F: FnOnce(&AtomicBool) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        struct StopOnDrop(Arc<AtomicBool>);
+        impl Drop for StopOnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _turn = self.gate.acquire().await.map_err(|e| e.to_string())?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let _stop_on_drop = StopOnDrop(stop.clone());
+        let pool = self.pool();
+        tokio::task::spawn_blocking(move || match pool {
+            Some(pool) => pool.install(|| work(&stop)),
+            None => work(&stop),
+        })
+        .await
+        .map_err(|e| format!("the model's thread failed: {e}"))
+    }
+
+    /// Decides, as endpoint's container starts, how its model answers; loads it (downloading
+    /// what is missing) when it runs for real. `log` gets the container's lines.
+    pub async fn prepare(
+        &self,
+        env: &BTreeMap<String, String>,
+        log: &(dyn Fn(String) + Sync),
+    ) -> Prepared {
+        let explicit = match wanted(env) {
+            Wanted::Simulated => return Prepared::Simulated(Vec::new()),
+            Wanted::Auto => false,
+            Wanted::Real => true,
+        };
+        let var = |k: &str| {
+            env.get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let Some(model) = var("HF_MODEL_ID") else {
+            return if explicit {
+                Prepared::Failed(format!("{ENV_BACKEND}=model needs the model's HF_MODEL_ID"))
+            } else {
+                Prepared::Simulated(Vec::new())
+            };
+        };
+        let revision = var("HF_MODEL_REVISION")
+            .or_else(|| var("REVISION"))
+            .unwrap_or_else(|| "main".into());
+        let token = var("HF_TOKEN")
+            .or_else(|| var("HUGGING_FACE_HUB_TOKEN"))
+            .or(self.settings.token.clone());
+        let source = hub::Source {
+            settings: &self.settings,
+            model: &model,
+            revision: &revision,
+            token,
+        };
+        let fallback = |why: String| {
+            if explicit {
+                Prepared::Failed(why)
+            } else {
+                Prepared::Simulated(vec![
+                    format!("Local mode: {why}."),
+                    format!(
+                        "Local mode: answers from {model} are simulated (set {ENV_BACKEND}=model to make this an error instead)."
+                    ),
+                ])
+            }
+        };
+        let config = match source.fetch("config.json").await {
+            Ok(f) => f.path,
+            Err(e) if e.is_the_models() => return Prepared::Failed(e.to_string()),
+            Err(e) => return fallback(e.to_string()),
+        };
+        let config: Value = match std::fs::read(&config).map(|b| serde_json::from_slice(&b)) {
+            Ok(Ok(v)) => v,
+            _ => return Prepared::Failed(format!("{model}'s config.json is not valid JSON")),
+        };
+        let family = match family::family_of(&config) {
+            Ok(f) => f,
+            Err(family::Unsupported(kind)) => {
+                return fallback(format!(
+                    "{model} is a `{kind}` model, and the local cloud runs {}",
+                    family::SUPPORTED
+                ));
+            }
+        };
+        let parameters = family::parameters(family, &config).unwrap_or(0);
+        if let Some(why) = self.too_large(&model, family, parameters) {
+            return fallback(why);
+        }
+        let files = match self.fetch_files(&source, log).await {
+            Ok(files) => files,
+            Err(e) if e.is_the_models() => return Prepared::Failed(e.to_string()),
+            Err(e) => return fallback(e.to_string()),
+        };
+        self.load_shared(&model, family, files, parameters, log)
+            .await
+    }
+
+    /// Why `model` cannot run here: its memory against the budget, naming a sibling that fits.
+    fn too_large(&self, model: &str, family: Family, parameters: u64) -> Option<String> {
+        let need = family::memory_needed(parameters);
+        let budget = self.settings.memory_budget();
+        if need <= budget {
+            return None;
+        }
+        let sibling = match family::sibling_that_fits(family, budget) {
+            Some(s) => format!(
+                "; {} ({} parameters, {} to download) runs for real here",
+                s.model_id,
+                human_parameters(s.parameters),
+                human_bytes(s.download_bytes)
+            ),
+            None => String::new(),
+        };
+        Some(format!(
+            "{model} ({} parameters) needs about {} of memory on this computer's CPU, and {} is available{sibling}",
+            human_parameters(parameters),
+            human_bytes(need),
+            human_bytes(budget)
+        ))
+    }
+
+    /// The tokenizer's and weights' files, downloading what the cache lacks, logged as
+    /// TGI's download step logs them.
+    async fn fetch_files(
+        &self,
+        source: &hub::Source<'_>,
+        log: &(dyn Fn(String) + Sync),
+    ) -> Result<Files, hub::HubError> {
+        log(format!(
+            "Starting check and download process for {}",
+            source.model
+        ));
+        let optional = |name: &'static str| async move {
+            match source.fetch(name).await {
+                Ok(f) => Ok(Some(f.path)),
+                Err(hub::HubError::MissingFile { .. }) => Ok(None),
+                Err(hub::HubError::Offline { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        let config = source.fetch("config.json").await?.path;
+        let tokenizer = source.fetch("tokenizer.json").await?.path;
+        let tokenizer_config = optional("tokenizer_config.json").await?;
+        let generation_config = optional("generation_config.json").await?;
+        let chat_template = optional("chat_template.jinja").await?;
+        let weight_names = match source.cached("model.safetensors") {
+            Some(_) => vec!["model.safetensors".to_string()],
+            None => match source.fetch("model.safetensors.index.json").await {
+                Ok(index) => {
+                    let text = std::fs::read(&index.path).unwrap_or_default();
+                    hub::shard_names(&serde_json::from_slice(&text).unwrap_or(Value::Null))
+                }
+                Err(_) => vec!["model.safetensors".to_string()],
+            },
+        };
+        let mut weights = Vec::new();
+        let mut downloaded = 0;
+        for name in &weight_names {
+            if source.cached(name).is_none() {
+                log(format!("Download file: {name}"));
+            }
+            let fetched = source.fetch(name).await?;
+            if let Some(took) = fetched.downloaded {
+                downloaded += 1;
+                log(format!(
+                    "Downloaded {} in {}.",
+                    fetched.path.display(),
+                    clock_time(took)
+                ));
+            }
+            weights.push(fetched.path);
+        }
+        if downloaded == 0 {
+            log("Files are already present on the host. Skipping download.".into());
+        } else {
+            log(format!(
+                "Successfully downloaded weights for {}",
+                source.model
+            ));
+        }
+        Ok(Files {
+            config,
+            tokenizer,
+            tokenizer_config,
+            generation_config,
+            chat_template,
+            weights,
+        })
+    }
+
+    /// The loaded model for these files: the one already in memory for the same snapshot, or
+    /// a new load on a blocking thread.
+    async fn load_shared(
+        &self,
+        model: &str,
+        family: Family,
+        files: Files,
+        parameters: u64,
+        log: &(dyn Fn(String) + Sync),
+    ) -> Prepared {
+        let snapshot = hub::snapshot_of(&files.config);
+        let shared = self
+            .loaded
+            .lock()
+            .ok()
+            .and_then(|l| l.get(&snapshot).and_then(Weak::upgrade));
+        if let Some(loaded) = shared {
+            log(format!(
+                "Shard ready in 0.00s rank=0 ({model}'s weights are already in memory and shared)"
+            ));
+            return Prepared::Real(loaded);
+        }
+        log("Starting shard rank=0".into());
+        let started = Instant::now();
+        let id = model.to_string();
+        let loaded =
+            tokio::task::spawn_blocking(move || load::load(&id, family, &files, parameters)).await;
+        match loaded {
+            Ok(Ok(loaded)) => {
+                let loaded = Arc::new(loaded);
+                if let Ok(mut l) = self.loaded.lock() {
+                    l.retain(|_, w| w.strong_count() > 0);
+                    l.insert(snapshot, Arc::downgrade(&loaded));
+                }
+                log(format!(
+                    "Shard ready in {:.2}s rank=0",
+                    started.elapsed().as_secs_f64()
+                ));
+                log(format!(
+                    "Local mode: {model} ({} parameters, {}) runs for real on this computer's CPU with {} thread(s)",
+                    human_parameters(parameters),
+                    family.name(),
+                    self.settings.threads
+                ));
+                Prepared::Real(loaded)
+            }
+            Ok(Err(e)) => Prepared::Failed(format!("{model} could not be loaded: {e}")),
+            Err(e) => Prepared::Failed(format!("{model} could not be loaded: {e}")),
+        }
+    }
+}
+
+/// `H:MM:SS`, as Python prints a `timedelta` of whole seconds (TGI's download lines).
+fn clock_time(d: std::time::Duration) -> String {
+    let s = d.as_secs().max(1);
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// A model this computer can run for real, for the Deploy form.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Runnable {
+    pub model_id: String,
+    pub family: Family,
+    pub parameters: u64,
+    /// Bytes of memory it needs on the CPU.
+    pub memory_bytes: u64,
+    /// Bytes its weights take in the cache, or (not cached) to download.
+    pub disk_bytes: u64,
+    /// Whether its files are in the Hugging Face cache (else deploying it downloads them).
+    pub cached: bool,
+    /// Whether it fits in the memory available now.
+    pub fits: bool,
+    /// Whether its tokenizer has a chat template (Messages API answers).
+    pub chat: bool,
+}
+
+/// The models of supported families in the Hugging Face cache, then the known small ones not
+/// there (each downloads when deployed), largest fitting first within each group.
+pub fn runnable(settings: &Settings) -> Vec<Runnable> {
+    let budget = settings.memory_budget();
+    let mut cached: Vec<Runnable> = hub::cached_models(&settings.hub_cache)
+        .into_iter()
+        .filter_map(|(id, snapshot)| cached_model(id, &snapshot, budget))
+        .collect();
+    let known = family::KNOWN
+        .iter()
+        .filter(|k| !cached.iter().any(|c| c.model_id == k.model_id));
+    let mut rest: Vec<Runnable> = known
+        .map(|k| {
+            let memory_bytes = family::memory_needed(k.parameters);
+            Runnable {
+                model_id: k.model_id.to_string(),
+                family: k.family,
+                parameters: k.parameters,
+                memory_bytes,
+                disk_bytes: k.download_bytes,
+                cached: false,
+                fits: memory_bytes <= budget,
+                chat: k.chat,
+            }
+        })
+        .collect();
+    let order =
+        |a: &Runnable, b: &Runnable| b.fits.cmp(&a.fits).then(a.parameters.cmp(&b.parameters));
+    cached.sort_by(order);
+    rest.sort_by(order);
+    cached.extend(rest);
+    cached
+}
+
+fn cached_model(model_id: String, snapshot: &std::path::Path, budget: u64) -> Option<Runnable> {
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(snapshot.join("config.json")).ok()?).ok()?;
+    let family = family::family_of(&config).ok()?;
+    let parameters = family::parameters(family, &config)?;
+    let weights: Vec<PathBuf> = std::fs::read_dir(snapshot)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+        .collect();
+    if weights.is_empty() || !snapshot.join("tokenizer.json").exists() {
+        return None;
+    }
+    let tokenizer_config = std::fs::read(snapshot.join("tokenizer_config.json")).ok();
+    let chat = tokenizer_config
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .is_some_and(|v| v.get("chat_template").is_some())
+        || snapshot.join("chat_template.jinja").exists();
+    let memory_bytes = family::memory_needed(parameters);
+    Some(Runnable {
+        model_id,
+        family,
+        parameters,
+        memory_bytes,
+        disk_bytes: hub::size_on_disk(&weights),
+        cached: true,
+        fits: memory_bytes <= budget,
+        chat,
+    })
+}
+
+#[cfg(test)]
+mod tests;
