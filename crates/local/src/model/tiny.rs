@@ -90,7 +90,7 @@ fn tokenizer(family: Family) -> Result<Tokenizer, String> {
         .filter(|t| t.starts_with('<'))
         .map(|t| AddedToken::from(t.clone(), true))
         .collect();
-    tokenizer.add_special_tokens(&specials);
+    tokenizer.add_special_tokens(specials);
     // As the real tokenizers do: T5 ends a text with `</s>`, Llama starts one with `<s>`.
     let (template, token) = match family {
         Family::T5 => ("$A </s>", "</s>"),
