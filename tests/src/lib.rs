@@ -194,6 +194,9 @@ pub fn isolated_env(home: &std::path::Path) -> Vec<(String, String)> {
         ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
         // The deploy's fit check must not reach the real Hugging Face Hub from a test.
         ("HF_HUB_OFFLINE".into(), "1".into()),
+        // Nor may the local cloud's real models come from the developer's cache: the test's
+        // own cache is `<home>/hf/hub` (empty unless the test writes a model there).
+        ("HF_HOME".into(), home.join("hf").display().to_string()),
     ]
 }
 

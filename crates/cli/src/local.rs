@@ -86,6 +86,88 @@ pub async fn env(ebb_home: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `ebb local models`: what runs for real here, as a table or JSON.
+pub fn models(json: bool) -> ExitCode {
+    let settings = ebb_local::model::Settings::from_env();
+    let models = ebb_local::model::runnable(&settings);
+    if json {
+        return output::print_json(&models);
+    }
+    println!(
+        "Models that run for real in local mode (Hugging Face cache: {}):",
+        settings.hub_cache.display()
+    );
+    let mut table = vec![
+        [
+            "MODEL",
+            "FAMILY",
+            "PARAMETERS",
+            "MEMORY",
+            "FILES",
+            "HERE",
+            "CHAT",
+        ]
+        .map(String::from),
+    ];
+    table.extend(models.iter().map(model_row));
+    print_aligned(&table);
+    println!(
+        "Other models (the seed's google/flan-t5-xxl among them) answer with simulated text; the endpoint's log says why. `ebb local pull MODEL` downloads one."
+    );
+    ExitCode::SUCCESS
+}
+
+/// Rows with each column as wide as its widest cell.
+fn print_aligned<const N: usize>(rows: &[[String; N]]) {
+    let widths: Vec<usize> = (0..N)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
+}
+
+fn model_row(m: &ebb_local::model::Runnable) -> [String; 7] {
+    use ebb_local::model::family::{human_bytes, human_parameters};
+    let files = if m.cached {
+        format!("{} in cache", human_bytes(m.disk_bytes))
+    } else {
+        format!("{} to download", human_bytes(m.disk_bytes))
+    };
+    let here = if m.fits { "fits" } else { "too large" };
+    [
+        m.model_id.clone(),
+        m.family.name().to_string(),
+        human_parameters(m.parameters),
+        human_bytes(m.memory_bytes),
+        files,
+        here.to_string(),
+        if m.chat { "yes" } else { "no" }.to_string(),
+    ]
+}
+
+/// `ebb local pull MODEL`: downloads it into the Hugging Face cache, a line per file.
+pub async fn pull(model: &str, json: bool) -> ExitCode {
+    let settings = ebb_local::model::Settings::from_env();
+    let log = |line: String| eprintln!("{line}");
+    match ebb_local::model::pull(&settings, model, &log).await {
+        Ok(m) if json => output::print_json(&m),
+        Ok(m) => {
+            let [id, family, parameters, memory, files, here, _] = model_row(&m);
+            println!(
+                "{id}: {family}, {parameters} parameters, needs {memory} of memory, {files}; {here} on this computer"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => output::fail(&e),
+    }
+}
+
 pub async fn serve(ebb_home: &Path, options: ServeOptions) -> ExitCode {
     if let Some((pid, info)) = home::running(ebb_home).await {
         return output::fail(&format!(

@@ -225,6 +225,17 @@ enum LocalAction {
     /// Print shell `export` lines that point AWS tools (boto3, the aws CLI, notebooks) at the
     /// running local cloud: `eval "$(ebb local env)"`.
     Env,
+    /// The models that run for real in local mode on this computer: those of a supported
+    /// family (T5, Llama, Qwen2) in the Hugging Face cache, then small ones to download, with
+    /// the memory and disk each needs. Other models get simulated answers.
+    Models,
+    /// Download a model's files into the Hugging Face cache (`$HF_HOME/hub`), as a deploy in
+    /// local mode would, so its endpoints start at once and offline. Honours HF_TOKEN (gated
+    /// models) and HF_HUB_OFFLINE.
+    Pull {
+        /// Hugging Face model id, e.g. google/flan-t5-base.
+        model: String,
+    },
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {
@@ -252,6 +263,8 @@ enum SettingsAction {
 fn main() -> ExitCode {
     // Before any thread starts: everything Ebb creates is its user's alone.
     ebb_core::home::private_umask();
+    // SAFETY: first thing in `main`: no other thread runs yet.
+    unsafe { ebb_local::model::set_thread_env() };
     let cli = Cli::parse();
     let (stderr, file) = if cli.verbose {
         ("info,ebb=debug", "debug")
@@ -338,6 +351,12 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Local {
             action: LocalAction::Env,
         } => local::env(ebb.home()).await,
+        Command::Local {
+            action: LocalAction::Models,
+        } => local::models(cli.json),
+        Command::Local {
+            action: LocalAction::Pull { model },
+        } => local::pull(&model, cli.json).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Jobs => jobs::list(&ebb, cli.json).await,
         Command::Cancel { job, discard } => batch::cancel(&ebb, &job, discard, cli.json).await,

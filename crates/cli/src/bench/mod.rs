@@ -9,6 +9,7 @@
 mod ceiling;
 mod data;
 mod export;
+mod models;
 mod report;
 mod scan;
 mod server;
@@ -58,6 +59,19 @@ pub struct BenchArgs {
     /// Leave out the desktop table benchmark (no display, no app build, no tauri-driver).
     #[arg(long)]
     pub no_ui: bool,
+    /// Measure only local mode's real models (tokens per second), nothing else.
+    #[arg(long)]
+    pub models_only: bool,
+    /// Tokens each timed generation makes (greedy, exactly this many).
+    #[arg(long, default_value_t = 64)]
+    pub model_tokens: u32,
+    /// Timed generations per model (after one warm-up).
+    #[arg(long, default_value_t = 5)]
+    pub model_requests: u32,
+    /// Python with torch and transformers for the models' baseline (default:
+    /// .venv-models/bin/python, which `bash scripts/bench.sh` installs).
+    #[arg(long)]
+    pub models_python: Option<PathBuf>,
 }
 
 /// Seconds `cmd` (`what`, for messages) takes to run to success.
@@ -106,6 +120,11 @@ pub struct Figures {
 
 async fn all(args: BenchArgs) -> Result<(), String> {
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let models = models::measure(&args, work.path()).await;
+    if args.models_only {
+        print!("{}", report::render_models(&models));
+        return Ok(());
+    }
     let cloud = server::BenchCloud::start(work.path()).await?;
     let figures = measure(&args, &cloud, work.path()).await?;
     let table = if args.no_ui {
@@ -115,7 +134,7 @@ async fn all(args: BenchArgs) -> Result<(), String> {
         ui::measure(&args, &cloud, &figures.submit).await
     };
     cloud.stop().await;
-    print!("{}", report::render(&figures, &table));
+    print!("{}", report::render(&figures, &table, &models));
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use super::Figures;
+use super::models::ModelFigures;
 use super::scan::ScanFigures;
 use super::submit::{Run, SubmitFigures};
 use super::ui::TableFigures;
@@ -381,16 +382,51 @@ fn memory_row(t: &TableFigures) -> Row {
     }
 }
 
-pub fn render(f: &Figures, table: &Result<TableFigures, String>) -> String {
+pub fn render(
+    f: &Figures,
+    table: &Result<TableFigures, String>,
+    models: &[ModelFigures],
+) -> String {
     let mut rows = all_rows(f);
     match table {
         Ok(t) => rows.extend(table_rows(t)),
         Err(e) => rows.push(row("desktop results table", format!("not measured: {e}"))),
     }
+    rows.extend(models.iter().map(model_row));
+    let heading = "local cloud in its own process (builtin model, 4 instances)";
+    markdown(heading, &rows)
+}
+
+/// Only the models' rows (`ebb bench --models-only`).
+pub fn render_models(models: &[ModelFigures]) -> String {
+    let rows: Vec<Row> = models.iter().map(model_row).collect();
+    markdown(
+        "local mode's real models, greedy generation on the CPU",
+        &rows,
+    )
+}
+
+/// Tokens per second of one model against transformers with as many threads.
+fn model_row(m: &ModelFigures) -> Row {
+    let measure = format!("tokens/s, {} ({} thread(s))", m.name, m.threads);
+    let r = match &m.ebb {
+        Ok(tps) => row(measure, format!("{tps:.1} tokens/s")),
+        Err(e) => return row(measure, format!("not measured: {e}")),
+    };
+    match (&m.ebb, &m.transformers) {
+        (Ok(ebb), Ok((tps, version))) => {
+            r.against(format!("{tps:.1} tokens/s ({version})"), ebb / tps)
+        }
+        (_, Err(e)) => r.beside(format!("missing: {e}")),
+        _ => r,
+    }
+}
+
+fn markdown(heading: &str, rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Ebb {} benchmarks — {} — local cloud in its own process (builtin model, 4 instances)\n",
+        "Ebb {} benchmarks — {} — {heading}\n",
         env!("CARGO_PKG_VERSION"),
         machine()
     );
@@ -399,7 +435,7 @@ pub fn render(f: &Figures, table: &Result<TableFigures, String>) -> String {
         "| measure | Ebb | baseline (same run) | ratio | target | met |"
     );
     let _ = writeln!(out, "| --- | ---: | ---: | ---: | --- | --- |");
-    for r in &rows {
+    for r in rows {
         let met = match r.met {
             Some(true) => "yes",
             Some(false) => "**no**",

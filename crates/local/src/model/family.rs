@@ -202,11 +202,13 @@ pub fn sibling_that_fits(family: Family, budget: u64) -> Option<&'static Known> 
 
 /// Bytes as people read them: `1.2 GB`, `308 MB`.
 pub fn human_bytes(bytes: u64) -> String {
-    let gb = bytes as f64 / 1e9;
-    if gb >= 1.0 {
-        format!("{gb:.1} GB")
+    let b = bytes as f64;
+    if b >= 1e9 {
+        format!("{:.1} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.0} MB", b / 1e6)
     } else {
-        format!("{:.0} MB", bytes as f64 / 1e6)
+        format!("{:.0} kB", b / 1e3)
     }
 }
 
@@ -214,8 +216,10 @@ pub fn human_bytes(bytes: u64) -> String {
 pub fn human_parameters(parameters: u64) -> String {
     if parameters >= 1_000_000_000 {
         format!("{:.1}B", parameters as f64 / 1e9)
-    } else {
+    } else if parameters >= 1_000_000 {
         format!("{}M", parameters / 1_000_000)
+    } else {
+        format!("{}K", parameters / 1_000)
     }
 }
 

@@ -31,6 +31,9 @@ pub struct Params {
     pub stop: Vec<String>,
     /// How many of the most likely tokens to report at each step (TGI's `top_n_tokens`).
     pub top_n_tokens: u32,
+    /// Tokens generated before an end-of-sequence token may end it (`transformers`'
+    /// `min_new_tokens`; not a TGI parameter: the benchmark uses it to time a fixed length).
+    pub min_new_tokens: u32,
 }
 
 /// One token as TGI's `details` give it.
@@ -175,6 +178,13 @@ impl Loaded {
             }
             let mut logits = stepper.step(&input, at)?;
             at += input.len();
+            if out.tokens.len() < p.min_new_tokens as usize {
+                for &eos in &self.eos {
+                    if let Some(l) = logits.get_mut(eos as usize) {
+                        *l = f32::NEG_INFINITY;
+                    }
+                }
+            }
             let (id, logprobs) = choose(&mut logits, &context, p, rng.as_mut());
             let special = self.eos.contains(&id) || self.is_special(id);
             context.push(id);
@@ -212,13 +222,7 @@ impl Loaded {
     }
 
     fn is_special(&self, id: u32) -> bool {
-        let plain = self.tokenizer.decode(&[id], true).unwrap_or_default();
-        plain.is_empty()
-            && !self
-                .tokenizer
-                .decode(&[id], false)
-                .unwrap_or_default()
-                .is_empty()
+        self.special.contains(&id)
     }
 
     /// The last token's text as it adds to the text before it (a word-start marker becomes

@@ -34,6 +34,8 @@ pub struct Loaded {
     pub bos_token: Option<String>,
     pub eos_token: Option<String>,
     pub parameters: u64,
+    /// The tokenizer's special tokens (TGI's `special` in a token's details).
+    pub special: std::collections::HashSet<u32>,
 }
 
 impl std::fmt::Debug for Loaded {
@@ -115,6 +117,12 @@ pub fn load(
         unsafe { VarBuilder::from_mmaped_safetensors(&files.weights, DType::F32, &Device::Cpu) }
             .map_err(|e| format!("the weights could not be read: {e}"))?;
     let network = network(family, &config, vb)?;
+    let special = tokenizer
+        .get_added_tokens_decoder()
+        .into_iter()
+        .filter(|(_, t)| t.special)
+        .map(|(id, _)| id)
+        .collect();
     Ok(Loaded {
         model_id: model_id.to_string(),
         family,
@@ -122,6 +130,7 @@ pub fn load(
         tokenizer,
         eos,
         chat_template,
+        special,
         bos_token: token_text(tokenizer_config.get("bos_token")),
         eos_token: token_text(tokenizer_config.get("eos_token")),
         parameters,

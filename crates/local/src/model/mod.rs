@@ -118,6 +118,24 @@ fn available_memory() -> u64 {
         .map_or(4_000_000_000, |kb| kb * 1024)
 }
 
+/// Gives candle the model thread count through the environment it reads
+/// (`RAYON_NUM_THREADS`, `CANDLE_NUM_THREADS`), unless the user set them. Without them candle
+/// works the count out again, reading `/proc/cpuinfo`, on every matrix product, and sizes its
+/// own thread pool to every core.
+///
+/// # Safety
+/// It changes the process environment: call it first thing in `main`, before any other
+/// thread starts.
+pub unsafe fn set_thread_env() {
+    let threads = Settings::from_env().threads.to_string();
+    for var in ["RAYON_NUM_THREADS", "CANDLE_NUM_THREADS"] {
+        if std::env::var_os(var).is_none() {
+            // SAFETY: the caller guarantees no other thread runs yet.
+            unsafe { std::env::set_var(var, &threads) };
+        }
+    }
+}
+
 /// How a model's answers come, as its container starts.
 #[derive(Debug)]
 pub enum Prepared {
@@ -252,6 +270,7 @@ impl Runtime {
                     format!(
                         "Local mode: answers from {model} are simulated (set {ENV_BACKEND}=model to make this an error instead)."
                     ),
+                    "Local mode: `ebb local models` (or the Deploy form) lists the models that run for real on this computer.".to_string(),
                 ])
             }
         };
@@ -277,7 +296,7 @@ impl Runtime {
         if let Some(why) = self.too_large(&model, family, parameters) {
             return fallback(why);
         }
-        let files = match self.fetch_files(&source, log).await {
+        let files = match fetch_files(&source, log).await {
             Ok(files) => files,
             Err(e) if e.is_the_models() => return Prepared::Failed(e.to_string()),
             Err(e) => return fallback(e.to_string()),
@@ -308,75 +327,6 @@ impl Runtime {
             human_bytes(need),
             human_bytes(budget)
         ))
-    }
-
-    /// The tokenizer's and weights' files, downloading what the cache lacks, logged as
-    /// TGI's download step logs them.
-    async fn fetch_files(
-        &self,
-        source: &hub::Source<'_>,
-        log: &(dyn Fn(String) + Sync),
-    ) -> Result<Files, hub::HubError> {
-        log(format!(
-            "Starting check and download process for {}",
-            source.model
-        ));
-        let optional = |name: &'static str| async move {
-            match source.fetch(name).await {
-                Ok(f) => Ok(Some(f.path)),
-                Err(hub::HubError::MissingFile { .. }) => Ok(None),
-                Err(hub::HubError::Offline { .. }) => Ok(None),
-                Err(e) => Err(e),
-            }
-        };
-        let config = source.fetch("config.json").await?.path;
-        let tokenizer = source.fetch("tokenizer.json").await?.path;
-        let tokenizer_config = optional("tokenizer_config.json").await?;
-        let generation_config = optional("generation_config.json").await?;
-        let chat_template = optional("chat_template.jinja").await?;
-        let weight_names = match source.cached("model.safetensors") {
-            Some(_) => vec!["model.safetensors".to_string()],
-            None => match source.fetch("model.safetensors.index.json").await {
-                Ok(index) => {
-                    let text = std::fs::read(&index.path).unwrap_or_default();
-                    hub::shard_names(&serde_json::from_slice(&text).unwrap_or(Value::Null))
-                }
-                Err(_) => vec!["model.safetensors".to_string()],
-            },
-        };
-        let mut weights = Vec::new();
-        let mut downloaded = 0;
-        for name in &weight_names {
-            if source.cached(name).is_none() {
-                log(format!("Download file: {name}"));
-            }
-            let fetched = source.fetch(name).await?;
-            if let Some(took) = fetched.downloaded {
-                downloaded += 1;
-                log(format!(
-                    "Downloaded {} in {}.",
-                    fetched.path.display(),
-                    clock_time(took)
-                ));
-            }
-            weights.push(fetched.path);
-        }
-        if downloaded == 0 {
-            log("Files are already present on the host. Skipping download.".into());
-        } else {
-            log(format!(
-                "Successfully downloaded weights for {}",
-                source.model
-            ));
-        }
-        Ok(Files {
-            config,
-            tokenizer,
-            tokenizer_config,
-            generation_config,
-            chat_template,
-            weights,
-        })
     }
 
     /// The loaded model for these files: the one already in memory for the same snapshot, or
@@ -431,6 +381,108 @@ impl Runtime {
     }
 }
 
+/// The tokenizer's and weights' files, downloading what the cache lacks, logged as
+/// TGI's download step logs them.
+async fn fetch_files(
+    source: &hub::Source<'_>,
+    log: &(dyn Fn(String) + Sync),
+) -> Result<Files, hub::HubError> {
+    log(format!(
+        "Starting check and download process for {}",
+        source.model
+    ));
+    let optional = |name: &'static str| async move {
+        match source.fetch(name).await {
+            Ok(f) => Ok(Some(f.path)),
+            Err(hub::HubError::MissingFile { .. }) => Ok(None),
+            Err(hub::HubError::Offline { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    let config = source.fetch("config.json").await?.path;
+    let tokenizer = source.fetch("tokenizer.json").await?.path;
+    let tokenizer_config = optional("tokenizer_config.json").await?;
+    let generation_config = optional("generation_config.json").await?;
+    let chat_template = optional("chat_template.jinja").await?;
+    let weight_names = match source.cached("model.safetensors") {
+        Some(_) => vec!["model.safetensors".to_string()],
+        None => match source.fetch("model.safetensors.index.json").await {
+            Ok(index) => {
+                let text = std::fs::read(&index.path).unwrap_or_default();
+                hub::shard_names(&serde_json::from_slice(&text).unwrap_or(Value::Null))
+            }
+            Err(_) => vec!["model.safetensors".to_string()],
+        },
+    };
+    let mut weights = Vec::new();
+    let mut downloaded = 0;
+    for name in &weight_names {
+        if source.cached(name).is_none() {
+            log(format!("Download file: {name}"));
+        }
+        let fetched = source.fetch(name).await?;
+        if let Some(took) = fetched.downloaded {
+            downloaded += 1;
+            log(format!(
+                "Downloaded {} in {}.",
+                fetched.path.display(),
+                clock_time(took)
+            ));
+        }
+        weights.push(fetched.path);
+    }
+    if downloaded == 0 {
+        log("Files are already present on the host. Skipping download.".into());
+    } else {
+        log(format!(
+            "Successfully downloaded weights for {}",
+            source.model
+        ));
+    }
+    Ok(Files {
+        config,
+        tokenizer,
+        tokenizer_config,
+        generation_config,
+        chat_template,
+        weights,
+    })
+}
+
+/// Downloads `model`'s files into the Hugging Face cache (what a deploy would download),
+/// after checking that the local cloud runs its architecture. Returns what it is, as the
+/// Deploy form lists it. Errors: a sentence (offline and not cached, not found, gated, another
+/// architecture, a download that failed).
+pub async fn pull(
+    settings: &Settings,
+    model: &str,
+    log: &(dyn Fn(String) + Sync),
+) -> Result<Runnable, String> {
+    let source = hub::Source {
+        settings,
+        model,
+        revision: "main",
+        token: settings.token.clone(),
+    };
+    let config = source
+        .fetch("config.json")
+        .await
+        .map_err(|e| e.to_string())?;
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(&config.path).map_err(|e| e.to_string())?)
+            .map_err(|e| format!("{model}'s config.json is not valid JSON: {e}"))?;
+    family::family_of(&config).map_err(|family::Unsupported(kind)| {
+        format!(
+            "{model} is a `{kind}` model, and the local cloud runs {}",
+            family::SUPPORTED
+        )
+    })?;
+    let files = fetch_files(&source, log).await.map_err(|e| e.to_string())?;
+    let snapshot = hub::snapshot_of(&files.config);
+    cached_model(model.to_string(), &snapshot, settings.memory_budget())
+        .ok_or_else(|| format!("{model}'s files are not all in {}", snapshot.display()))
+}
+
 /// `H:MM:SS`, as Python prints a `timedelta` of whole seconds (TGI's download lines).
 fn clock_time(d: std::time::Duration) -> String {
     let s = d.as_secs().max(1);
@@ -456,7 +508,7 @@ pub struct Runnable {
 }
 
 /// The models of supported families in the Hugging Face cache, then the known small ones not
-/// there (each downloads when deployed), largest fitting first within each group.
+/// there (each downloads when deployed); within each, those that fit first, smallest first.
 pub fn runnable(settings: &Settings) -> Vec<Runnable> {
     let budget = settings.memory_budget();
     let mut cached: Vec<Runnable> = hub::cached_models(&settings.hub_cache)

@@ -130,6 +130,7 @@ impl Generator for Real<'_> {
             repetition_penalty: p.repetition_penalty,
             stop: p.stop.clone(),
             top_n_tokens: p.top_n_tokens.unwrap_or(0),
+            min_new_tokens: 0,
         };
         let g = self
             .model

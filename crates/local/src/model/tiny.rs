@@ -90,7 +90,9 @@ fn tokenizer(family: Family) -> Result<Tokenizer, String> {
         .filter(|t| t.starts_with('<'))
         .map(|t| AddedToken::from(t.clone(), true))
         .collect();
-    tokenizer.add_special_tokens(specials);
+    tokenizer
+        .add_special_tokens(specials)
+        .map_err(|e| e.to_string())?;
     // As the real tokenizers do: T5 ends a text with `</s>`, Llama starts one with `<s>`.
     let (template, token) = match family {
         Family::T5 => ("$A </s>", "</s>"),
@@ -178,8 +180,22 @@ pub fn snapshot_dir(hub_cache: &Path, model_id: &str) -> Result<PathBuf, String>
 /// `config.json`, `tokenizer.json`, `tokenizer_config.json` (with ChatML for the decoders)
 /// and `model.safetensors`. Returns the snapshot folder.
 pub fn write(hub_cache: &Path, model_id: &str, family: Family) -> Result<PathBuf, String> {
+    write_sized(hub_cache, model_id, family, &Value::Null)
+}
+
+/// [`write`] with the sizes in `sizes` (e.g. `{"d_model": 512, "num_layers": 8}`) in place of
+/// the tiny ones: a random model as large as a real one, for timing.
+pub fn write_sized(
+    hub_cache: &Path,
+    model_id: &str,
+    family: Family,
+    sizes: &Value,
+) -> Result<PathBuf, String> {
     let snapshot = snapshot_dir(hub_cache, model_id)?;
-    let config = config(family);
+    let mut config = config(family);
+    if let (Some(config), Some(sizes)) = (config.as_object_mut(), sizes.as_object()) {
+        config.extend(sizes.clone());
+    }
     let io = |e: std::io::Error| e.to_string();
     std::fs::write(snapshot.join("config.json"), config.to_string()).map_err(io)?;
     tokenizer(family)?
