@@ -6,8 +6,8 @@ use specta_typescript::Typescript;
 use tauri_specta::{collect_commands, collect_events};
 
 use crate::{
-    about, commands, home_commands, job_commands, picker_commands, scaling_commands,
-    update_commands,
+    about, commands, home_commands, job_commands, model_commands, picker_commands,
+    scaling_commands, update_commands,
 };
 
 pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
@@ -22,6 +22,8 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             commands::check_deploy,
             commands::deploy_names,
             commands::change_instance_type,
+            commands::change_model,
+            model_commands::local_models,
             picker_commands::instance_picker,
             picker_commands::fit_check,
             commands::deploy,

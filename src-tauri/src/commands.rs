@@ -151,6 +151,15 @@ pub fn change_instance_type(mut spec: DeploySpec, instance_type: String) -> Depl
     spec
 }
 
+/// The form's spec with another model, its generated endpoint name following the model (see
+/// `DeploySpec::set_model`).
+#[tauri::command]
+#[specta::specta]
+pub fn change_model(mut spec: DeploySpec, model_id: String) -> DeploySpec {
+    spec.set_model(&model_id);
+    spec
+}
+
 #[tauri::command]
 #[specta::specta]
 pub async fn deploy(

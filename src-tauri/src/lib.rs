@@ -5,6 +5,7 @@ pub mod bindings;
 mod commands;
 mod home_commands;
 mod job_commands;
+mod model_commands;
 mod picker_commands;
 mod scaling_commands;
 mod update_commands;

@@ -69,6 +69,25 @@ async changeInstanceType(spec: DeploySpec, instanceType: string) : Promise<Deplo
     return await TAURI_INVOKE("change_instance_type", { spec, instanceType });
 },
 /**
+ * The form's spec with another model, its generated endpoint name following the model (see
+ * `DeploySpec::set_model`).
+ */
+async changeModel(spec: DeploySpec, modelId: string) : Promise<DeploySpec> {
+    return await TAURI_INVOKE("change_model", { spec, modelId });
+},
+/**
+ * The models that run for real in local mode, read from the Hugging Face cache now (the
+ * same settings the local cloud reads: `HF_HOME`, `HF_HUB_CACHE`, ...). Empty in AWS mode.
+ */
+async localModels() : Promise<Result<LocalModels, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("local_models") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * Every instance type by family, priced from the AWS Price List where it answers, else the
  * bundled estimate (each says which).
  */
@@ -1151,6 +1170,67 @@ rate: number; duration_s: number;
  * The request body (a JSON object); `None` is the seed's request.
  */
 payload: string | null }
+/**
+ * One model that answers for real in local mode (the local cloud's `Runnable`). Sizes are
+ * bytes as numbers (JSON has no 64-bit integers; these stay far below 2^53) and as people
+ * read them (`1.2 GB`, `308 MB`).
+ */
+export type LocalModel = { 
+/**
+ * Hugging Face model id, for HF_MODEL_ID.
+ */
+model_id: string; 
+/**
+ * `T5`, `Llama` or `Qwen2`.
+ */
+family: string; parameters: number; 
+/**
+ * `248M`, `1.1B`.
+ */
+parameters_text: string; 
+/**
+ * Memory it needs on the CPU, bytes.
+ */
+memory_bytes: number; memory_text: string; 
+/**
+ * Its weights in the Hugging Face cache, or (not cached) to download, bytes.
+ */
+disk_bytes: number; disk_text: string; 
+/**
+ * Its files are in the Hugging Face cache; else deploying it downloads them.
+ */
+cached: boolean; 
+/**
+ * It fits in the memory available now.
+ */
+fits: boolean; 
+/**
+ * It has a chat template: the Messages API answers.
+ */
+chat: boolean }
+/**
+ * What `local_models` found.
+ */
+export type LocalModels = { 
+/**
+ * Whether the app is in local mode; in AWS mode `models` is empty (SageMaker runs any
+ * model the image can load).
+ */
+local: boolean; 
+/**
+ * Memory a model may take now, as people read it (`EBB_LOCAL_MODEL_MEMORY_MB`, else what
+ * the system reports available).
+ */
+memory_available: string; 
+/**
+ * `HF_HUB_OFFLINE` is set: models not in the cache cannot download (their endpoints
+ * answer simulated).
+ */
+offline: boolean; 
+/**
+ * Models in the Hugging Face cache first, then small ones that download when deployed.
+ */
+models: LocalModel[] }
 export type LogLine = { 
 /**
  * Milliseconds since the epoch, as a string (JavaScript numbers cannot hold every i64).

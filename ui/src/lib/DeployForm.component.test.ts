@@ -1,7 +1,8 @@
 // @vitest-environment jsdom
 import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/svelte";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { DeployProblem, DeploySpec } from "../bindings";
+import type { DeployProblem, DeploySpec, LocalModels } from "../bindings";
+import { localModel } from "./fixtures";
 
 const seed: DeploySpec = {
   model_id: "google/flan-t5-xxl",
@@ -24,12 +25,21 @@ const seed: DeploySpec = {
   endpoint_name: "flan-t5-xxl-20261125-101500",
 };
 
-// The engine's checks, as far as this test needs them.
+// The engine's checks, as far as this test needs them; the Messages API's only when asked.
+let checkMessagesApi = false;
 function check(spec: DeploySpec): DeployProblem[] {
-  return spec.instance_type.startsWith("ml.")
+  const problems: DeployProblem[] = spec.instance_type.startsWith("ml.")
     ? []
     : [{ field: "instance_type", message: `\`${spec.instance_type}\` is not an instance type` }];
+  if (checkMessagesApi && spec.messages_api && spec.image.kind === "tgi") {
+    if (spec.image.version === "1.1.0")
+      problems.push({ field: "messages_api", message: "TGI 1.1.0 has no Messages API" });
+  }
+  return problems;
 }
+
+const awsMode: LocalModels = { local: false, memory_available: "", offline: false, models: [] };
+let models: LocalModels = awsMode;
 
 const deploy = vi.fn();
 
@@ -48,7 +58,7 @@ vi.mock("../bindings", () => ({
   commands: {
     deployCatalog: () =>
       Promise.resolve({
-        tgi_versions: ["3.3.6", "1.1.0"],
+        tgi_versions: ["1.1.0", "3.3.6"],
         instances: [g5],
       }),
     instancePicker: () => Promise.resolve({ status: "ok", data: [g5] }),
@@ -68,6 +78,18 @@ vi.mock("../bindings", () => ({
     // Stands in for the engine's rule; the test checks the form takes its answer as it is.
     deployNames: (name: string) =>
       Promise.resolve({ model_name: name, endpoint_config_name: `${name.slice(0, 5)}-h4sh-cfg` }),
+    // Stands in for the engine's rule: a generated name follows the model.
+    changeModel: (spec: DeploySpec, modelId: string) => {
+      const name = `${modelId.split("/").at(-1)?.toLowerCase() ?? ""}-20261125-101500`;
+      return Promise.resolve({
+        ...spec,
+        model_id: modelId,
+        endpoint_name: name,
+        model_name: name,
+        endpoint_config_name: `${name}-cfg`,
+      });
+    },
+    localModels: () => Promise.resolve({ status: "ok", data: models }),
     deploy: (spec: DeploySpec) => deploy(spec) as unknown,
     cancelDeploy: () => Promise.resolve(),
   },
@@ -89,7 +111,11 @@ function input(id: string): HTMLInputElement {
 }
 
 describe("DeployForm", () => {
-  beforeEach(() => deploy.mockReset());
+  beforeEach(() => {
+    deploy.mockReset();
+    models = awsMode;
+    checkMessagesApi = false;
+  });
   afterEach(() => cleanup());
 
   it("opens with the seed preset, the cost estimate and the GPU default", async () => {
@@ -176,5 +202,94 @@ describe("DeployForm", () => {
     await fireEvent.click(submit);
     await waitFor(() => expect(deploy).toHaveBeenCalled());
     expect(deploy).toHaveBeenCalledWith({ ...seed, messages_api: true });
+  });
+
+  describe("in local mode", () => {
+    const smol = localModel("HuggingFaceTB/SmolLM2-135M-Instruct");
+    const small = localModel("google/flan-t5-small", {
+      family: "T5",
+      parameters_text: "77M",
+      memory_text: "564 MB",
+      disk_text: "308 MB",
+      cached: true,
+      chat: false,
+    });
+    const large = localModel("google/flan-t5-large", {
+      family: "T5",
+      memory_text: "3.7 GB",
+      fits: false,
+      chat: false,
+    });
+    const local: LocalModels = {
+      local: true,
+      memory_available: "2.0 GB",
+      offline: false,
+      models: [small, smol, large],
+    };
+
+    it("lists the models that run for real with what each needs", async () => {
+      models = local;
+      render(DeployForm, { onDone: () => undefined });
+      const rows = (await screen.findAllByTestId("local-model")).map((r) => r.textContent ?? "");
+      expect(rows).toHaveLength(3);
+      expect(rows[0]).toMatch(
+        /google\/flan-t5-small.*T5.*77M.*564 MB.*in the Hugging Face cache \(308 MB\).*no/s,
+      );
+      expect(rows[1]).toMatch(
+        /SmolLM2-135M-Instruct.*Llama.*135M.*1\.0 GB.*downloads 269 MB when deployed.*yes/s,
+      );
+      expect(rows[2]).toMatch(/3\.7 GB.*more than is free/s);
+      expect(screen.getByTestId("local-models").textContent).toMatch(/2\.0 GB\s+of memory free/);
+      expect(screen.getByTestId("local-models-note").textContent).toMatch(
+        /flan-t5-xxl.*simulated answers.*log.*says why/s,
+      );
+    });
+
+    it("fills the model id with one click and deploys that model", async () => {
+      models = local;
+      deploy.mockResolvedValue({ status: "error", error: { message: "x", deploy_problems: [] } });
+      render(DeployForm, { onDone: () => undefined });
+      const [use] = await screen.findAllByTestId("local-model-use");
+      if (!use) throw new Error("no model to use");
+      await fireEvent.click(use);
+      await waitFor(() => expect(input("deploy-model_id").value).toBe("google/flan-t5-small"));
+      expect(input("deploy-endpoint_name").value).toBe("flan-t5-small-20261125-101500");
+      expect(input("deploy-messages_api").checked).toBe(false);
+      const submit = screen.getByTestId<HTMLButtonElement>("deploy-submit");
+      await waitFor(() => expect(submit.disabled).toBe(false));
+      await fireEvent.click(submit);
+      await waitFor(() => expect(deploy).toHaveBeenCalled());
+      expect(deploy).toHaveBeenCalledWith({
+        ...seed,
+        model_id: "google/flan-t5-small",
+        endpoint_name: "flan-t5-small-20261125-101500",
+        model_name: "flan-t5-small-20261125-101500",
+        endpoint_config_name: "flan-t5-small-20261125-101500-cfg",
+      });
+    });
+
+    it("turns the Messages API on for a chat model, on a TGI release that has it", async () => {
+      models = local;
+      checkMessagesApi = true;
+      render(DeployForm, { onDone: () => undefined });
+      const uses = await screen.findAllByTestId("local-model-use");
+      const chat = uses.find((b) => b.textContent === smol.model_id);
+      if (!chat) throw new Error("no chat model");
+      await fireEvent.click(chat);
+      await waitFor(() => expect(input("deploy-messages_api").checked).toBe(true));
+      await waitFor(() =>
+        expect(screen.getByTestId("local-model-note").textContent).toMatch(
+          /Messages API is on, with TGI 3\.3\.6 \(1\.1\.0 has none\)/,
+        ),
+      );
+      expect(screen.getByDisplayValue("3.3.6")).toBeTruthy();
+      await waitFor(() => expect(document.getElementById("deploy-error-messages_api")).toBeNull());
+    });
+
+    it("shows no model list in AWS mode", async () => {
+      render(DeployForm, { onDone: () => undefined });
+      await waitFor(() => expect(input("deploy-model_id").value).toBe("google/flan-t5-xxl"));
+      expect(screen.queryByTestId("local-models")).toBeNull();
+    });
   });
 });

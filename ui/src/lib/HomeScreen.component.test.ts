@@ -8,12 +8,13 @@ import type {
   Guide,
   JobSummary,
   LoadTestSpec,
+  LocalModels,
   Overview,
   ScalingSpec,
   Step,
 } from "../bindings";
 import type { Connection } from "./connection";
-import { demoJob } from "./fixtures";
+import { demoJob, localModel } from "./fixtures";
 import { errorLog, logError } from "./errorLog.svelte";
 
 const connected: Connection = {
@@ -110,7 +111,20 @@ const finished: Overview = {
 };
 
 let current: Overview = empty;
-const seed = { endpoint_name: "flan-t5-xxl-20250101-120000" } as DeploySpec;
+const seed = {
+  model_id: "google/flan-t5-xxl",
+  endpoint_name: "flan-t5-xxl-20250101-120000",
+} as DeploySpec;
+const nothingReal: LocalModels = {
+  local: true,
+  memory_available: "2.0 GB",
+  offline: false,
+  models: [],
+};
+let models: LocalModels = nothingReal;
+const localModels = vi.fn(() => Promise.resolve({ status: "ok", data: models }));
+// Lets the screen take answers already given (the mocks answer at once).
+const settled = () => new Promise((resolve) => setTimeout(resolve, 0));
 const deploy = vi.fn((s: DeploySpec) =>
   Promise.resolve({
     status: "ok",
@@ -138,6 +152,10 @@ vi.mock("../bindings", () => ({
   commands: {
     overview: () => Promise.resolve({ status: "ok", data: current }),
     seedPreset: () => Promise.resolve({ status: "ok", data: seed }),
+    localModels: () => localModels(),
+    // Stands in for the engine's rule: a generated name follows the model.
+    changeModel: (s: DeploySpec, modelId: string) =>
+      Promise.resolve({ ...s, model_id: modelId, endpoint_name: "flan-t5-small-20250101-120000" }),
     deploy: (s: DeploySpec) => deploy(s),
     cancelDeploy: () => Promise.resolve(),
     demoFolder: () => Promise.resolve("/opt/ebb/demo"),
@@ -164,6 +182,7 @@ const state = (key: string) => screen.getByTestId(`step-${key}`).getAttribute("d
 
 beforeEach(() => {
   errorLog.entries = [];
+  models = nothingReal;
 });
 
 afterEach(() => {
@@ -192,6 +211,48 @@ describe("home screen", () => {
     show(empty);
     await fireEvent.click(await screen.findByTestId("step-deploy-run"));
     await waitFor(() => expect(deploy).toHaveBeenCalledWith(seed));
+  });
+
+  it("offers step 1 with a model that runs for real, and deploys the preset with it", async () => {
+    const small = localModel("google/flan-t5-small", {
+      parameters_text: "77M",
+      memory_text: "564 MB",
+      disk_text: "308 MB",
+      cached: true,
+      chat: false,
+    });
+    const tooBig = localModel("google/flan-t5-large", { cached: true, fits: false });
+    models = { ...nothingReal, models: [tooBig, localModel("a/downloads"), small] };
+    show(empty);
+    const real = await screen.findByTestId("step-deploy-real");
+    expect(real.textContent).toBe("Deploy flan-t5-small (real answers)");
+    expect(screen.getByTestId("step-deploy-real-note").textContent).toMatch(
+      /flan-t5-xxl gets simulated answers.*flan-t5-small \(77M\s+parameters, 564 MB of memory, in the Hugging Face cache \(308 MB\)\).*real answers/s,
+    );
+    await fireEvent.click(real);
+    await waitFor(() =>
+      expect(deploy).toHaveBeenCalledWith({
+        model_id: "google/flan-t5-small",
+        endpoint_name: "flan-t5-small-20250101-120000",
+      }),
+    );
+  });
+
+  it("offers no real-model deploy when none fits, or once step 1 is done", async () => {
+    models = { ...nothingReal, models: [localModel("google/flan-t5-large", { fits: false })] };
+    show(empty);
+    await screen.findByTestId("step-deploy-run");
+    await waitFor(() => expect(localModels).toHaveBeenCalled());
+    await settled();
+    expect(screen.queryByTestId("step-deploy-real-note")).toBeNull();
+    expect(screen.queryByTestId("step-deploy-real")).toBeNull();
+    cleanup();
+    models = { ...nothingReal, models: [localModel("google/flan-t5-small", { cached: true })] };
+    show(halfway);
+    await waitFor(() => expect(state("deploy")).toBe("done"));
+    await waitFor(() => expect(localModels).toHaveBeenCalled());
+    await settled();
+    expect(screen.queryByTestId("step-deploy-real")).toBeNull();
   });
 
   it("submits the demo folder to step 1's endpoint from step 2", async () => {

@@ -88,6 +88,12 @@ vi.mock("../bindings", () => ({
     deploy: () =>
       Promise.resolve({ status: "error", error: { message: "x", deploy_problems: [] } }),
     cancelDeploy: () => Promise.resolve(),
+    // AWS mode: no local model list.
+    localModels: () =>
+      Promise.resolve({
+        status: "ok",
+        data: { local: false, memory_available: "", offline: false, models: [] },
+      }),
   },
   events: { deployProgressEvent: { listen: () => Promise.resolve(() => undefined) } },
 }));

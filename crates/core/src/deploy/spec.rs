@@ -213,6 +213,26 @@ impl DeploySpec {
         self.endpoint_config_name = derived.endpoint_config_name;
     }
 
+    /// Swaps the model (HF_MODEL_ID). An endpoint name generated from the old model
+    /// ([`generated_name`], any stamp) follows the new model with the same stamp, so the seed
+    /// preset on another model is not named flan-t5-xxl; a name the user chose stays.
+    pub fn set_model(&mut self, model_id: &str) {
+        let stamp_len = "YYYYMMDD-HHMMSS".len();
+        let stamp = self
+            .endpoint_name
+            .len()
+            .checked_sub(stamp_len)
+            .and_then(|at| self.endpoint_name.get(at..))
+            .map(str::to_string);
+        let generated = stamp
+            .as_deref()
+            .is_some_and(|st| self.endpoint_name == generated_name(&self.model_id, st));
+        self.model_id = model_id.to_string();
+        if let (true, Some(stamp)) = (generated, stamp) {
+            self.set_endpoint_name(&generated_name(model_id, &stamp));
+        }
+    }
+
     /// Whether the model takes chat-completions bodies by its switch (`MESSAGES_API_ENABLED`
     /// is `true` in its environment): the smoke test then sends one.
     pub fn messages_api_on(&self) -> bool {
@@ -658,6 +678,30 @@ mod tests {
         s.instance_type = "ml.g5.48xlarge".into();
         assert_eq!(s.container_environment()["SM_NUM_GPUS"], "8");
         assert_eq!(stamp_now().len(), 15);
+    }
+
+    #[test]
+    fn a_new_model_renames_a_generated_endpoint_name_only() {
+        let mut s = DeploySpec::seed("b-1", "p", "20261130-090000");
+        s.set_model("HuggingFaceTB/SmolLM2-135M-Instruct");
+        assert_eq!(s.model_id, "HuggingFaceTB/SmolLM2-135M-Instruct");
+        assert_eq!(s.endpoint_name, "smollm2-135m-instruct-20261130-090000");
+        assert_eq!(s.model_name, s.endpoint_name);
+        assert_eq!(
+            s.endpoint_config_name,
+            "smollm2-135m-instruct-20261130-090000-cfg"
+        );
+        assert_eq!(
+            s.container_environment()["HF_MODEL_ID"],
+            "HuggingFaceTB/SmolLM2-135M-Instruct"
+        );
+        s.set_endpoint_name("my-endpoint");
+        s.set_model("google/flan-t5-small");
+        assert_eq!(
+            (s.model_id.as_str(), s.endpoint_name.as_str()),
+            ("google/flan-t5-small", "my-endpoint"),
+            "a name the user chose stays"
+        );
     }
 
     #[test]
