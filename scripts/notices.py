@@ -21,10 +21,12 @@ LICENCE_FILES = ("LICENSE*", "LICENCE*", "COPYING*", "NOTICE*", "COPYRIGHT*", "U
 
 
 # Permissive licences, and MPL-2.0 (file-level copyleft: shipping unmodified files is fine).
+# CDLA-Permissive-2.0 is a permissive data licence (webpki-roots' CA list, which the Hugging
+# Face download client brings): it asks for its text alongside, which the notices carry.
 ALLOWED = {
     "MIT", "MIT-0", "Apache-2.0", "BSD-2-Clause", "BSD-3-Clause", "ISC", "Zlib", "0BSD",
     "Unicode-3.0", "Unicode-DFS-2016", "MPL-2.0", "CC0-1.0", "Unlicense", "BSL-1.0",
-    "BlueOak-1.0.0", "OpenSSL",
+    "BlueOak-1.0.0", "OpenSSL", "CDLA-Permissive-2.0",
 }
 
 

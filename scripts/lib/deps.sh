@@ -82,6 +82,18 @@ need_venv() {
   export MOTO_SERVER="$ROOT/.venv/bin/moto_server"
 }
 
+# torch and transformers, for the benchmark's baseline of the real models' generation
+# (about 5 GB from PyPI, with the CUDA libraries torch brings). A failed install is reported,
+# not fatal: the benchmark's rows then say the baseline is missing and why.
+need_models_venv() {
+  [ -x "$ROOT/.venv-models/bin/python" ] || python3 -m venv "$ROOT/.venv-models"
+  if ! "$ROOT/.venv-models/bin/python" -c 'import torch, transformers' 2>/dev/null; then
+    say "installing torch and transformers into .venv-models (the models' baseline; about 5 GB)"
+    "$ROOT/.venv-models/bin/pip" install -q --disable-pip-version-check torch transformers safetensors \
+      || say "torch/transformers could not be installed: the models' baseline will be missing"
+  fi
+}
+
 # The WebDriver bridge that drives the desktop window (end-to-end tests, UI benchmark).
 # Looked for in CARGO_HOME only, where cargo install puts it: one found elsewhere on PATH would
 # hide a missing install step from CI.

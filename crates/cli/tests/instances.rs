@@ -73,6 +73,7 @@ fn deploy_warns_before_creating_when_the_model_does_not_fit() {
     let home = tempfile::tempdir().unwrap();
     let hub = recorded_hub();
     let env = [("HF_ENDPOINT", hub.url.as_str()), ("HF_HUB_OFFLINE", "0")];
+    // The simulated model: a real one would ask the (recorded) Hub for its config.json too.
     let args = [
         "--local",
         "deploy",
@@ -80,6 +81,8 @@ fn deploy_warns_before_creating_when_the_model_does_not_fit() {
         "too-small",
         "--instance-type",
         "ml.g5.xlarge",
+        "--env",
+        "EBB_LOCAL_BACKEND=builtin",
     ];
     let out = ebb(home.path(), &env, &args);
     let text = stdout(&out);

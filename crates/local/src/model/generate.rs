@@ -179,41 +179,59 @@ impl Loaded {
             let mut logits = stepper.step(&input, at)?;
             at += input.len();
             if out.tokens.len() < p.min_new_tokens as usize {
-                for &eos in &self.eos {
-                    if let Some(l) = logits.get_mut(eos as usize) {
-                        *l = f32::NEG_INFINITY;
-                    }
-                }
+                self.suppress_eos(&mut logits);
             }
             let (id, logprobs) = choose(&mut logits, &context, p, rng.as_mut());
-            let special = self.eos.contains(&id) || self.is_special(id);
             context.push(id);
             generated.push(id);
-            out.tokens.push(Token {
-                id,
-                text: self.piece(&generated),
-                logprob: logprobs[id as usize],
-                special,
-            });
-            if p.top_n_tokens > 0 {
-                out.top_tokens
-                    .push(self.top(&logprobs, p.top_n_tokens as usize));
-            }
+            self.record(&mut out, &generated, &logprobs, p.top_n_tokens);
             input = vec![id];
-            if self.eos.contains(&id) {
-                out.finish = Finish::EosToken;
+            if let Some(finish) = self.finish(&generated, &p.stop) {
+                out.finish = finish;
                 break;
-            }
-            if !p.stop.is_empty() {
-                let text = self.text(&generated);
-                if p.stop.iter().any(|s| text.ends_with(s.as_str())) {
-                    out.finish = Finish::StopSequence;
-                    break;
-                }
             }
         }
         out.text = self.text(&generated);
         Ok(out)
+    }
+
+    /// End-of-sequence tokens made impossible (before `min_new_tokens`).
+    fn suppress_eos(&self, logits: &mut [f32]) {
+        for &eos in &self.eos {
+            if let Some(l) = logits.get_mut(eos as usize) {
+                *l = f32::NEG_INFINITY;
+            }
+        }
+    }
+
+    /// The last generated token in TGI's details (and the top tokens, if asked for).
+    fn record(&self, out: &mut Generation, generated: &[u32], logprobs: &[f32], top_n: u32) {
+        let Some(&id) = generated.last() else { return };
+        out.tokens.push(Token {
+            id,
+            text: self.piece(generated),
+            logprob: logprobs[id as usize],
+            special: self.eos.contains(&id) || self.is_special(id),
+        });
+        if top_n > 0 {
+            out.top_tokens.push(self.top(logprobs, top_n as usize));
+        }
+    }
+
+    /// Whether the generation ends here: an end-of-sequence token, or the text now ends with
+    /// a stop sequence (TGI's `StopSequenceCriteria` looks at the text's end).
+    fn finish(&self, generated: &[u32], stop: &[String]) -> Option<Finish> {
+        let last = generated.last()?;
+        if self.eos.contains(last) {
+            return Some(Finish::EosToken);
+        }
+        if stop.is_empty() {
+            return None;
+        }
+        let text = self.text(generated);
+        stop.iter()
+            .any(|s| text.ends_with(s.as_str()))
+            .then_some(Finish::StopSequence)
     }
 
     /// The text of `ids`, special tokens left out.

@@ -167,6 +167,36 @@ fn wanted(env: &BTreeMap<String, String>) -> Wanted {
     }
 }
 
+/// Why a model does not run for real.
+enum NotReal {
+    /// A real deploy would fail the same way (gated, not found, unreadable files).
+    Fail(String),
+    /// This computer cannot run it (too large, another architecture, offline): simulated
+    /// answers, unless the environment asked for the real model.
+    Here(String),
+}
+
+impl From<hub::HubError> for NotReal {
+    fn from(e: hub::HubError) -> NotReal {
+        if e.is_the_models() {
+            NotReal::Fail(e.to_string())
+        } else {
+            NotReal::Here(e.to_string())
+        }
+    }
+}
+
+/// Simulated answers for `model`, the log saying `why` and what runs instead.
+fn simulated(model: &str, why: &str) -> Prepared {
+    Prepared::Simulated(vec![
+        format!("Local mode: {why}."),
+        format!(
+            "Local mode: answers from {model} are simulated (set {ENV_BACKEND}=model to make this an error instead)."
+        ),
+        "Local mode: `ebb local models` (or the Deploy form) lists the models that run for real on this computer.".to_string(),
+    ])
+}
+
 /// Runs models: where they come from, the loaded ones (shared by every endpoint and instance
 /// serving the same snapshot), and the CPU they may use (one generation at a time, on a pool
 /// of [`Settings::threads`] threads, so the rest of the computer stays responsive).
@@ -261,48 +291,41 @@ impl Runtime {
             revision: &revision,
             token,
         };
-        let fallback = |why: String| {
-            if explicit {
-                Prepared::Failed(why)
-            } else {
-                Prepared::Simulated(vec![
-                    format!("Local mode: {why}."),
-                    format!(
-                        "Local mode: answers from {model} are simulated (set {ENV_BACKEND}=model to make this an error instead)."
-                    ),
-                    "Local mode: `ebb local models` (or the Deploy form) lists the models that run for real on this computer.".to_string(),
-                ])
+        match self.resolve(&source, log).await {
+            Ok((family, parameters, files)) => {
+                self.load_shared(&model, family, files, parameters, log)
+                    .await
             }
-        };
-        let config = match source.fetch("config.json").await {
-            Ok(f) => f.path,
-            Err(e) if e.is_the_models() => return Prepared::Failed(e.to_string()),
-            Err(e) => return fallback(e.to_string()),
-        };
-        let config: Value = match std::fs::read(&config).map(|b| serde_json::from_slice(&b)) {
-            Ok(Ok(v)) => v,
-            _ => return Prepared::Failed(format!("{model}'s config.json is not valid JSON")),
-        };
-        let family = match family::family_of(&config) {
-            Ok(f) => f,
-            Err(family::Unsupported(kind)) => {
-                return fallback(format!(
-                    "{model} is a `{kind}` model, and the local cloud runs {}",
-                    family::SUPPORTED
-                ));
-            }
-        };
-        let parameters = family::parameters(family, &config).unwrap_or(0);
-        if let Some(why) = self.too_large(&model, family, parameters) {
-            return fallback(why);
+            Err(NotReal::Fail(why)) => Prepared::Failed(why),
+            Err(NotReal::Here(why)) if explicit => Prepared::Failed(why),
+            Err(NotReal::Here(why)) => simulated(&model, &why),
         }
-        let files = match fetch_files(&source, log).await {
-            Ok(files) => files,
-            Err(e) if e.is_the_models() => return Prepared::Failed(e.to_string()),
-            Err(e) => return fallback(e.to_string()),
-        };
-        self.load_shared(&model, family, files, parameters, log)
-            .await
+    }
+
+    /// The model's family, parameter count and files (downloaded when missing), or why it
+    /// does not run for real.
+    async fn resolve(
+        &self,
+        source: &hub::Source<'_>,
+        log: &(dyn Fn(String) + Sync),
+    ) -> Result<(Family, u64, Files), NotReal> {
+        let model = source.model;
+        let config = source.fetch("config.json").await?.path;
+        let config: Value = std::fs::read(&config)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| NotReal::Fail(format!("{model}'s config.json is not valid JSON")))?;
+        let family = family::family_of(&config).map_err(|family::Unsupported(kind)| {
+            NotReal::Here(format!(
+                "{model} is a `{kind}` model, and the local cloud runs {}",
+                family::SUPPORTED
+            ))
+        })?;
+        let parameters = family::parameters(family, &config).unwrap_or(0);
+        if let Some(why) = self.too_large(model, family, parameters) {
+            return Err(NotReal::Here(why));
+        }
+        Ok((family, parameters, fetch_files(source, log).await?))
     }
 
     /// Why `model` cannot run here: its memory against the budget, naming a sibling that fits.
@@ -404,41 +427,7 @@ async fn fetch_files(
     let tokenizer_config = optional("tokenizer_config.json").await?;
     let generation_config = optional("generation_config.json").await?;
     let chat_template = optional("chat_template.jinja").await?;
-    let weight_names = match source.cached("model.safetensors") {
-        Some(_) => vec!["model.safetensors".to_string()],
-        None => match source.fetch("model.safetensors.index.json").await {
-            Ok(index) => {
-                let text = std::fs::read(&index.path).unwrap_or_default();
-                hub::shard_names(&serde_json::from_slice(&text).unwrap_or(Value::Null))
-            }
-            Err(_) => vec!["model.safetensors".to_string()],
-        },
-    };
-    let mut weights = Vec::new();
-    let mut downloaded = 0;
-    for name in &weight_names {
-        if source.cached(name).is_none() {
-            log(format!("Download file: {name}"));
-        }
-        let fetched = source.fetch(name).await?;
-        if let Some(took) = fetched.downloaded {
-            downloaded += 1;
-            log(format!(
-                "Downloaded {} in {}.",
-                fetched.path.display(),
-                clock_time(took)
-            ));
-        }
-        weights.push(fetched.path);
-    }
-    if downloaded == 0 {
-        log("Files are already present on the host. Skipping download.".into());
-    } else {
-        log(format!(
-            "Successfully downloaded weights for {}",
-            source.model
-        ));
-    }
+    let weights = fetch_weights(source, log).await?;
     Ok(Files {
         config,
         tokenizer,
@@ -447,6 +436,45 @@ async fn fetch_files(
         chat_template,
         weights,
     })
+}
+
+/// The weight files: `model.safetensors`, or the shards its index names; each download
+/// logged as TGI logs it, then whether anything was downloaded.
+async fn fetch_weights(
+    source: &hub::Source<'_>,
+    log: &(dyn Fn(String) + Sync),
+) -> Result<Vec<PathBuf>, hub::HubError> {
+    let single = vec!["model.safetensors".to_string()];
+    let names = match source.cached("model.safetensors") {
+        Some(_) => single,
+        None => match source.fetch("model.safetensors.index.json").await {
+            Ok(index) => {
+                let text = std::fs::read(&index.path).unwrap_or_default();
+                hub::shard_names(&serde_json::from_slice(&text).unwrap_or(Value::Null))
+            }
+            Err(_) => single,
+        },
+    };
+    let mut weights = Vec::new();
+    let mut downloaded = 0;
+    for name in &names {
+        if source.cached(name).is_none() {
+            log(format!("Download file: {name}"));
+        }
+        let fetched = source.fetch(name).await?;
+        if let Some(took) = fetched.downloaded {
+            downloaded += 1;
+            let path = fetched.path.display();
+            log(format!("Downloaded {path} in {}.", clock_time(took)));
+        }
+        weights.push(fetched.path);
+    }
+    log(if downloaded == 0 {
+        "Files are already present on the host. Skipping download.".into()
+    } else {
+        format!("Successfully downloaded weights for {}", source.model)
+    });
+    Ok(weights)
 }
 
 /// Downloads `model`'s files into the Hugging Face cache (what a deploy would download),
