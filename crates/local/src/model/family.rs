@@ -56,15 +56,16 @@ pub fn family_of(config: &Value) -> Result<Family, Unsupported> {
     }
 }
 
+// Sizes as floats: a crafted config.json's huge numbers must not overflow (see `parameters`).
 #[derive(Deserialize)]
 struct T5Sizes {
-    vocab_size: u64,
-    d_model: u64,
-    d_kv: u64,
-    d_ff: u64,
-    num_heads: u64,
-    num_layers: u64,
-    num_decoder_layers: Option<u64>,
+    vocab_size: f64,
+    d_model: f64,
+    d_kv: f64,
+    d_ff: f64,
+    num_heads: f64,
+    num_layers: f64,
+    num_decoder_layers: Option<f64>,
     #[serde(default)]
     feed_forward_proj: String,
     tie_word_embeddings: Option<bool>,
@@ -72,58 +73,81 @@ struct T5Sizes {
 
 #[derive(Deserialize)]
 struct DecoderSizes {
-    vocab_size: u64,
-    hidden_size: u64,
-    intermediate_size: u64,
-    num_hidden_layers: u64,
-    num_attention_heads: u64,
-    num_key_value_heads: Option<u64>,
+    vocab_size: f64,
+    hidden_size: f64,
+    intermediate_size: f64,
+    num_hidden_layers: f64,
+    num_attention_heads: f64,
+    num_key_value_heads: Option<f64>,
     #[serde(default)]
     tie_word_embeddings: bool,
 }
 
+/// More parameters than any model has (10 trillion): sizes beyond it are not believed.
+const MAX_PARAMETERS: f64 = 1e13;
+
 /// The model's parameter count, from its `config.json` (the weights' shapes as candle loads
-/// them; norms and biases are counted too). `None` when the sizes are missing.
+/// them; norms and biases are counted too). `None` when the sizes are missing or past belief.
 pub fn parameters(family: Family, config: &Value) -> Option<u64> {
-    match family {
-        Family::T5 => {
-            let c: T5Sizes = serde_json::from_value(config.clone()).ok()?;
-            let inner = c.num_heads * c.d_kv;
-            let ff = if c.feed_forward_proj.starts_with("gated") {
-                3
-            } else {
-                2
-            } * c.d_model
-                * c.d_ff;
-            let encoder = 4 * c.d_model * inner + ff + 2 * c.d_model;
-            let decoder = 8 * c.d_model * inner + ff + 3 * c.d_model;
-            let embeddings = c.vocab_size * c.d_model;
-            let head = if c.tie_word_embeddings.unwrap_or(true) {
-                0
-            } else {
-                embeddings
-            };
-            let decoders = c.num_decoder_layers.unwrap_or(c.num_layers);
-            Some(embeddings + head + c.num_layers * encoder + decoders * decoder)
-        }
+    let count = match family {
+        Family::T5 => t5_parameters(&serde_json::from_value(config.clone()).ok()?),
         Family::Llama | Family::Qwen2 => {
-            let c: DecoderSizes = serde_json::from_value(config.clone()).ok()?;
-            let head_dim = c.hidden_size / c.num_attention_heads.max(1);
-            let kv = c.num_key_value_heads.unwrap_or(c.num_attention_heads) * head_dim;
-            let attention = 2 * c.hidden_size * c.hidden_size + 2 * c.hidden_size * kv;
-            let layer = attention + 3 * c.hidden_size * c.intermediate_size + 2 * c.hidden_size;
-            let embeddings = c.vocab_size * c.hidden_size;
-            let head = if c.tie_word_embeddings { 0 } else { embeddings };
-            Some(embeddings + head + c.num_hidden_layers * layer + c.hidden_size)
+            decoder_parameters(&serde_json::from_value(config.clone()).ok()?)
         }
-    }
+    };
+    (count.is_finite() && (0.0..MAX_PARAMETERS).contains(&count)).then_some(count as u64)
+}
+
+fn t5_parameters(c: &T5Sizes) -> f64 {
+    let inner = c.num_heads * c.d_kv;
+    let gated = c.feed_forward_proj.starts_with("gated");
+    let ff = if gated { 3.0 } else { 2.0 } * c.d_model * c.d_ff;
+    let encoder = 4.0 * c.d_model * inner + ff + 2.0 * c.d_model;
+    let decoder = 8.0 * c.d_model * inner + ff + 3.0 * c.d_model;
+    let embeddings = c.vocab_size * c.d_model;
+    let tied = c.tie_word_embeddings.unwrap_or(true);
+    let head = if tied { 0.0 } else { embeddings };
+    let decoders = c.num_decoder_layers.unwrap_or(c.num_layers);
+    embeddings + head + c.num_layers * encoder + decoders * decoder
+}
+
+fn decoder_parameters(c: &DecoderSizes) -> f64 {
+    let head_dim = c.hidden_size / c.num_attention_heads.max(1.0);
+    let kv = c.num_key_value_heads.unwrap_or(c.num_attention_heads) * head_dim;
+    let attention = 2.0 * c.hidden_size * c.hidden_size + 2.0 * c.hidden_size * kv;
+    let layer = attention + 3.0 * c.hidden_size * c.intermediate_size + 2.0 * c.hidden_size;
+    let embeddings = c.vocab_size * c.hidden_size;
+    let head = if c.tie_word_embeddings {
+        0.0
+    } else {
+        embeddings
+    };
+    embeddings + head + c.num_hidden_layers * layer + c.hidden_size
 }
 
 /// Bytes of memory a model of `parameters` takes on this computer's CPU: its weights as
 /// 32-bit floats (how candle runs them on a CPU), a tenth more for activations and caches,
 /// and 256 MiB for the tokenizer and the runtime.
 pub fn memory_needed(parameters: u64) -> u64 {
-    parameters * 4 + parameters * 4 / 10 + (256 << 20)
+    let weights = parameters.saturating_mul(4);
+    weights
+        .saturating_add(weights / 10)
+        .saturating_add(256 << 20)
+}
+
+/// Large models whose size is known without their `config.json` (so a start offline can
+/// still say they are too large, and name a sibling): the seed's and its large sibling.
+const LARGE: &[(&str, Family, u64)] = &[
+    ("google/flan-t5-xl", Family::T5, 2_850_000_000),
+    ("google/flan-t5-xxl", Family::T5, 11_300_000_000),
+];
+
+/// The family and parameter count of a model in [`LARGE`].
+pub fn known_large(model_id: &str) -> Option<(Family, u64)> {
+    LARGE
+        .iter()
+        .find(|(id, _, _)| *id == model_id)
+        .map(|(_, family, parameters)| (*family, *parameters))
 }
 
 /// A small model known to run on a laptop's CPU, suggested when the one asked for is too
@@ -243,6 +267,14 @@ mod tests {
             "num_hidden_layers":30,"num_attention_heads":9,"num_key_value_heads":3,"tie_word_embeddings":true});
         let p = parameters(family_of(&smol).unwrap(), &smol).unwrap();
         assert!((130_000_000..140_000_000).contains(&p), "{p}");
+    }
+
+    #[test]
+    fn sizes_past_belief_are_refused_not_overflowed() {
+        let crafted = json!({"model_type":"llama","vocab_size":1e10,"hidden_size":1e10,
+            "intermediate_size":1e10,"num_hidden_layers":1e10,"num_attention_heads":1});
+        assert_eq!(parameters(Family::Llama, &crafted), None);
+        assert_eq!(memory_needed(u64::MAX), u64::MAX);
     }
 
     #[test]

@@ -115,7 +115,12 @@ pub fn load(
     // a temporary name and are renamed); candle maps them read-only.
     let vb =
         unsafe { VarBuilder::from_mmaped_safetensors(&files.weights, DType::F32, &Device::Cpu) }
-            .map_err(|e| format!("the weights could not be read: {e}"))?;
+            .map_err(|e| {
+            let folder = files.config.parent().map(|p| p.display().to_string()).unwrap_or_default();
+            format!(
+                "its weights are not valid safetensors files ({e}); delete {folder} and fetch them again (`ebb local pull {model_id}`)"
+            )
+        })?;
     let network = network(family, &config, vb)?;
     let special = tokenizer
         .get_added_tokens_decoder()

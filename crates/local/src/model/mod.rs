@@ -194,6 +194,7 @@ fn simulated(model: &str, why: &str) -> Prepared {
             "Local mode: answers from {model} are simulated (set {ENV_BACKEND}=model to make this an error instead)."
         ),
         "Local mode: `ebb local models` (or the Deploy form) lists the models that run for real on this computer.".to_string(),
+        "Local mode: the start-up lines below are the simulated container's (times as on a GPU instance).".to_string(),
     ])
 }
 
@@ -205,6 +206,8 @@ pub struct Runtime {
     loaded: Mutex<HashMap<PathBuf, Weak<Loaded>>>,
     pool: OnceLock<Option<Arc<rayon::ThreadPool>>>,
     gate: tokio::sync::Semaphore,
+    /// Held while a model loads (see [`Runtime::load_shared`]).
+    loading: tokio::sync::Mutex<()>,
 }
 
 impl Runtime {
@@ -214,6 +217,7 @@ impl Runtime {
             loaded: Mutex::new(HashMap::new()),
             pool: OnceLock::new(),
             gate: tokio::sync::Semaphore::new(1),
+            loading: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -310,7 +314,17 @@ impl Runtime {
         log: &(dyn Fn(String) + Sync),
     ) -> Result<(Family, u64, Files), NotReal> {
         let model = source.model;
-        let config = source.fetch("config.json").await?.path;
+        let config = match source.fetch("config.json").await {
+            Ok(f) => f.path,
+            // Offline, a model known to be large is still named too large, with a sibling.
+            Err(e) => match family::known_large(model) {
+                Some((family, parameters)) if !e.is_the_models() => {
+                    let why = self.too_large(model, family, parameters);
+                    return Err(NotReal::Here(why.unwrap_or_else(|| e.to_string())));
+                }
+                _ => return Err(e.into()),
+            },
+        };
         let config: Value = std::fs::read(&config)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
@@ -321,35 +335,36 @@ impl Runtime {
                 family::SUPPORTED
             ))
         })?;
-        let parameters = family::parameters(family, &config).unwrap_or(0);
+        let parameters = family::parameters(family, &config).ok_or_else(|| {
+            NotReal::Fail(format!(
+                "{model}'s config.json does not give the sizes of a {} model",
+                family.name()
+            ))
+        })?;
         if let Some(why) = self.too_large(model, family, parameters) {
             return Err(NotReal::Here(why));
         }
         Ok((family, parameters, fetch_files(source, log).await?))
     }
 
+    fn log_real(
+        &self,
+        model: &str,
+        family: Family,
+        parameters: u64,
+        log: &(dyn Fn(String) + Sync),
+    ) {
+        log(format!(
+            "Local mode: {model} ({} parameters, {}) runs for real on this computer's CPU with {} thread(s)",
+            human_parameters(parameters),
+            family.name(),
+            self.settings.threads
+        ));
+    }
+
     /// Why `model` cannot run here: its memory against the budget, naming a sibling that fits.
     fn too_large(&self, model: &str, family: Family, parameters: u64) -> Option<String> {
-        let need = family::memory_needed(parameters);
-        let budget = self.settings.memory_budget();
-        if need <= budget {
-            return None;
-        }
-        let sibling = match family::sibling_that_fits(family, budget) {
-            Some(s) => format!(
-                "; {} ({} parameters, {} to download) runs for real here",
-                s.model_id,
-                human_parameters(s.parameters),
-                human_bytes(s.download_bytes)
-            ),
-            None => String::new(),
-        };
-        Some(format!(
-            "{model} ({} parameters) needs about {} of memory on this computer's CPU, and {} is available{sibling}",
-            human_parameters(parameters),
-            human_bytes(need),
-            human_bytes(budget)
-        ))
+        too_large(&self.settings, model, family, parameters)
     }
 
     /// The loaded model for these files: the one already in memory for the same snapshot, or
@@ -362,6 +377,9 @@ impl Runtime {
         parameters: u64,
         log: &(dyn Fn(String) + Sync),
     ) -> Prepared {
+        // One load at a time: two endpoints of one model starting together (a restart brings
+        // every endpoint back at once) load it once and share it.
+        let _loading = self.loading.lock().await;
         let snapshot = hub::snapshot_of(&files.config);
         let shared = self
             .loaded
@@ -372,6 +390,7 @@ impl Runtime {
             log(format!(
                 "Shard ready in 0.00s rank=0 ({model}'s weights are already in memory and shared)"
             ));
+            self.log_real(model, family, parameters, log);
             return Prepared::Real(loaded);
         }
         log("Starting shard rank=0".into());
@@ -390,12 +409,7 @@ impl Runtime {
                     "Shard ready in {:.2}s rank=0",
                     started.elapsed().as_secs_f64()
                 ));
-                log(format!(
-                    "Local mode: {model} ({} parameters, {}) runs for real on this computer's CPU with {} thread(s)",
-                    human_parameters(parameters),
-                    family.name(),
-                    self.settings.threads
-                ));
+                self.log_real(model, family, parameters, log);
                 Prepared::Real(loaded)
             }
             Ok(Err(e)) => Prepared::Failed(format!("{model} could not be loaded: {e}")),
@@ -414,13 +428,10 @@ async fn fetch_files(
         "Starting check and download process for {}",
         source.model
     ));
+    // Optional files most repositories lack: one the Hub cannot give (missing, or no network
+    // to ask) is simply absent, so a model whose other files are cached loads offline.
     let optional = |name: &'static str| async move {
-        match source.fetch(name).await {
-            Ok(f) => Ok(Some(f.path)),
-            Err(hub::HubError::MissingFile { .. }) => Ok(None),
-            Err(hub::HubError::Offline { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok::<_, hub::HubError>(source.fetch(name).await.ok().map(|f| f.path))
     };
     let config = source.fetch("config.json").await?.path;
     let tokenizer = source.fetch("tokenizer.json").await?.path;
@@ -486,6 +497,12 @@ pub async fn pull(
     model: &str,
     log: &(dyn Fn(String) + Sync),
 ) -> Result<Runnable, String> {
+    let shape = model.split_once('/');
+    if !shape.is_some_and(|(org, name)| !org.trim().is_empty() && !name.trim().is_empty()) {
+        return Err(format!(
+            "`{model}` is not a Hugging Face model id (ORG/NAME, e.g. google/flan-t5-base)"
+        ));
+    }
     let source = hub::Source {
         settings,
         model,
@@ -499,16 +516,46 @@ pub async fn pull(
     let config: Value =
         serde_json::from_slice(&std::fs::read(&config.path).map_err(|e| e.to_string())?)
             .map_err(|e| format!("{model}'s config.json is not valid JSON: {e}"))?;
-    family::family_of(&config).map_err(|family::Unsupported(kind)| {
+    let family = family::family_of(&config).map_err(|family::Unsupported(kind)| {
         format!(
             "{model} is a `{kind}` model, and the local cloud runs {}",
             family::SUPPORTED
         )
     })?;
+    // Judged before the weights come: a model too large here is not worth its download.
+    let parameters = family::parameters(family, &config)
+        .ok_or_else(|| format!("{model}'s config.json does not give its sizes"))?;
+    if let Some(why) = too_large(settings, model, family, parameters) {
+        return Err(format!("{why}; nothing was downloaded"));
+    }
     let files = fetch_files(&source, log).await.map_err(|e| e.to_string())?;
     let snapshot = hub::snapshot_of(&files.config);
     cached_model(model.to_string(), &snapshot, settings.memory_budget())
         .ok_or_else(|| format!("{model}'s files are not all in {}", snapshot.display()))
+}
+
+/// Why `model` cannot run here: its memory against the budget, naming a sibling that fits.
+fn too_large(settings: &Settings, model: &str, family: Family, parameters: u64) -> Option<String> {
+    let need = family::memory_needed(parameters);
+    let budget = settings.memory_budget();
+    if need <= budget {
+        return None;
+    }
+    let sibling = match family::sibling_that_fits(family, budget) {
+        Some(s) => format!(
+            "; {} ({} parameters, {} to download) runs for real here",
+            s.model_id,
+            human_parameters(s.parameters),
+            human_bytes(s.download_bytes)
+        ),
+        None => String::new(),
+    };
+    Some(format!(
+        "{model} ({} parameters) needs about {} of memory on this computer's CPU, and {} is available{sibling}",
+        human_parameters(parameters),
+        human_bytes(need),
+        human_bytes(budget)
+    ))
 }
 
 /// `H:MM:SS`, as Python prints a `timedelta` of whole seconds (TGI's download lines).

@@ -293,3 +293,47 @@ async fn weights_that_do_not_match_the_config_fail_the_load() {
         "{why}"
     );
 }
+
+#[tokio::test]
+async fn a_cached_model_loads_without_the_network_even_when_not_told_offline() {
+    let cache = tempfile::tempdir().unwrap();
+    tiny::write(cache.path(), "ebb-test/tiny", Family::T5).unwrap();
+    // Nothing answers on port 9: a Hub request would fail as with no network.
+    let online = Settings {
+        offline: false,
+        ..settings(cache.path())
+    };
+    let runtime = Runtime::new(online);
+    let (prepared, lines) = prepare(&runtime, &[("HF_MODEL_ID", "ebb-test/tiny")]).await;
+    assert!(
+        matches!(prepared, Prepared::Real(_)),
+        "{prepared:?} {lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn endpoints_starting_together_load_their_model_once() {
+    let cache = tempfile::tempdir().unwrap();
+    tiny::write(cache.path(), "ebb-test/tiny", Family::Llama).unwrap();
+    let runtime = Runtime::new(settings(cache.path()));
+    let env = [("HF_MODEL_ID", "ebb-test/tiny")];
+    let (a, b) = tokio::join!(prepare(&runtime, &env), prepare(&runtime, &env));
+    match (a.0, b.0) {
+        (Prepared::Real(a), Prepared::Real(b)) => assert!(Arc::ptr_eq(&a, &b)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_seeds_model_offline_is_still_named_too_large_with_a_sibling() {
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(settings(cache.path()));
+    let (prepared, _) = prepare(&runtime, &[("HF_MODEL_ID", "google/flan-t5-xxl")]).await;
+    let Prepared::Simulated(lines) = prepared else {
+        panic!("{prepared:?}")
+    };
+    assert!(
+        lines[0].contains("11.3B parameters") && lines[0].contains("google/flan-t5-base"),
+        "{lines:?}"
+    );
+}

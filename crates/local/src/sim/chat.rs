@@ -126,7 +126,8 @@ impl ChatRequest {
             .temperature
             .filter(|t| !(version >= (2, 2, 0) && *t == 0.0));
         tgi::Request {
-            add_special_tokens: false,
+            // From TGI 2.1 the template's own special tokens are not added again.
+            add_special_tokens: version < (2, 1, 0),
             inputs: prompt,
             parameters: tgi::Parameters {
                 temperature,
