@@ -6,7 +6,6 @@ mod common;
 
 use std::time::Duration;
 
-use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sagemaker::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sagemaker::operation::create_endpoint::CreateEndpointError;
 use aws_sdk_sagemaker::operation::create_model::CreateModelError;
@@ -14,7 +13,7 @@ use aws_sdk_sagemaker::types::{
     AsyncInferenceConfig, AsyncInferenceOutputConfig, ContainerDefinition, EndpointStatus,
     ProductionVariant,
 };
-use common::{Cloud, bucket, describe_endpoint, eventually, log_lines, wait_object};
+use common::{Cloud, bucket, describe_endpoint, eventually, invoke, log_lines, wait_object};
 
 const TGI_1_1: &str = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:2.0.1-tgi1.1.0-gpu-py39-cu118-ubuntu20.04";
 const TGI_3_0: &str = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:2.4.0-tgi3.0.1-gpu-py311-cu124-ubuntu22.04";
@@ -145,32 +144,6 @@ async fn failure_reason(c: &Cloud, name: &str) -> String {
     let d = describe_endpoint(c, name).await;
     assert_eq!(d.endpoint_status(), Some(&EndpointStatus::Failed));
     d.failure_reason().unwrap_or_default().to_string()
-}
-
-/// Puts `body` in S3 and invokes endpoint `name` with it; returns the output and failure
-/// locations.
-async fn invoke(c: &Cloud, name: &str, key: &str, body: &str) -> (String, String) {
-    c.s3()
-        .put_object()
-        .bucket(bucket())
-        .key(key)
-        .body(ByteStream::from(body.as_bytes().to_vec()))
-        .send()
-        .await
-        .unwrap();
-    let r = c
-        .runtime()
-        .invoke_endpoint_async()
-        .endpoint_name(name)
-        .input_location(format!("s3://{}/{key}", bucket()))
-        .content_type("application/json")
-        .send()
-        .await
-        .unwrap();
-    (
-        r.output_location().unwrap().to_string(),
-        r.failure_location().unwrap().to_string(),
-    )
 }
 
 #[tokio::test]

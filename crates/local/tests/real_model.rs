@@ -5,47 +5,17 @@
 
 mod common;
 
-use std::time::Duration;
-
-use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sagemaker::types::EndpointStatus;
 use common::{
-    Cloud, bucket, create, deploy, describe_endpoint, log_lines, start_with_models, wait_object,
+    Cloud, create, deploy, describe_endpoint, invoke, log_lines, start_with_models, wait_object,
 };
 use ebb_local::model::family::Family;
 use ebb_local::model::{Settings, tiny};
 
-fn settings(cache: &std::path::Path) -> Settings {
-    Settings {
-        hub_cache: cache.to_path_buf(),
-        offline: true,
-        token: None,
-        endpoint: "http://127.0.0.1:9".into(),
-        threads: 1,
-        memory: Some(2_000_000_000),
-    }
-}
-
 /// Sends `body` through S3 and InvokeEndpointAsync; returns the answer's JSON.
 async fn ask(c: &Cloud, endpoint: &str, key: &str, body: &str) -> serde_json::Value {
-    c.s3()
-        .put_object()
-        .bucket(bucket())
-        .key(key)
-        .body(ByteStream::from(body.as_bytes().to_vec()))
-        .send()
-        .await
-        .unwrap();
-    let sent = c
-        .runtime()
-        .invoke_endpoint_async()
-        .endpoint_name(endpoint)
-        .input_location(format!("s3://{}/{key}", bucket()))
-        .content_type("application/json")
-        .send()
-        .await
-        .unwrap();
-    let text = wait_object(c, sent.output_location().unwrap()).await;
+    let (output, _) = invoke(c, endpoint, key, body).await;
+    let text = wait_object(c, &output).await;
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
@@ -53,7 +23,7 @@ async fn ask(c: &Cloud, endpoint: &str, key: &str, body: &str) -> serde_json::Va
 async fn a_cached_model_answers_its_endpoints_requests() {
     let cache = tempfile::tempdir().unwrap();
     tiny::write(cache.path(), "ebb-test/tiny-t5", Family::T5).unwrap();
-    let c = start_with_models(settings(cache.path())).await;
+    let c = start_with_models(Settings::offline_in(cache.path())).await;
     deploy(&c, "real", &[("HF_MODEL_ID", "ebb-test/tiny-t5")], 2, 2).await;
     let lines = log_lines(&c, "real").await;
     for want in [
@@ -95,7 +65,7 @@ async fn a_cached_model_answers_its_endpoints_requests() {
 #[tokio::test]
 async fn a_model_that_cannot_be_had_fails_the_endpoint_with_the_reason() {
     let cache = tempfile::tempdir().unwrap();
-    let c = start_with_models(settings(cache.path())).await;
+    let c = start_with_models(Settings::offline_in(cache.path())).await;
     let env = [
         ("HF_MODEL_ID", "google/flan-t5-small"),
         ("EBB_LOCAL_BACKEND", "model"),
@@ -130,5 +100,4 @@ async fn a_model_that_cannot_be_had_fails_the_endpoint_with_the_reason() {
             .any(|l| l.contains("answers from google/flan-t5-small are simulated")),
         "{lines:#?}"
     );
-    let _ = Duration::ZERO;
 }

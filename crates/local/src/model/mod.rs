@@ -102,6 +102,19 @@ impl Settings {
         }
     }
 
+    /// Settings that take models only from `hub_cache` and never ask the network: one
+    /// thread, 2 GB of memory, no token (tests and tools).
+    pub fn offline_in(hub_cache: &std::path::Path) -> Settings {
+        Settings {
+            hub_cache: hub_cache.to_path_buf(),
+            offline: true,
+            token: None,
+            endpoint: "http://127.0.0.1:9".into(),
+            threads: 1,
+            memory: Some(2_000_000_000),
+        }
+    }
+
     /// Bytes a model may take now: the setting, else `MemAvailable` in `/proc/meminfo`.
     pub fn memory_budget(&self) -> u64 {
         self.memory.unwrap_or_else(available_memory)

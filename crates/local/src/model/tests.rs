@@ -15,14 +15,7 @@ use crate::sim::chat::Route;
 use crate::sim::tgi;
 
 fn settings(cache: &std::path::Path) -> Settings {
-    Settings {
-        hub_cache: cache.to_path_buf(),
-        offline: true,
-        token: None,
-        endpoint: "http://127.0.0.1:9".into(),
-        threads: 1,
-        memory: Some(2_000_000_000),
-    }
+    Settings::offline_in(cache)
 }
 
 fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

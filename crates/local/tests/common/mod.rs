@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sagemaker::types::{
     AsyncInferenceClientConfig, AsyncInferenceConfig, AsyncInferenceOutputConfig,
     ContainerDefinition, EndpointStatus, ProductionVariant,
@@ -46,12 +47,7 @@ async fn launch(
     credentials: Credentials,
 ) -> Cloud {
     // No test reads the developer's Hugging Face cache or asks the Hub.
-    let models = ebb_local::model::Settings {
-        hub_cache: data.path().join("hf-hub"),
-        offline: true,
-        token: None,
-        ..ebb_local::model::Settings::from_env()
-    };
+    let models = ebb_local::model::Settings::offline_in(&data.path().join("hf-hub"));
     launch_with(speed, startup, data, credentials, models).await
 }
 
@@ -362,4 +358,30 @@ pub async fn log_lines(c: &Cloud, name: &str) -> Vec<String> {
             _ => return lines,
         }
     }
+}
+
+/// Puts `body` in S3 and invokes endpoint `name` with it; returns the output and failure
+/// locations.
+pub async fn invoke(c: &Cloud, name: &str, key: &str, body: &str) -> (String, String) {
+    c.s3()
+        .put_object()
+        .bucket(bucket())
+        .key(key)
+        .body(ByteStream::from(body.as_bytes().to_vec()))
+        .send()
+        .await
+        .unwrap();
+    let r = c
+        .runtime()
+        .invoke_endpoint_async()
+        .endpoint_name(name)
+        .input_location(format!("s3://{}/{key}", bucket()))
+        .content_type("application/json")
+        .send()
+        .await
+        .unwrap();
+    (
+        r.output_location().unwrap().to_string(),
+        r.failure_location().unwrap().to_string(),
+    )
 }
