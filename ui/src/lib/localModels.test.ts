@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { LocalModel, LocalModels } from "../bindings";
 import { localModel } from "./fixtures";
-import { homeModel, runsForReal, shortName, weightsText } from "./localModels";
+import { homeModel, runsForReal, shortName, weightsSentence, weightsText } from "./localModels";
 
 const list = (models: LocalModel[], offline = false): LocalModels => ({
   local: true,
@@ -24,7 +24,7 @@ describe("local models", () => {
     const remote = localModel("HuggingFaceTB/SmolLM2-135M-Instruct");
     expect(runsForReal(remote, true)).toBe(false);
     expect(homeModel(list([remote], true), null)).toBeNull();
-    expect(weightsText(remote, true)).toMatch(/HF_HUB_OFFLINE/);
+    expect(weightsText(remote, true)).toBe("not cached (269 MB)");
   });
 
   it("offers no stand-in when the seed's own model runs for real", () => {
@@ -34,10 +34,11 @@ describe("local models", () => {
   });
 
   it("says where the weights are and names a model by its last part", () => {
-    expect(weightsText(localModel("a/b", { cached: true }), false)).toBe(
+    expect(weightsText(localModel("a/b", { cached: true }), false)).toBe("cached (269 MB)");
+    expect(weightsText(localModel("a/b"), false)).toBe("269 MB download");
+    expect(weightsSentence(localModel("a/b", { cached: true }), false)).toBe(
       "in the Hugging Face cache (269 MB)",
     );
-    expect(weightsText(localModel("a/b"), false)).toBe("downloads 269 MB when deployed");
     expect(shortName("HuggingFaceTB/SmolLM2-135M-Instruct")).toBe("SmolLM2-135M-Instruct");
     expect(shortName("gpt2")).toBe("gpt2");
   });

@@ -17,8 +17,15 @@ export function homeModel(list: LocalModels, seedModelId: string | null): LocalM
   return real.find((m) => m.cached) ?? real[0] ?? null;
 }
 
-/** Where a model's weights come from: "in the Hugging Face cache (269 MB)", or a download. */
+/** Where a model's weights come from: "cached (269 MB)", a download, or neither (offline). */
 export function weightsText(m: LocalModel, offline: boolean): string {
+  if (m.cached) return `cached (${m.disk_text})`;
+  if (offline) return `not cached (${m.disk_text})`;
+  return `${m.disk_text} download`;
+}
+
+/** The same in a sentence (Home): "in the Hugging Face cache (269 MB)", or a download. */
+export function weightsSentence(m: LocalModel, offline: boolean): string {
   if (m.cached) return `in the Hugging Face cache (${m.disk_text})`;
   if (offline) return `not in the Hugging Face cache, and HF_HUB_OFFLINE is set`;
   return `downloads ${m.disk_text} when deployed`;
