@@ -272,7 +272,7 @@ impl Runtime {
         .map_err(|e| format!("the model's thread failed: {e}"))
     }
 
-    /// Decides, as endpoint's container starts, how its model answers; loads it (downloading
+    /// Decides, as an endpoint's container starts, how its model answers; loads it (downloading
     /// what is missing) when it runs for real. `log` gets the container's lines.
     pub async fn prepare(
         &self,
