@@ -60,6 +60,18 @@ async fn a_cached_model_answers_its_endpoints_requests() {
             .iter()
             .any(|l| l.contains("runs for real"))
     );
+    // A start told to fail fails, real model or not.
+    let told = [
+        ("HF_MODEL_ID", "ebb-test/tiny-t5"),
+        ("EBB_LOCAL_FAIL_STARTUP", "weights corrupt"),
+    ];
+    create(&c, "told", &told, 1, Some(1), EndpointStatus::Failed).await;
+    let reason = describe_endpoint(&c, "told")
+        .await
+        .failure_reason()
+        .unwrap_or_default()
+        .to_string();
+    assert!(reason.contains("weights corrupt"), "{reason}");
 }
 
 #[tokio::test]

@@ -69,8 +69,16 @@ impl SageMaker {
         kind: Option<FailureKind>,
         backend: &Backend,
     ) -> Option<Result<Backend, String>> {
-        // A failure being played, or a proxy, is not a real model's start.
-        if kind.is_some() || !matches!(backend, Backend::Builtin { .. }) {
+        // A failure being played (or a start told to fail), or a proxy, is not a real
+        // model's start.
+        let plain = matches!(
+            backend,
+            Backend::Builtin {
+                fail_startup: None,
+                ..
+            }
+        );
+        if kind.is_some() || !plain {
             return None;
         }
         let log = |line: String| self.log(name, &plan.variant, line);
