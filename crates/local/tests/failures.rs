@@ -13,7 +13,9 @@ use aws_sdk_sagemaker::types::{
     AsyncInferenceConfig, AsyncInferenceOutputConfig, ContainerDefinition, EndpointStatus,
     ProductionVariant,
 };
-use common::{Cloud, bucket, describe_endpoint, eventually, invoke, log_lines, wait_object};
+use common::{
+    Cloud, bucket, describe_endpoint, eventually, failure_reason, invoke, log_lines, wait_object,
+};
 
 const TGI_1_1: &str = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:2.0.1-tgi1.1.0-gpu-py39-cu118-ubuntu20.04";
 const TGI_3_0: &str = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:2.4.0-tgi3.0.1-gpu-py311-cu124-ubuntu22.04";
@@ -138,12 +140,6 @@ fn assert_in_order(lines: &[String], wanted: &[&str]) {
             lines.join("\n")
         );
     }
-}
-
-async fn failure_reason(c: &Cloud, name: &str) -> String {
-    let d = describe_endpoint(c, name).await;
-    assert_eq!(d.endpoint_status(), Some(&EndpointStatus::Failed));
-    d.failure_reason().unwrap_or_default().to_string()
 }
 
 #[tokio::test]

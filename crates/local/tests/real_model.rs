@@ -7,7 +7,7 @@ mod common;
 
 use aws_sdk_sagemaker::types::EndpointStatus;
 use common::{
-    Cloud, create, deploy, describe_endpoint, invoke, log_lines, start_with_models, wait_object,
+    Cloud, create, deploy, failure_reason, invoke, log_lines, start_with_models, wait_object,
 };
 use ebb_local::model::family::Family;
 use ebb_local::model::{Settings, tiny};
@@ -66,11 +66,7 @@ async fn a_cached_model_answers_its_endpoints_requests() {
         ("EBB_LOCAL_FAIL_STARTUP", "weights corrupt"),
     ];
     create(&c, "told", &told, 1, Some(1), EndpointStatus::Failed).await;
-    let reason = describe_endpoint(&c, "told")
-        .await
-        .failure_reason()
-        .unwrap_or_default()
-        .to_string();
+    let reason = failure_reason(&c, "told").await;
     assert!(reason.contains("weights corrupt"), "{reason}");
 }
 
@@ -83,11 +79,7 @@ async fn a_model_that_cannot_be_had_fails_the_endpoint_with_the_reason() {
         ("EBB_LOCAL_BACKEND", "model"),
     ];
     create(&c, "missing", &env, 1, Some(1), EndpointStatus::Failed).await;
-    let reason = describe_endpoint(&c, "missing")
-        .await
-        .failure_reason()
-        .unwrap_or_default()
-        .to_string();
+    let reason = failure_reason(&c, "missing").await;
     assert!(
         reason.starts_with("The primary container for production variant AllTraffic did not pass the ping health check."),
         "{reason}"

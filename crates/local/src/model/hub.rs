@@ -180,7 +180,7 @@ pub fn shard_names(index: &Value) -> Vec<String> {
     names
 }
 
-/// Bytes on disk under `dir` (the cache's blobs the snapshot links to, followed).
+/// Bytes `files` take on disk (through the snapshot's links to the cache's blobs).
 pub fn size_on_disk(files: &[PathBuf]) -> u64 {
     files
         .iter()

@@ -327,7 +327,7 @@ impl Runtime {
         log: &(dyn Fn(String) + Sync),
     ) -> Result<(Family, u64, Files), NotReal> {
         let model = source.model;
-        let config = match source.fetch("config.json").await {
+        let config_file = match source.fetch("config.json").await {
             Ok(f) => f.path,
             // Offline, a model known to be large is still named too large, with a sibling.
             Err(e) => match family::known_large(model) {
@@ -338,7 +338,7 @@ impl Runtime {
                 _ => return Err(e.into()),
             },
         };
-        let config: Value = std::fs::read(&config)
+        let config: Value = std::fs::read(&config_file)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| NotReal::Fail(format!("{model}'s config.json is not valid JSON")))?;
@@ -357,7 +357,11 @@ impl Runtime {
         if let Some(why) = self.too_large(model, family, parameters) {
             return Err(NotReal::Here(why));
         }
-        Ok((family, parameters, fetch_files(source, log).await?))
+        Ok((
+            family,
+            parameters,
+            fetch_files(source, config_file, log).await?,
+        ))
     }
 
     fn log_real(
@@ -435,6 +439,7 @@ impl Runtime {
 /// TGI's download step logs them.
 async fn fetch_files(
     source: &hub::Source<'_>,
+    config: PathBuf,
     log: &(dyn Fn(String) + Sync),
 ) -> Result<Files, hub::HubError> {
     log(format!(
@@ -446,7 +451,6 @@ async fn fetch_files(
     let optional = |name: &'static str| async move {
         Ok::<_, hub::HubError>(source.fetch(name).await.ok().map(|f| f.path))
     };
-    let config = source.fetch("config.json").await?.path;
     let tokenizer = source.fetch("tokenizer.json").await?.path;
     let tokenizer_config = optional("tokenizer_config.json").await?;
     let generation_config = optional("generation_config.json").await?;
@@ -489,7 +493,10 @@ async fn fetch_weights(
         if let Some(took) = fetched.downloaded {
             downloaded += 1;
             let path = fetched.path.display();
-            log(format!("Downloaded {path} in {}.", clock_time(took)));
+            log(format!(
+                "Downloaded {path} in {}.",
+                crate::sim::startup::clock_time(took)
+            ));
         }
         weights.push(fetched.path);
     }
@@ -522,12 +529,13 @@ pub async fn pull(
         revision: "main",
         token: settings.token.clone(),
     };
-    let config = source
+    let config_file = source
         .fetch("config.json")
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .path;
     let config: Value =
-        serde_json::from_slice(&std::fs::read(&config.path).map_err(|e| e.to_string())?)
+        serde_json::from_slice(&std::fs::read(&config_file).map_err(|e| e.to_string())?)
             .map_err(|e| format!("{model}'s config.json is not valid JSON: {e}"))?;
     let family = family::family_of(&config).map_err(|family::Unsupported(kind)| {
         format!(
@@ -541,7 +549,9 @@ pub async fn pull(
     if let Some(why) = too_large(settings, model, family, parameters) {
         return Err(format!("{why}; nothing was downloaded"));
     }
-    let files = fetch_files(&source, log).await.map_err(|e| e.to_string())?;
+    let files = fetch_files(&source, config_file, log)
+        .await
+        .map_err(|e| e.to_string())?;
     let snapshot = hub::snapshot_of(&files.config);
     cached_model(model.to_string(), &snapshot, settings.memory_budget())
         .ok_or_else(|| format!("{model}'s files are not all in {}", snapshot.display()))
@@ -569,12 +579,6 @@ fn too_large(settings: &Settings, model: &str, family: Family, parameters: u64) 
         human_bytes(need),
         human_bytes(budget)
     ))
-}
-
-/// `H:MM:SS`, as Python prints a `timedelta` of whole seconds (TGI's download lines).
-fn clock_time(d: std::time::Duration) -> String {
-    let s = d.as_secs().max(1);
-    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
 /// A model this computer can run for real, for the Deploy form.

@@ -81,7 +81,7 @@ fn generate(
     generator: &dyn Generator,
 ) -> Result<(String, u64), ModelError> {
     let request: tgi::Request = serde_json::from_slice(body).map_err(unparsable)?;
-    let out = run(&request, limits, generator)?;
+    let (out, _) = run(&request, limits, generator)?;
     let mut answer = json!({ "generated_text": out.text });
     if request.parameters.details {
         answer["details"] = out.details;
@@ -89,14 +89,15 @@ fn generate(
     Ok((json!([answer]).to_string(), out.generated_tokens as u64))
 }
 
+/// Checks and generates; also returns the prompt's token count it checked.
 fn run(
     request: &tgi::Request,
     limits: &tgi::Limits,
     generator: &dyn Generator,
-) -> Result<Output, ModelError> {
+) -> Result<(Output, usize), ModelError> {
     let tokens = generator.count(request)?;
     let valid = tgi::validate(request, tokens, limits).map_err(ModelError::validation)?;
-    generator.generate(request, valid)
+    Ok((generator.generate(request, valid)?, tokens))
 }
 
 /// A chat-completions body, answered as TGI's `chat_completions` answers it: the generate
@@ -112,7 +113,7 @@ fn chat_answer(
     let chat: chat::ChatRequest = serde_json::from_slice(body).map_err(unparsable)?;
     let prompt = generator.chat_prompt(&chat)?;
     let request = chat.to_generate(limits.version, prompt);
-    let out = run(&request, limits, generator)?;
+    let (out, prompt_tokens) = run(&request, limits, generator)?;
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -121,7 +122,7 @@ fn chat_answer(
         model: model_id,
         text: out.generated,
         finish_reason: chat::finish_reason(out.finish),
-        prompt_tokens: generator.count(&request)?,
+        prompt_tokens,
         completion_tokens: out.generated_tokens,
         created,
     });

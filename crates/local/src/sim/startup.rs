@@ -210,7 +210,7 @@ impl StartPlan {
 }
 
 /// `H:MM:SS`, as Python prints a `timedelta` of whole seconds.
-fn clock_time(d: Duration) -> String {
+pub(crate) fn clock_time(d: Duration) -> String {
     let s = d.as_secs().max(1);
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }

@@ -385,3 +385,10 @@ pub async fn invoke(c: &Cloud, name: &str, key: &str, body: &str) -> (String, St
         r.failure_location().unwrap().to_string(),
     )
 }
+
+/// The FailureReason of endpoint `name`, which must be `Failed`.
+pub async fn failure_reason(c: &Cloud, name: &str) -> String {
+    let d = describe_endpoint(c, name).await;
+    assert_eq!(d.endpoint_status(), Some(&EndpointStatus::Failed));
+    d.failure_reason().unwrap_or_default().to_string()
+}
