@@ -7,11 +7,18 @@ one JSON line with what it saw. Usage: scaling_scenario.py ROLE_ARN REQUESTS
 """
 
 import json
+import os
 import sys
 import threading
 import time
 
 import boto3
+
+# The AWS-like local cloud throttles the control plane as AWS does; retry as the Rust tests'
+# clients do (standard mode, 10 attempts) instead of botocore's legacy 2 retries, whose
+# watcher thread otherwise dies on a burst of ThrottlingException.
+os.environ.setdefault("AWS_RETRY_MODE", "standard")
+os.environ.setdefault("AWS_MAX_ATTEMPTS", "10")
 
 import seed_workflow
 from seed_workflow import NAME, PREFIX, wait_for
